@@ -1,0 +1,39 @@
+# `make demo` and `make test` each set up everything on a fresh machine first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+
+.PHONY: setup system-deps demo test lint serve clean
+
+setup: system-deps $(STAMP)
+
+# CBC (the MILP solver behind Pyomo) and Chromium (headless tests of the plan page) come from Debian.
+system-deps:
+	@if ! command -v cbc >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then \
+	  echo "installing coinor-cbc and chromium from Debian"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq coinor-cbc chromium >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/truckroll demo
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest -q
+
+serve: setup
+	bash scripts/serve.sh
+
+clean:
+	rm -rf $(VENV) .prefect truckroll.db

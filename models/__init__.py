@@ -1,0 +1,36 @@
+"""Tables (SQLModel) and the plain domain types the engine works on."""
+
+from models.domain import (
+    Candidate,
+    Decision,
+    Insertion,
+    JobRequirements,
+    Location,
+    ScoreBreakdown,
+    Stop,
+    StopChange,
+    TechnicianDay,
+    TimeWindow,
+)
+from models.tables import (
+    ACTIVE_ASSIGNMENT_STATUSES,
+    Assignment,
+    AssignmentStatus,
+    Channel,
+    Confirmation,
+    Escalation,
+    JobType,
+    Notification,
+    RequestStatus,
+    ServiceRequest,
+    Shift,
+    Technician,
+    utcnow,
+)
+
+__all__ = [
+    "ACTIVE_ASSIGNMENT_STATUSES", "Assignment", "AssignmentStatus", "Candidate", "Channel", "Confirmation",
+    "Decision", "Escalation", "Insertion", "JobRequirements", "JobType", "Location", "Notification",
+    "RequestStatus", "ScoreBreakdown", "ServiceRequest", "Shift", "Stop", "StopChange", "TechnicianDay",
+    "TimeWindow", "Technician", "utcnow",
+]

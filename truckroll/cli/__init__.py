@@ -1,0 +1,13 @@
+"""The ``truckroll`` command. Each module below registers its commands on ``app`` or ``bench_app``.
+
+Heavy imports (Prefect, Pyomo) happen inside the commands, so ``truckroll --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from truckroll.cli import core  # noqa: F401
+from truckroll.cli.app import app
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,3 @@
+"""Core commands: demo, request, schedule, metrics."""
+
+from __future__ import annotations
