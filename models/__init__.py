@@ -5,6 +5,7 @@ from models.domain import (
     Decision,
     Insertion,
     JobRequirements,
+    JobTypeSpec,
     Location,
     ScoreBreakdown,
     Stop,
@@ -30,7 +31,7 @@ from models.tables import (
 
 __all__ = [
     "ACTIVE_ASSIGNMENT_STATUSES", "Assignment", "AssignmentStatus", "Candidate", "Channel", "Confirmation",
-    "Decision", "Escalation", "Insertion", "JobRequirements", "JobType", "Location", "Notification",
+    "Decision", "Escalation", "Insertion", "JobRequirements", "JobType", "JobTypeSpec", "Location", "Notification",
     "RequestStatus", "ScoreBreakdown", "ServiceRequest", "Shift", "Stop", "StopChange", "TechnicianDay",
     "TimeWindow", "Technician", "utcnow",
 ]

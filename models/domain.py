@@ -149,9 +149,14 @@ class Candidate:
     name: str
     eligible: bool
     reasons: list[str] = field(default_factory=list)
+    # Where the candidate was turned down: "qualification", "threshold", "route", or "" if eligible.
+    rejected_at: str = ""
     utilisation: float = 0.0
+    utilisation_after: float = 0.0
     insertion: Insertion | None = None
     score: ScoreBreakdown | None = None
+    # The shift this candidate would work the job in.
+    day: TechnicianDay | None = None
 
 
 @dataclass(slots=True)
@@ -171,3 +176,15 @@ class Decision:
 
     def why_not(self) -> dict[int, list[str]]:
         return {c.technician_id: c.reasons for c in self.candidates if not c.eligible or c is not self.chosen}
+
+
+@dataclass(frozen=True, slots=True)
+class JobTypeSpec:
+    """A catalogue entry as the engine needs it."""
+
+    name: str
+    default_duration_minutes: float
+    # complexity ("low" | "medium" | "high") -> {skill: minimum level}
+    skill_levels_by_complexity: dict[str, dict[str, int]]
+    required_certifications: tuple[str, ...] = ()
+    typical_parts: dict[str, int] = field(default_factory=dict)

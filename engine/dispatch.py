@@ -1,0 +1,125 @@
+"""Steps 3 to 5 on plain data: eligibility, the capacity threshold, insertion, scoring and the choice."""
+
+from __future__ import annotations
+
+from engine.config import DispatchSettings
+from engine.eligibility import ineligibility_reasons, missing_parts
+from engine.insertion import apply_insertion, best_insertion, promised_window, utilisation
+from engine.scoring import score_candidate
+from engine.travel import TravelTimeProvider
+from models.domain import Candidate, Decision, JobRequirements, Stop, TechnicianDay
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.0f}%"
+
+
+def evaluate_day(
+    day: TechnicianDay, job: JobRequirements, travel: TravelTimeProvider, rules: DispatchSettings
+) -> Candidate:
+    """Eligibility, capacity threshold and cheapest feasible insertion for one technician shift."""
+    cand = Candidate(day.technician_id, day.name, eligible=False, day=day)
+    cand.reasons = ineligibility_reasons(day, job, parts_policy=rules.missing_parts_policy)
+    if cand.reasons:
+        cand.rejected_at = "qualification"
+        return cand
+    target = rules.utilisation_target
+    cand.utilisation = utilisation(day, travel)
+    if cand.utilisation >= target:
+        cand.reasons.append(f"already at {_pct(cand.utilisation)} utilisation (target {_pct(target)})")
+        cand.rejected_at = "threshold"
+        return cand
+    detour = rules.parts_detour_minutes if missing_parts(day, job) else 0.0
+    ins = best_insertion(day, job, travel, parts_detour_minutes=detour,
+                         allow_broken_promises=rules.promised_window_policy == "notify")
+    if ins is None:
+        cand.reasons.append("no room in the route inside the customer's window")
+        cand.rejected_at = "route"
+        return cand
+    cand.utilisation_after = cand.utilisation + (job.duration_minutes + ins.added_travel_minutes) / day.shift_minutes
+    if rules.count_new_job_in_utilisation and cand.utilisation_after > target:
+        cand.reasons.append(f"would exceed {_pct(target)} utilisation ({_pct(cand.utilisation_after)})")
+        cand.rejected_at = "threshold"
+        return cand
+    cand.eligible = True
+    cand.insertion = ins
+    return cand
+
+
+def _better_shift(a: Candidate, b: Candidate) -> bool:
+    """Of two shifts of one technician, prefer the feasible one, then the earlier start."""
+    if a.eligible != b.eligible:
+        return a.eligible
+    if a.insertion and b.insertion:
+        return a.insertion.start < b.insertion.start
+    return False
+
+
+def escalation_reason(candidates: list[Candidate], rules: DispatchSettings) -> str:
+    """Why nobody could take the job, as the escalation says it."""
+    if not candidates:
+        return "no technician is on shift in the customer's windows"
+    qualified = [c for c in candidates if c.rejected_at in ("threshold", "route")]
+    if not qualified:
+        return "no qualified technician"
+    if all(c.rejected_at == "threshold" for c in qualified):
+        return f"no qualified technician below the {_pct(rules.utilisation_target)} utilisation target"
+    return "no qualified technician has room inside the customer's window"
+
+
+def decide(
+    job: JobRequirements, days: list[TechnicianDay], travel: TravelTimeProvider, rules: DispatchSettings
+) -> Decision:
+    """Score every candidate that can take the job and choose the best; escalate when nobody can.
+
+    Parameters
+    ----------
+    job:
+        The analysed request (step 2).
+    days:
+        The shifts of the technicians that overlap the job's windows, with their current routes (step 3).
+    travel:
+        Minutes between places.
+    rules:
+        Threshold, scoring weights and policies.
+
+    Returns
+    -------
+    Decision
+        ``chosen`` is None when the request must go to a dispatcher; ``escalation_reason`` says why and each
+        candidate carries its reasons.
+    """
+    by_tech: dict[int, Candidate] = {}
+    for day in days:
+        cand = evaluate_day(day, job, travel, rules)
+        prev = by_tech.get(cand.technician_id)
+        if prev is None or _better_shift(cand, prev):
+            by_tech[cand.technician_id] = cand
+    candidates = list(by_tech.values())
+    feasible = [c for c in candidates if c.eligible]
+    if not feasible:
+        return Decision(job.request_id, None, candidates, escalation_reason=escalation_reason(candidates, rules))
+    best_value = max(job.estimated_value * c.day.upsell_multiplier for c in feasible if c.day)
+    for c in feasible:
+        assert c.day is not None and c.insertion is not None
+        c.score = score_candidate(
+            c.day, job, c.insertion, utilisation_before=c.utilisation, utilisation_after=c.utilisation_after,
+            best_expected_value=best_value, weights=rules.weights,
+            travel_reference_minutes=rules.travel_reference_minutes,
+        )
+    feasible.sort(key=lambda c: (-(c.score.total if c.score else 0.0), c.technician_id))
+    chosen = feasible[0]
+    for c in feasible[1:]:
+        c.reasons = [f"scored {c.score.total:.3f} against {chosen.score.total:.3f}"] if c.score and chosen.score else []
+    assert chosen.insertion is not None
+    window = promised_window(chosen.insertion.start, chosen.insertion.customer_window,
+                             rules.arrival_window_minutes, rules.arrival_window_rounding_minutes)
+    return Decision(job.request_id, chosen, candidates, arrival_window=window)
+
+
+def apply_decision(decision: Decision, job: JobRequirements, travel: TravelTimeProvider) -> Stop:
+    """The route update: insert the chosen job into the chosen technician's route (in place)."""
+    if decision.chosen is None or decision.chosen.insertion is None or decision.chosen.day is None:
+        raise ValueError(f"request {decision.request_id} has no chosen technician to apply")
+    assert decision.arrival_window is not None
+    return apply_insertion(decision.chosen.day, job, decision.chosen.insertion, decision.arrival_window, travel)

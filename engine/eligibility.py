@@ -1,0 +1,51 @@
+"""Step 3: which technicians may do a job at all, and why not, in a dispatcher's words."""
+
+from __future__ import annotations
+
+from models.domain import JobRequirements, TechnicianDay
+
+
+def missing_parts(day: TechnicianDay, job: JobRequirements) -> dict[str, int]:
+    """Parts the job needs that the van does not carry enough of (part -> quantity short)."""
+    return {
+        part: qty - day.van_inventory.get(part, 0)
+        for part, qty in job.parts_needed.items()
+        if day.van_inventory.get(part, 0) < qty
+    }
+
+
+def ineligibility_reasons(day: TechnicianDay, job: JobRequirements, *, parts_policy: str = "detour") -> list[str]:
+    """Every reason this technician's shift cannot take the job, before looking at the route.
+
+    Returns
+    -------
+    list[str]
+        Empty when eligible. Certifications must be valid on the day of the shift.
+    """
+    reasons: list[str] = []
+    if not day.active:
+        reasons.append("technician is inactive")
+    if day.technician_id in job.excluded_technician_ids:
+        reasons.append("excluded by the customer")
+    if day.max_priority is not None and job.priority > day.max_priority:
+        reasons.append(f"on-call shift takes only priority {day.max_priority} or more urgent (job is {job.priority})")
+    for skill, level in sorted(job.required_skills.items()):
+        have = day.skills.get(skill, 0)
+        if have == 0:
+            reasons.append(f"no {skill} skill")
+        elif have < level:
+            reasons.append(f"{skill} level {have} below the required {level}")
+    shift_day = day.shift_start.date()
+    for cert in job.required_certifications:
+        expiry = day.certifications.get(cert)
+        if expiry is None:
+            reasons.append(f"no {cert} certification")
+        elif expiry < shift_day:
+            reasons.append(f"no {cert} certification (expired {expiry.isoformat()})")
+    if parts_policy == "ineligible":
+        short = missing_parts(day, job)
+        if short:
+            reasons.append("van lacks " + ", ".join(f"{q} x {p}" for p, q in sorted(short.items())))
+    if not any(w.start < day.shift_end and w.end > day.shift_start for w in job.windows):
+        reasons.append("no shift covers the window")
+    return reasons

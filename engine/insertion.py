@@ -1,0 +1,189 @@
+"""Cheapest feasible insertion of a job into one technician's route, and the route update that follows.
+
+A route is the technician's stops in order, starting and ending at home. Stops never move earlier when a
+job is inserted; a stop that is pushed later must still start inside the arrival window its customer was
+promised, fixed stops (locked, in progress, completed) must not move at all, and the technician must be
+home by the end of the shift.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from engine.travel import TravelTimeProvider
+from models.domain import Insertion, JobRequirements, Location, Stop, StopChange, TechnicianDay, TimeWindow
+
+_EPS = timedelta(seconds=1)
+
+
+def _minutes(m: float) -> timedelta:
+    return timedelta(minutes=m)
+
+
+def route_travel_minutes(day: TechnicianDay, travel: TravelTimeProvider) -> float:
+    """Travel of the whole route: home to the first stop, between stops, and the last stop back home."""
+    if not day.stops:
+        return 0.0
+    total = sum(s.travel_minutes for s in day.stops)
+    return total + travel.minutes(day.stops[-1].location, day.home, day.stops[-1].end)
+
+
+def utilisation(day: TechnicianDay, travel: TravelTimeProvider, extra_minutes: float = 0.0) -> float:
+    """(scheduled work + travel + extra) / shift time."""
+    if day.shift_minutes <= 0:
+        return 1.0
+    work = sum(s.duration_minutes for s in day.stops)
+    return (work + route_travel_minutes(day, travel) + extra_minutes) / day.shift_minutes
+
+
+def _propagate(
+    stops: list[Stop], first: int, depart: datetime, origin: Location, travel: TravelTimeProvider,
+    allow_broken_promises: bool,
+) -> tuple[list[StopChange], datetime, Location] | None:
+    """Push the stops from index ``first`` on after a departure from ``origin`` at ``depart``.
+
+    Returns the changes, the departure time after the last stop and its location; None when infeasible.
+    """
+    changes: list[StopChange] = []
+    here, t = origin, depart
+    for i in range(first, len(stops)):
+        s = stops[i]
+        arrival = t + _minutes(travel.minutes(here, s.location, t))
+        if arrival <= s.start:
+            # The delay is absorbed here: this stop and all after it keep their times.
+            last = stops[-1]
+            return changes, last.end, last.location
+        if s.fixed:
+            return None
+        new_start = arrival
+        broken = new_start > s.window.end + _EPS
+        if broken and not allow_broken_promises:
+            return None
+        new_end = new_start + (s.end - s.start)
+        changes.append(StopChange(s.request_id, s.start, new_start, new_end, s.window, broken))
+        here, t = s.location, new_end
+    return changes, t, here
+
+
+def best_insertion(
+    day: TechnicianDay,
+    job: JobRequirements,
+    travel: TravelTimeProvider,
+    *,
+    parts_detour_minutes: float = 0.0,
+    allow_broken_promises: bool = False,
+) -> Insertion | None:
+    """The feasible insertion with the least added travel (emergencies: the earliest start).
+
+    Parameters
+    ----------
+    day:
+        The technician's shift and current route (stops sorted by start).
+    job:
+        The analysed request; its service must start inside one of its windows.
+    parts_detour_minutes:
+        Added before the job when the van lacks parts (a stop at the depot).
+    allow_broken_promises:
+        Allow later stops to leave their promised windows (they are then re-promised and notified).
+
+    Returns
+    -------
+    Insertion | None
+        None when no position and window is feasible.
+    """
+    stops = day.stops
+    n = len(stops)
+    to_job = [travel.minutes(s.location, job.location) for s in stops]
+    from_job = [travel.minutes(job.location, s.location) for s in stops]
+    home_to_job = travel.minutes(day.home, job.location)
+    job_to_home = travel.minutes(job.location, day.home)
+    duration = _minutes(job.duration_minutes)
+    urgent = job.priority <= 2
+    best: Insertion | None = None
+    # Ordinary work: least added travel, then earliest start. Emergencies (priority 1-2): earliest start.
+    best_key: tuple[float, float] | None = None
+    for pos in range(n + 1):
+        if pos == 0:
+            depart, leg_in, prev_loc = day.shift_start, home_to_job, day.home
+        else:
+            prev = stops[pos - 1]
+            depart, leg_in, prev_loc = prev.end, to_job[pos - 1], prev.location
+        if pos < n:
+            old_leg = stops[pos].travel_minutes if pos > 0 else travel.minutes(day.home, stops[pos].location)
+            added = leg_in + from_job[pos] - old_leg + parts_detour_minutes
+        else:
+            old_back = travel.minutes(prev_loc, day.home) if pos > 0 else 0.0
+            added = leg_in + job_to_home - old_back + parts_detour_minutes
+        if best_key is not None and not urgent and added > best_key[0]:
+            continue
+        arrival = depart + _minutes(leg_in + parts_detour_minutes)
+        for window in job.windows:
+            start = max(arrival, window.start, day.shift_start)
+            if start > window.end:
+                continue
+            end = start + duration
+            if end > day.shift_end:
+                continue
+            key = (start.timestamp(), added) if urgent else (added, start.timestamp())
+            if best_key is not None and key >= best_key:
+                continue
+            result = _propagate(stops, pos, end, job.location, travel, allow_broken_promises)
+            if result is None:
+                continue
+            changes, t_last, loc_last = result
+            if t_last + _minutes(travel.minutes(loc_last, day.home, t_last)) > day.shift_end + _EPS:
+                continue
+            best_key = key
+            best = Insertion(
+                position=pos, arrival=arrival, start=start, end=end,
+                travel_from_previous_minutes=leg_in + parts_detour_minutes,
+                added_travel_minutes=added, parts_detour_minutes=parts_detour_minutes,
+                customer_window=window, later_stops=changes,
+            )
+            break  # windows are sorted: the first feasible one is the earliest for this position
+    return best
+
+
+def promised_window(
+    start: datetime, customer_window: TimeWindow, width_minutes: int, rounding_minutes: int
+) -> TimeWindow:
+    """The arrival window told to the customer: about ``width_minutes`` wide around the planned start,
+    on a ``rounding_minutes`` grid, inside the customer's own window, and always containing the start.
+    """
+    width = _minutes(width_minutes)
+    grid = rounding_minutes * 60
+    centre = start - width / 2
+    ts = centre.timestamp()
+    ws = datetime.fromtimestamp(ts - ts % grid, tz=start.tzinfo)
+    ws = min(max(ws, customer_window.start), start)
+    we = min(ws + width, customer_window.end)
+    if we <= start:
+        we = min(start + _minutes(rounding_minutes), customer_window.end)
+    if we <= ws:  # start sits at the very end of the customer's window
+        ws = max(customer_window.start, start - width)
+        we = start if start > ws else start + _minutes(1)
+    return TimeWindow(ws, we)
+
+
+def apply_insertion(day: TechnicianDay, job: JobRequirements, ins: Insertion, window: TimeWindow,
+                    travel: TravelTimeProvider) -> Stop:
+    """Insert the job into ``day.stops`` (in place), moving the later stops as the insertion says.
+
+    Returns the new stop.
+    """
+    new = Stop(request_id=job.request_id, location=job.location, start=ins.start, end=ins.end, window=window,
+               travel_minutes=ins.travel_from_previous_minutes, priority=job.priority)
+    by_request = {c.request_id: c for c in ins.later_stops}
+    for s in day.stops[ins.position:]:
+        change = by_request.get(s.request_id)
+        if change is not None:
+            if change.breaks_promise:
+                # Re-promise a window of the same width moved by the delay; the customer is notified.
+                shift = change.new_start - s.start
+                s.window = TimeWindow(s.window.start + shift, s.window.end + shift)
+            s.start, s.end = change.new_start, change.new_end
+    if ins.position < len(day.stops):
+        nxt = day.stops[ins.position]
+        nxt.travel_minutes = travel.minutes(job.location, nxt.location)
+    day.stops.insert(ins.position, new)
+    return new
