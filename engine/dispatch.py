@@ -67,10 +67,50 @@ def escalation_reason(candidates: list[Candidate], rules: DispatchSettings) -> s
     return "no qualified technician has room inside the customer's window"
 
 
+def evaluate_candidates(
+    job: JobRequirements, days: list[TechnicianDay], travel: TravelTimeProvider, rules: DispatchSettings
+) -> list[Candidate]:
+    """Step 4: qualification, the capacity threshold and the cheapest feasible insertion, per technician.
+
+    A technician with several shifts in the job's windows is one candidate: their best shift counts.
+    """
+    by_tech: dict[int, Candidate] = {}
+    for day in days:
+        cand = evaluate_day(day, job, travel, rules)
+        prev = by_tech.get(cand.technician_id)
+        if prev is None or _better_shift(cand, prev):
+            by_tech[cand.technician_id] = cand
+    return list(by_tech.values())
+
+
+def choose(job: JobRequirements, candidates: list[Candidate], rules: DispatchSettings) -> Decision:
+    """Step 5: score the eligible candidates and choose the best; escalate when there is none."""
+    feasible = [c for c in candidates if c.eligible]
+    if not feasible:
+        return Decision(job.request_id, None, candidates, escalation_reason=escalation_reason(candidates, rules))
+    best_value = max(job.estimated_value * c.day.upsell_multiplier for c in feasible if c.day)
+    for c in feasible:
+        assert c.day is not None and c.insertion is not None
+        c.score = score_candidate(
+            c.day, job, c.insertion, utilisation_before=c.utilisation, utilisation_after=c.utilisation_after,
+            best_expected_value=best_value, weights=rules.weights,
+            travel_reference_minutes=rules.travel_reference_minutes,
+        )
+    feasible.sort(key=lambda c: (-(c.score.total if c.score else 0.0), c.technician_id))
+    chosen = feasible[0]
+    assert chosen.insertion is not None and chosen.score is not None
+    for c in feasible[1:]:
+        if c.score:
+            c.reasons = [f"scored {c.score.total:.3f} against {chosen.score.total:.3f} for {chosen.name}"]
+    window = promised_window(chosen.insertion.start, chosen.insertion.customer_window,
+                             rules.arrival_window_minutes, rules.arrival_window_rounding_minutes)
+    return Decision(job.request_id, chosen, candidates, arrival_window=window)
+
+
 def decide(
     job: JobRequirements, days: list[TechnicianDay], travel: TravelTimeProvider, rules: DispatchSettings
 ) -> Decision:
-    """Score every candidate that can take the job and choose the best; escalate when nobody can.
+    """Steps 4 and 5: choose the best technician and time for the job, or escalate when nobody can.
 
     Parameters
     ----------
@@ -89,32 +129,7 @@ def decide(
         ``chosen`` is None when the request must go to a dispatcher; ``escalation_reason`` says why and each
         candidate carries its reasons.
     """
-    by_tech: dict[int, Candidate] = {}
-    for day in days:
-        cand = evaluate_day(day, job, travel, rules)
-        prev = by_tech.get(cand.technician_id)
-        if prev is None or _better_shift(cand, prev):
-            by_tech[cand.technician_id] = cand
-    candidates = list(by_tech.values())
-    feasible = [c for c in candidates if c.eligible]
-    if not feasible:
-        return Decision(job.request_id, None, candidates, escalation_reason=escalation_reason(candidates, rules))
-    best_value = max(job.estimated_value * c.day.upsell_multiplier for c in feasible if c.day)
-    for c in feasible:
-        assert c.day is not None and c.insertion is not None
-        c.score = score_candidate(
-            c.day, job, c.insertion, utilisation_before=c.utilisation, utilisation_after=c.utilisation_after,
-            best_expected_value=best_value, weights=rules.weights,
-            travel_reference_minutes=rules.travel_reference_minutes,
-        )
-    feasible.sort(key=lambda c: (-(c.score.total if c.score else 0.0), c.technician_id))
-    chosen = feasible[0]
-    for c in feasible[1:]:
-        c.reasons = [f"scored {c.score.total:.3f} against {chosen.score.total:.3f}"] if c.score and chosen.score else []
-    assert chosen.insertion is not None
-    window = promised_window(chosen.insertion.start, chosen.insertion.customer_window,
-                             rules.arrival_window_minutes, rules.arrival_window_rounding_minutes)
-    return Decision(job.request_id, chosen, candidates, arrival_window=window)
+    return choose(job, evaluate_candidates(job, days, travel, rules), rules)
 
 
 def apply_decision(decision: Decision, job: JobRequirements, travel: TravelTimeProvider) -> Stop:

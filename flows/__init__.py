@@ -1,0 +1,1 @@
+"""Prefect flows: orchestrate tasks, with primitive parameters so UI, schedules and the intake can start them."""

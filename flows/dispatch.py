@@ -1,0 +1,113 @@
+"""The per-request dispatch flow: seven named steps from a new request to a confirmed arrival window."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+from prefect.states import Completed, State
+
+from models import RequestStatus
+from tasks.dispatch import (
+    analyse_job_requirements,
+    calculate_optimal_assignment,
+    check_capacity_threshold,
+    escalate_to_manual_review,
+    generate_assignment_confirmation,
+    receive_service_request,
+    retrieve_available_technicians,
+    update_schedule_and_notify,
+)
+from truckroll import dispatching, store
+from truckroll.db import session_scope
+from truckroll.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+# How often to decide again when another dispatch took the chosen technician's time first.
+MAX_DECISION_ATTEMPTS = 3
+
+
+def _existing_outcome(request_id: int) -> dict[str, Any] | None:
+    """What an earlier run already decided for this request, so a re-run duplicates nothing."""
+    with session_scope() as session:
+        row = store.get_request(request_id, session=session)
+        if row.status == RequestStatus.ASSIGNED:
+            a = dispatching.existing_assignment(request_id, session=session)
+            if a is not None:
+                return {"request_id": request_id, "status": "assigned", "technician_id": a.technician_id,
+                        "assignment_id": a.id, "window_start": a.window_start.isoformat(),
+                        "window_end": a.window_end.isoformat(), "already_done": True}
+        if row.status == RequestStatus.ESCALATED:
+            return {"request_id": request_id, "status": "escalated", "already_done": True}
+        if row.status in (RequestStatus.CANCELLED, RequestStatus.COMPLETED):
+            return {"request_id": request_id, "status": row.status, "already_done": True}
+    return None
+
+
+def record_day_metrics(request_day: Any) -> dict[str, float]:
+    """Publish the day's metrics as a keyed artifact (the UI keeps its history)."""
+    from engine.metrics import day_metrics
+    from truckroll.travel import get_travel_provider
+
+    tz = ZoneInfo(get_settings().company_timezone)
+    with session_scope() as session:
+        days, values, escalations = store.day_plan(request_day, tz, session=session)
+    metrics = day_metrics(days, get_travel_provider(), values=values, escalations=escalations).as_dict()
+    create_table_artifact(key=f"day-metrics-{request_day.isoformat()}",
+                          table=[{"metric": k, "value": round(v, 3)} for k, v in metrics.items()],
+                          description=f"Plan metrics for {request_day.isoformat()}")
+    return metrics
+
+
+@flow(name="dispatch-service-request", flow_run_name="dispatch request {request_id}")
+def dispatch_service_request(request_id: int | None = None, payload: dict[str, Any] | None = None,
+                             idempotency_key: str | None = None) -> dict[str, Any] | State:
+    """Assign one service request to the best technician and time, or escalate it to a dispatcher.
+
+    Parameters
+    ----------
+    request_id:
+        A request the intake service already persisted.
+    payload:
+        A new request to validate and persist (when no request_id is given).
+    idempotency_key:
+        With a payload: the same key never creates a second request.
+    """
+    logger = get_run_logger()
+    received = receive_service_request(request_id, payload, idempotency_key)
+    rid = received.request_id
+    earlier = _existing_outcome(rid)
+    if earlier is not None:
+        logger.info("request %s was already handled (%s); nothing to do", rid, earlier["status"])
+        return earlier
+    job = analyse_job_requirements(rid)
+    for attempt in range(1, MAX_DECISION_ATTEMPTS + 1):
+        available = retrieve_available_technicians(job)
+        candidates = check_capacity_threshold(job, available)
+        decision = calculate_optimal_assignment(job, candidates)
+        if decision.chosen is None:
+            reason = decision.escalation_reason or "no technician could take the job"
+            esc_id = escalate_to_manual_review(job, candidates, reason)
+            logger.warning("request %s escalated to manual review: %s", rid, reason)
+            return Completed(name="Escalated", message=f"Escalated to manual review: {reason}",
+                             data={"request_id": rid, "status": "escalated", "escalation_id": esc_id,
+                                   "reason": reason})
+        try:
+            result = update_schedule_and_notify(decision, job)
+            break
+        except dispatching.ScheduleConflict as exc:
+            logger.info("attempt %s: %s; deciding again", attempt, exc)
+            if attempt == MAX_DECISION_ATTEMPTS:
+                raise
+    confirmation_id = generate_assignment_confirmation(result)
+    day = result.start.astimezone(ZoneInfo(get_settings().company_timezone)).date()
+    record_day_metrics(day)
+    return {"request_id": rid, "status": "assigned", "technician_id": result.technician_id,
+            "technician": result.technician_name, "assignment_id": result.assignment_id,
+            "confirmation_id": confirmation_id, "start": result.start.isoformat(),
+            "window_start": result.window_start.isoformat(), "window_end": result.window_end.isoformat(),
+            "moved": len(result.moved)}

@@ -1,0 +1,91 @@
+"""Input and output shapes (pydantic), validated before anything is written."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class WindowIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: datetime
+    end: datetime
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("must include a timezone offset, e.g. 2026-11-23T08:00:00-06:00")
+        return v
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WindowIn:
+        if self.end <= self.start:
+            raise ValueError("window ends before it starts")
+        return self
+
+
+class ServiceRequestCreate(BaseModel):
+    """A new service request as the portal, the call centre or a dispatcher sends it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    customer_name: str = Field(min_length=1, max_length=200)
+    customer_phone: str = Field("", max_length=40)
+    customer_email: str = Field("", max_length=254)
+    address: str = Field(min_length=1, max_length=500)
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    job_type: str = Field(min_length=1)
+    complexity: str = Field("medium", pattern="^(low|medium|high)$")
+    description: str = Field("", max_length=4000)
+    required_skills: dict[str, int] = Field(default_factory=dict)
+    required_certifications: list[str] = Field(default_factory=list)
+    parts_needed: dict[str, int] = Field(default_factory=dict)
+    estimated_duration_minutes: int | None = Field(None, gt=0, le=24 * 60)
+    priority: int = Field(5, ge=1, le=10)
+    estimated_value: float = Field(0.0, ge=0)
+    time_windows: list[WindowIn] = Field(default_factory=list, max_length=20)
+    preferred_technician_ids: list[int] = Field(default_factory=list)
+    excluded_technician_ids: list[int] = Field(default_factory=list)
+    channel: str = Field("portal", pattern="^(portal|call_centre|dispatcher|booking)$")
+    notes: str = Field("", max_length=4000)
+
+    @field_validator("required_skills")
+    @classmethod
+    def _levels(cls, v: dict[str, int]) -> dict[str, int]:
+        for skill, level in v.items():
+            if not 1 <= level <= 5:
+                raise ValueError(f"level of {skill!r} must be 1..5 (got {level})")
+        return v
+
+    @field_validator("parts_needed")
+    @classmethod
+    def _quantities(cls, v: dict[str, int]) -> dict[str, int]:
+        for part, qty in v.items():
+            if qty <= 0:
+                raise ValueError(f"quantity of {part!r} must be positive (got {qty})")
+        return v
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class RequestValidationError(ValueError):
+    """A request that cannot be accepted; ``errors`` names every failing field."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+
+    @classmethod
+    def from_pydantic(cls, exc: Exception) -> RequestValidationError:
+        errs = []
+        for e in exc.errors():  # type: ignore[attr-defined]
+            loc = ".".join(str(p) for p in e["loc"]) or "body"
+            errs.append(FieldError(field=loc, message=e["msg"]))
+        return cls(errs)

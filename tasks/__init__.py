@@ -1,0 +1,1 @@
+"""Prefect tasks: thin typed wrappers around engine and I/O functions."""

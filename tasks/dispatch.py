@@ -1,0 +1,208 @@
+"""The seven steps of the dispatch flow, each a Prefect task named as a dispatcher knows it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy.exc import OperationalError
+
+from engine.dispatch import choose, evaluate_candidates
+from engine.travel import TravelTimeProvider
+from models import Candidate, Decision, JobRequirements, RequestStatus, TechnicianDay
+from truckroll import dispatching, notify, store
+from truckroll.db import session_scope
+from truckroll.dispatching import CommittedAssignment
+from truckroll.settings import get_settings
+from truckroll.travel import get_travel_provider
+
+log = logging.getLogger(__name__)
+
+
+def _transient_db_error(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only what may pass: a locked or unreachable database. A schedule conflict is the flow's to
+    handle (it decides again on the fresh routes)."""
+    try:
+        state.result()
+    except OperationalError:
+        return True
+    except Exception:  # noqa: BLE001 - anything else is a real failure
+        return False
+    return False
+
+
+DB_RETRIES: dict[str, Any] = dict(retries=3, retry_delay_seconds=[0.5, 2, 5], retry_condition_fn=_transient_db_error,
+                                  cache_policy=NO_CACHE)
+
+
+def _artifact_key(*parts: object) -> str:
+    return "-".join(str(p) for p in parts).lower().replace("_", "-")
+
+
+@dataclass
+class ReceivedRequest:
+    request_id: int
+    status: str
+
+
+@task(name="Receive service request", **DB_RETRIES)
+def receive_service_request(request_id: int | None = None, payload: dict[str, Any] | None = None,
+                            idempotency_key: str | None = None) -> ReceivedRequest:
+    """Validate and persist a new request (payload), or load one the intake service already persisted."""
+    with session_scope() as session:
+        if payload is not None:
+            row, _ = store.create_request(payload, session=session, idempotency_key=idempotency_key)
+        elif request_id is not None:
+            row = store.get_request(request_id, session=session)
+        else:
+            raise ValueError("give a request_id or a payload")
+        assert row.id is not None
+        return ReceivedRequest(row.id, row.status)
+
+
+@task(name="Analyse job requirements and location", **DB_RETRIES)
+def analyse_job_requirements(request_id: int) -> JobRequirements:
+    """Required skills and certifications, duration, parts, windows, location."""
+    with session_scope() as session:
+        job = store.requirements_of(request_id, session=session)
+        row = store.get_request(request_id, session=session)
+        if row.status == RequestStatus.RECEIVED:
+            row.status = RequestStatus.ANALYSED
+            session.add(row)
+        return job
+
+
+@dataclass
+class AvailableTechnicians:
+    days: list[TechnicianDay]
+    # technician id -> minutes from where they are in their day (last stop before the window, or home)
+    travel_estimates: dict[int, float]
+
+
+@task(name="Retrieve available technicians", **DB_RETRIES)
+def retrieve_available_technicians(job: JobRequirements) -> AvailableTechnicians:
+    """Shifts overlapping the job's windows, skills, certifications, routes, workload, van stock."""
+    start, end = store.job_horizon(job)
+    with session_scope() as session:
+        days = store.technician_days(session=session, start=start, end=end)
+    travel = get_travel_provider()
+    estimates: dict[int, float] = {}
+    for d in days:
+        before = [s for s in d.stops if s.end <= end]
+        origin = before[-1].location if before else d.home
+        minutes = travel.minutes(origin, job.location)
+        estimates[d.technician_id] = min(minutes, estimates.get(d.technician_id, minutes))
+    return AvailableTechnicians(days, estimates)
+
+
+def _candidate_rows(candidates: list[Candidate], chosen_id: int | None) -> list[dict[str, Any]]:
+    rows = []
+    for c in sorted(candidates, key=lambda c: (not c.eligible, -(c.score.total if c.score else 0))):
+        rows.append({
+            "technician": c.name, "chosen": "yes" if c.technician_id == chosen_id else "",
+            "eligible": c.eligible, "utilisation": f"{c.utilisation:.0%}",
+            "score": round(c.score.total, 3) if c.score else None,
+            "added travel min": round(c.insertion.added_travel_minutes, 1) if c.insertion else None,
+            "why not": "; ".join(c.reasons),
+        })
+    return rows
+
+
+@task(name="Check capacity threshold", cache_policy=NO_CACHE)
+def check_capacity_threshold(job: JobRequirements, available: AvailableTechnicians) -> list[Candidate]:
+    """Qualified technicians under the utilisation target (with room in their route), and why not the others."""
+    return evaluate_candidates(job, available.days, get_travel_provider(), get_settings().dispatch)
+
+
+@task(name="Escalate to manual scheduling review", **DB_RETRIES)
+def escalate_to_manual_review(job: JobRequirements, candidates: list[Candidate], reason: str) -> int:
+    """An Escalation row, an alert to dispatch, a Prefect artifact and event; the request waits for a person."""
+    settings = get_settings()
+    why_not = {str(c.technician_id): {"name": c.name, "reasons": c.reasons} for c in candidates}
+    with session_scope() as session:
+        esc = store.open_escalation(job.request_id, reason, why_not, session=session)
+        row = store.get_request(job.request_id, session=session)
+        assert esc.id is not None
+        notify.queue(session=session, dedupe_key=f"escalation:{esc.id}:dispatch", template="escalation_alert",
+                     recipient=settings.dispatch_email, recipient_kind="dispatch", request_id=job.request_id,
+                     context=dict(request_id=job.request_id, customer_name=row.customer_name, address=row.address,
+                                  job_type=row.job_type, priority=row.priority, reason=reason,
+                                  escalation_id=esc.id,
+                                  why_not=[(c.name, c.reasons) for c in candidates if c.reasons][:25]))
+        esc_id = esc.id
+    create_table_artifact(key=_artifact_key("escalation-request", job.request_id),
+                          table=_candidate_rows(candidates, None),
+                          description=f"Request #{job.request_id} needs manual scheduling review: {reason}")
+    try:
+        from prefect.events import emit_event
+
+        emit_event(event="truckroll.request.escalated",
+                   resource={"prefect.resource.id": f"truckroll.request.{job.request_id}"},
+                   payload={"reason": reason, "escalation_id": esc_id, "priority": job.priority})
+    except Exception:  # noqa: BLE001 - an event that cannot be emitted must not lose the escalation
+        log.warning("could not emit the escalation event for request %s", job.request_id, exc_info=True)
+    return esc_id
+
+
+@task(name="Calculate optimal assignment", cache_policy=NO_CACHE)
+def calculate_optimal_assignment(job: JobRequirements, candidates: list[Candidate]) -> Decision:
+    """Score travel, skill match, workload, customer preference and expected value; pick the best."""
+    decision = choose(job, candidates, get_settings().dispatch)
+    create_table_artifact(key=_artifact_key("candidates-request", job.request_id),
+                          table=_candidate_rows(decision.candidates,
+                                                decision.chosen.technician_id if decision.chosen else None),
+                          description=f"Candidates for request #{job.request_id}")
+    return decision
+
+
+@task(name="Update schedule and notify", **DB_RETRIES)
+def update_schedule_and_notify(decision: Decision, job: JobRequirements) -> CommittedAssignment:
+    """Block the time in the route, move later stops' ETAs, queue the customer, technician and dispatch messages."""
+    settings = get_settings()
+    travel: TravelTimeProvider = get_travel_provider()
+    with session_scope() as session:
+        return dispatching.commit_assignment(decision, job, session=session, travel=travel,
+                                             rules=settings.dispatch, tz=settings.company_timezone)
+
+
+@task(name="Generate assignment confirmation", **DB_RETRIES)
+def generate_assignment_confirmation(result: CommittedAssignment) -> int:
+    """The confirmation record and an artifact that shows it in the UI."""
+    tz = get_settings().company_timezone
+    with session_scope() as session:
+        conf = dispatching.write_confirmation(result, session=session)
+        assert conf.id is not None
+        conf_id = conf.id
+    from zoneinfo import ZoneInfo
+
+    z = ZoneInfo(tz)
+    lines = [
+        f"## Request #{result.request_id} assigned to {result.technician_name}",
+        "",
+        f"- Arrival window told to the customer: **{result.window_start.astimezone(z):%a %d %b %H:%M}"
+        f"-{result.window_end.astimezone(z):%H:%M}**",
+        f"- Planned start {result.start.astimezone(z):%H:%M}, estimated completion {result.end.astimezone(z):%H:%M}",
+        f"- Score: {result.score.get('total', 0):.3f} (travel {result.score.get('travel', 0):.2f}, skill "
+        f"{result.score.get('skill', 0):.2f}, workload {result.score.get('workload', 0):.2f}, preference "
+        f"{result.score.get('preference', 0):.2f}, value {result.score.get('value', 0):.2f})",
+        f"- Other customers moved: {len(result.moved)}",
+        "",
+        "| start | end | request |",
+        "|---|---|---|",
+    ]
+    for s in result.route:
+        mark = " (new)" if s["request_id"] == result.request_id else ""
+        lines.append(f"| {datetime.fromisoformat(s['start']).astimezone(z):%H:%M} | "
+                     f"{datetime.fromisoformat(s['end']).astimezone(z):%H:%M} | #{s['request_id']}{mark} |")
+    create_markdown_artifact(key=_artifact_key("confirmation-request", result.request_id), markdown="\n".join(lines),
+                             description=f"Assignment confirmation for request #{result.request_id}")
+    return conf_id
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

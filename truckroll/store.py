@@ -1,0 +1,256 @@
+"""Database I/O as plain functions with a keyword-only ``session``: what the Prefect tasks wrap."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pydantic
+from sqlmodel import Session, col, select
+
+from engine.analysis import analyse_requirements
+from models import (
+    ACTIVE_ASSIGNMENT_STATUSES,
+    Assignment,
+    AssignmentStatus,
+    Escalation,
+    JobRequirements,
+    JobType,
+    JobTypeSpec,
+    Location,
+    RequestStatus,
+    ServiceRequest,
+    Shift,
+    Stop,
+    Technician,
+    TechnicianDay,
+    TimeWindow,
+)
+from models.schemas import FieldError, RequestValidationError, ServiceRequestCreate
+
+log = logging.getLogger(__name__)
+
+FIXED_STATUSES = (AssignmentStatus.LOCKED, AssignmentStatus.IN_PROGRESS, AssignmentStatus.COMPLETED)
+
+
+class NotFound(LookupError):
+    """An id that names nothing; the message says what was looked for."""
+
+
+# ---------------------------------------------------------------- requests
+
+
+def known_skills(*, session: Session) -> set[str]:
+    """Every skill the company knows: the catalogue's and the technicians'."""
+    skills: set[str] = set()
+    for levels in session.exec(select(JobType.skill_levels_by_complexity)).all():
+        for by_skill in levels.values():
+            skills.update(by_skill)
+    for tech_skills in session.exec(select(Technician.skills)).all():
+        skills.update(tech_skills)
+    return skills
+
+
+def validate_request(data: dict[str, Any] | ServiceRequestCreate, *, session: Session,
+                     now: datetime | None = None) -> ServiceRequestCreate:
+    """Check the shape, then every reference (job type, skills, technicians) and that windows are not past.
+
+    Raises
+    ------
+    RequestValidationError
+        Naming every failing field; nothing has been written.
+    """
+    if isinstance(data, ServiceRequestCreate):
+        req = data
+    else:
+        try:
+            req = ServiceRequestCreate.model_validate(data)
+        except pydantic.ValidationError as exc:
+            raise RequestValidationError.from_pydantic(exc) from None
+    now = now or datetime.now(UTC)
+    errors: list[FieldError] = []
+    if session.exec(select(JobType.id).where(JobType.name == req.job_type)).first() is None:
+        errors.append(FieldError(field="job_type", message=f"unknown job type {req.job_type!r}"))
+    skills = known_skills(session=session)
+    for skill in req.required_skills:
+        if skill not in skills:
+            errors.append(FieldError(field=f"required_skills.{skill}", message=f"unknown skill {skill!r}"))
+    for i, w in enumerate(req.time_windows):
+        if w.end <= now:
+            errors.append(FieldError(field=f"time_windows.{i}", message="window is in the past"))
+    ids = set(req.preferred_technician_ids) | set(req.excluded_technician_ids)
+    if ids:
+        found = set(session.exec(select(Technician.id).where(col(Technician.id).in_(ids))).all())
+        for name in ("preferred_technician_ids", "excluded_technician_ids"):
+            for tid in getattr(req, name):
+                if tid not in found:
+                    errors.append(FieldError(field=name, message=f"unknown technician {tid}"))
+    if errors:
+        raise RequestValidationError(errors)
+    return req
+
+
+def create_request(data: dict[str, Any] | ServiceRequestCreate, *, session: Session,
+                   idempotency_key: str | None = None, now: datetime | None = None) -> tuple[ServiceRequest, bool]:
+    """Validate and persist a request. Returns (request, created); an idempotency key seen before returns
+    the earlier request and creates nothing."""
+    if idempotency_key:
+        existing = session.exec(select(ServiceRequest).where(ServiceRequest.idempotency_key == idempotency_key)).first()
+        if existing is not None:
+            return existing, False
+    req = validate_request(data, session=session, now=now)
+    row = ServiceRequest(
+        idempotency_key=idempotency_key,
+        **req.model_dump(exclude={"time_windows"}),
+        time_windows=[[w.start.isoformat(), w.end.isoformat()] for w in req.time_windows],
+    )
+    session.add(row)
+    session.flush()
+    return row, True
+
+
+def get_request(request_id: int, *, session: Session) -> ServiceRequest:
+    row = session.get(ServiceRequest, request_id)
+    if row is None:
+        raise NotFound(f"no service request {request_id}")
+    return row
+
+
+def get_technician(technician_id: int, *, session: Session) -> Technician:
+    row = session.get(Technician, technician_id)
+    if row is None:
+        raise NotFound(f"no technician {technician_id}")
+    return row
+
+
+def request_windows(row: ServiceRequest) -> list[TimeWindow]:
+    return [TimeWindow(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in row.time_windows]
+
+
+def job_type_spec(name: str, *, session: Session) -> JobTypeSpec:
+    jt = session.exec(select(JobType).where(JobType.name == name)).first()
+    if jt is None:
+        raise NotFound(f"no job type {name!r}")
+    return JobTypeSpec(name=jt.name, default_duration_minutes=jt.default_duration_minutes,
+                       skill_levels_by_complexity=jt.skill_levels_by_complexity,
+                       required_certifications=tuple(jt.required_certifications), typical_parts=jt.typical_parts)
+
+
+def requirements_of(request_id: int, *, session: Session) -> JobRequirements:
+    """Step 2's input from the database: the request combined with its catalogue entry."""
+    row = get_request(request_id, session=session)
+    return analyse_requirements(
+        request_id=request_id, location=Location(row.lat, row.lon),
+        job_type=job_type_spec(row.job_type, session=session), complexity=row.complexity,
+        required_skills=row.required_skills, required_certifications=row.required_certifications,
+        parts_needed=row.parts_needed, duration_minutes=row.estimated_duration_minutes,
+        windows=request_windows(row), priority=row.priority, estimated_value=row.estimated_value,
+        preferred_technician_ids=row.preferred_technician_ids,
+        excluded_technician_ids=row.excluded_technician_ids, received_at=row.created_at,
+    )
+
+
+# ---------------------------------------------------------------- technicians and routes
+
+
+def _stop(a: Assignment, r: ServiceRequest) -> Stop:
+    return Stop(request_id=a.request_id, location=Location(r.lat, r.lon), start=a.scheduled_start,
+                end=a.scheduled_end, window=TimeWindow(a.window_start, a.window_end),
+                travel_minutes=a.travel_minutes, fixed=a.status in FIXED_STATUSES, priority=r.priority,
+                assignment_id=a.id)
+
+
+def _parse_certs(certs: dict[str, str]) -> dict[str, date]:
+    return {name: date.fromisoformat(expiry) for name, expiry in certs.items()}
+
+
+def technician_days(*, session: Session, start: datetime, end: datetime,
+                    technician_ids: Iterable[int] | None = None) -> list[TechnicianDay]:
+    """Step 3: every shift overlapping [start, end) with its technician and the route already in it.
+
+    Work already assigned inside a shift (tentative to completed) is the route; routes are sorted by start.
+    """
+    q = select(Shift, Technician).join(Technician, col(Technician.id) == Shift.technician_id).where(
+        Shift.start < end, Shift.end > start)
+    if technician_ids is not None:
+        q = q.where(col(Shift.technician_id).in_(list(technician_ids)))
+    rows = session.exec(q.order_by(Shift.technician_id, Shift.start)).all()
+    if not rows:
+        return []
+    lo = min(s.start for s, _ in rows)
+    hi = max(s.end for s, _ in rows)
+    tech_ids = {t.id for _, t in rows}
+    assigned = session.exec(
+        select(Assignment, ServiceRequest).join(ServiceRequest, col(ServiceRequest.id) == Assignment.request_id)
+        .where(col(Assignment.technician_id).in_(tech_ids), col(Assignment.status).in_(ACTIVE_ASSIGNMENT_STATUSES),
+               Assignment.scheduled_start < hi, Assignment.scheduled_end > lo)
+        .order_by(Assignment.scheduled_start)).all()
+    by_tech: dict[int, list[tuple[Assignment, ServiceRequest]]] = defaultdict(list)
+    for a, r in assigned:
+        by_tech[a.technician_id].append((a, r))
+    days = []
+    for shift, tech in rows:
+        assert tech.id is not None
+        stops = [_stop(a, r) for a, r in by_tech.get(tech.id, [])
+                 if a.scheduled_start >= shift.start and a.scheduled_start < shift.end]
+        days.append(TechnicianDay(
+            technician_id=tech.id, name=tech.name, home=Location(tech.home_lat, tech.home_lon),
+            shift_start=shift.start, shift_end=shift.end, skills=dict(tech.skills),
+            certifications=_parse_certs(tech.certifications), upsell_multiplier=tech.upsell_multiplier,
+            van_inventory=dict(tech.van_inventory), stops=stops, max_priority=shift.max_priority,
+            active=tech.active))
+    return days
+
+
+def job_horizon(job: JobRequirements) -> tuple[datetime, datetime]:
+    return min(w.start for w in job.windows), max(w.end for w in job.windows)
+
+
+def lock_technician(technician_id: int, *, session: Session) -> None:
+    """Serialise schedule writes for one technician: a row lock on PostgreSQL; SQLite serialises all writers."""
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        session.exec(select(Technician.id).where(Technician.id == technician_id).with_for_update()).one()
+
+
+# ---------------------------------------------------------------- escalations and metrics
+
+
+def open_escalation(request_id: int, reason: str, details: dict[str, Any], *, session: Session) -> Escalation:
+    """One open escalation per request: a re-run finds the one it made before."""
+    existing = session.exec(select(Escalation).where(Escalation.request_id == request_id,
+                                                     col(Escalation.resolved_at).is_(None))).first()
+    if existing is not None:
+        return existing
+    esc = Escalation(request_id=request_id, reason=reason, details=details)
+    session.add(esc)
+    row = get_request(request_id, session=session)
+    row.status = RequestStatus.ESCALATED
+    session.add(row)
+    session.flush()
+    return esc
+
+
+def day_bounds(day: date, tz: Any) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, datetime.min.time(), tzinfo=tz)
+    return start, start + timedelta(days=1)
+
+
+def day_plan(day: date, tz: Any, *, session: Session) -> tuple[list[TechnicianDay], dict[int, float], int]:
+    """The day's shifts with their routes, the value of each routed request, and the day's escalations."""
+    start, end = day_bounds(day, tz)
+    days = [d for d in technician_days(session=session, start=start, end=end) if start <= d.shift_start < end]
+    ids = [s.request_id for d in days for s in d.stops]
+    values = dict(session.exec(select(ServiceRequest.id, ServiceRequest.estimated_value)
+                               .where(col(ServiceRequest.id).in_(ids))).all()) if ids else {}
+    # Escalations of requests whose windows touch the day (requests arrive up to two weeks ahead).
+    escalated_windows = session.exec(
+        select(ServiceRequest.time_windows).join(Escalation, col(Escalation.request_id) == ServiceRequest.id)
+        .where(Escalation.created_at >= start - timedelta(days=14), Escalation.created_at < end)).all()
+    esc_for_day = sum(
+        1 for windows in escalated_windows
+        if any(datetime.fromisoformat(a) < end and datetime.fromisoformat(b) > start for a, b in windows))
+    return days, {k: v for k, v in values.items() if k is not None}, esc_for_day
