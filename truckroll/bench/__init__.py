@@ -1,0 +1,1 @@
+"""Benchmarks: ``truckroll bench NAME`` is implemented in ``truckroll/bench/NAME.py``."""
