@@ -459,10 +459,10 @@ def solve_flow(problem: SlotProblem) -> SlotPlan:
     assignments = _assign_slots(problem, jobs_by_tech)
     done = time.perf_counter()
     # Both the found plan and the true optimum lose at most `rounding` per assignment to the rounding.
-    max_assigned = min(n_jobs, n_nodes)
-    gap = 2 * rounding * max_assigned
+    # Below 1e-9 per arc the "error" is float noise in weight x scale, not a real rounding.
+    gap = 2 * rounding * min(n_jobs, n_nodes) if rounding > 1e-9 else 0.0
     return SlotPlan(status="optimal", objective=plan_objective(problem, assignments), assignments=assignments,
-                    backend="flow", gap_bound=gap if gap > 1e-6 else 0.0,
+                    backend="flow", gap_bound=gap,
                     timings_seconds={"index": built_index - started, "build": built - built_index,
                                      "solve": solved - built, "extract": done - solved})
 

@@ -32,7 +32,7 @@ def optimize_slots(
         problem = SlotProblem.from_dict(data)
         plan = solve(problem, backend=backend, time_limit_seconds=time_limit, mip_gap=mip_gap)
     except ValueError as exc:
-        raise fail(f"{instance}: {exc}") from None
+        raise fail(f"{instance.name}: {exc}") from None
     sys.stdout.write(json.dumps(plan.to_dict()) + "\n")
     if plan.status in ("feasible", "fallback_greedy"):
         err_console.print(f"[bold yellow]warning:[/] status {plan.status}: {plan.message}")
