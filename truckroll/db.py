@@ -53,3 +53,15 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def configure(url: str) -> Engine:
+    """Point truckroll at another database (tests, the demo) and create its tables."""
+    import os
+
+    from truckroll.settings import get_settings as _gs
+
+    os.environ["TRUCKROLL_DATABASE_URL"] = url
+    _gs.cache_clear()
+    get_engine.cache_clear()
+    return init_db(get_engine(url))

@@ -1,3 +1,209 @@
 """Core commands: demo, request, schedule, metrics."""
 
 from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.table import Table
+
+from truckroll.cli.app import app, console, fail
+
+request_app = typer.Typer(help="Service requests.", no_args_is_help=True)
+schedule_app = typer.Typer(help="Technicians' schedules.", no_args_is_help=True)
+app.add_typer(request_app, name="request")
+app.add_typer(schedule_app, name="schedule")
+
+
+def _parse_day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise fail(f"--date must be YYYY-MM-DD (got {value!r})") from None
+
+
+def _tz() -> ZoneInfo:
+    from truckroll.settings import get_settings
+
+    return ZoneInfo(get_settings().company_timezone)
+
+
+def _init() -> None:
+    from truckroll.db import init_db
+
+    init_db()
+
+
+def print_metrics(metrics: dict[str, float], title: str) -> None:
+    t = Table(title=title)
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    t.add_row("technicians on shift", f"{metrics['technicians']:.0f}")
+    t.add_row("jobs scheduled", f"{metrics['jobs']:.0f}")
+    t.add_row("average utilisation", f"{metrics['average_utilisation']:.1%}")
+    t.add_row("jobs per technician", f"{metrics['jobs_per_technician']:.2f}")
+    t.add_row("average travel between jobs", f"{metrics['average_travel_between_jobs_minutes']:.1f} min")
+    t.add_row("travel per job (home legs included)", f"{metrics['travel_per_job_minutes']:.1f} min")
+    t.add_row("revenue served", f"${metrics['revenue']:,.0f}")
+    t.add_row("escalations", f"{metrics['escalations']:.0f}")
+    console.print(t)
+
+
+def compute_day_metrics(day: date) -> dict[str, float]:
+    from engine.metrics import day_metrics
+    from truckroll import store
+    from truckroll.db import session_scope
+    from truckroll.travel import get_travel_provider
+
+    with session_scope() as session:
+        days, values, escalations = store.day_plan(day, _tz(), session=session)
+    return day_metrics(days, get_travel_provider(), values=values, escalations=escalations).as_dict()
+
+
+@app.command()
+def metrics(day: str = typer.Option(..., "--date", help="The day, YYYY-MM-DD, in the company's time zone."),
+            as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """Utilisation, jobs per technician, travel between jobs, revenue and escalations of a day."""
+    d = _parse_day(day)
+    _init()
+    m = compute_day_metrics(d)
+    if as_json:
+        typer.echo(json.dumps(m, indent=2))
+    else:
+        print_metrics(m, f"Metrics for {d.isoformat()}")
+
+
+@request_app.command("create")
+def request_create(file: Path = typer.Option(..., "--file", exists=False, help="A JSON service request."),
+                   idempotency_key: str | None = typer.Option(None, "--idempotency-key")) -> None:
+    """Validate a request, persist it and run the dispatch flow on it."""
+    if not file.exists():
+        raise fail(f"no such file: {file}")
+    try:
+        payload = json.loads(file.read_text())
+    except json.JSONDecodeError as exc:
+        raise fail(f"{file} is not valid JSON: {exc}") from None
+    from models.schemas import RequestValidationError
+    from truckroll import store
+    from truckroll.db import session_scope
+
+    _init()
+    try:
+        with session_scope() as session:
+            row, created = store.create_request(payload, session=session, idempotency_key=idempotency_key)
+            rid = row.id
+    except RequestValidationError as exc:
+        for e in exc.errors:
+            console.print(f"[red]invalid[/] {e.field}: {e.message}")
+        raise fail("request refused; nothing was written") from None
+    from flows.dispatch import dispatch_service_request
+
+    outcome = dispatch_service_request(request_id=rid)
+    result: Any = outcome.result() if hasattr(outcome, "result") else outcome  # type: ignore[union-attr]
+    typer.echo(json.dumps(result, indent=2, default=str))
+
+
+@schedule_app.command("show")
+def schedule_show(technician: int = typer.Option(..., "--technician", help="Technician id."),
+                  day: str = typer.Option(..., "--date", help="YYYY-MM-DD")) -> None:
+    """A technician's route for a day: stops, times, promised windows and travel."""
+    d = _parse_day(day)
+    from truckroll import store
+    from truckroll.db import session_scope
+
+    _init()
+    tz = _tz()
+    with session_scope() as session:
+        try:
+            tech = store.get_technician(technician, session=session)
+        except store.NotFound as exc:
+            raise fail(str(exc)) from None
+        start, end = store.day_bounds(d, tz)
+        days = store.technician_days(session=session, start=start, end=end, technician_ids=[technician])
+        requests = {s.request_id: store.get_request(s.request_id, session=session) for dd in days for s in dd.stops}
+    if not days:
+        console.print(f"{tech.name} has no shift on {d.isoformat()}")
+        return
+    for dd in days:
+        shift = f"{dd.shift_start.astimezone(tz):%a %d %b %H:%M}-{dd.shift_end.astimezone(tz):%H:%M}"
+        t = Table(title=f"{tech.name}: {shift}")
+        for col in ("start", "end", "window told", "travel", "request", "job", "address"):
+            t.add_column(col)
+        for s in dd.stops:
+            r = requests[s.request_id]
+            t.add_row(f"{s.start.astimezone(tz):%H:%M}", f"{s.end.astimezone(tz):%H:%M}",
+                      f"{s.window.start.astimezone(tz):%H:%M}-{s.window.end.astimezone(tz):%H:%M}",
+                      f"{s.travel_minutes:.0f} min", f"#{s.request_id}", r.job_type, r.address)
+        console.print(t)
+
+
+@app.command()
+def demo(requests: int = typer.Option(180, help="How many requests to replay (150-250 is a realistic day)."),
+         technicians: int = typer.Option(25, help="How many technicians the sample company has."),
+         reset: bool = typer.Option(True, help="Start from an empty database."),
+         seed: int = typer.Option(11, help="Random seed of the requests.")) -> None:
+    """Seed a sample company and replay a day of requests through the dispatch flow."""
+    import os
+
+    # Flow-run logs go to the Prefect UI; the terminal shows the progress bar.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from sqlmodel import SQLModel
+
+    from truckroll import demo as demo_data
+    from truckroll.db import get_engine, init_db, session_scope
+
+    engine = get_engine()
+    if reset:
+        SQLModel.metadata.drop_all(engine)
+    init_db(engine)
+    day = demo_data.next_service_day()
+    with session_scope() as session:
+        if not demo_data.is_empty(session):
+            raise fail("the database already holds a company; run with --reset to start again")
+        demo_data.seed_company(session, day, technicians=technicians)
+    stream = demo_data.generate_requests(day, requests, seed=seed)
+    console.print(f"[bold]{technicians} technicians, {len(stream)} requests for {day:%A %d %B %Y} "
+                  f"({demo_data.TZ})[/]")
+    outcomes: dict[str, int] = {"assigned": 0, "escalated": 0}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        bar = progress.add_task("dispatching", total=len(stream))
+        from flows.dispatch import dispatch_service_request
+
+        for item in stream:
+            out: Any = dispatch_service_request(payload=item.payload)
+            data = out.result() if hasattr(out, "result") else out
+            outcomes[data["status"]] = outcomes.get(data["status"], 0) + 1
+            progress.update(bar, advance=1, description=f"dispatching ({outcomes['assigned']} assigned, "
+                                                        f"{outcomes['escalated']} escalated)")
+    print_technician_table(day)
+    print_metrics(compute_day_metrics(day), f"Metrics for {day.isoformat()}")
+    console.print(f"Try: truckroll schedule show --technician 1 --date {day.isoformat()}")
+
+
+def print_technician_table(day: date) -> None:
+    from engine.insertion import route_travel_minutes, utilisation
+    from truckroll import store
+    from truckroll.db import session_scope
+    from truckroll.travel import get_travel_provider
+
+    tz = _tz()
+    travel = get_travel_provider()
+    with session_scope() as session:
+        days, values, _ = store.day_plan(day, tz, session=session)
+    t = Table(title=f"Technicians on {day.isoformat()}")
+    for col in ("technician", "shift", "jobs", "first start", "last end", "travel", "utilisation", "revenue"):
+        t.add_column(col, justify="right" if col not in ("technician", "shift") else "left")
+    for d in sorted(days, key=lambda d: d.name):
+        t.add_row(d.name, f"{d.shift_start.astimezone(tz):%H:%M}-{d.shift_end.astimezone(tz):%H:%M}",
+                  str(len(d.stops)),
+                  f"{d.stops[0].start.astimezone(tz):%H:%M}" if d.stops else "-",
+                  f"{d.stops[-1].end.astimezone(tz):%H:%M}" if d.stops else "-",
+                  f"{route_travel_minutes(d, travel):.0f} min", f"{utilisation(d, travel):.0%}",
+                  f"${sum(values.get(s.request_id, 0) for s in d.stops):,.0f}")
+    console.print(t)

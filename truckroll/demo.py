@@ -1,0 +1,162 @@
+"""The sample company and a day of requests, generated from a seed (Dallas-Fort Worth, America/Chicago)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, select
+
+from models import JobType, Shift, Technician
+
+TZ = "America/Chicago"
+CENTRE = (32.85, -96.85)  # Dallas-Fort Worth
+SPREAD_KM = 22.0
+
+# name, trade, minutes, {complexity: {skill: level}}, certifications, parts, typical value, share of demand
+CATALOGUE: list[tuple[str, str, int, dict[str, dict[str, int]], list[str], dict[str, int], float, float]] = [
+    ("water heater repair", "plumbing", 90, {"low": {"plumbing": 2}, "medium": {"plumbing": 3},
+                                             "high": {"plumbing": 4}}, ["gas"], {"thermocouple": 1}, 420, 0.08),
+    ("drain cleaning", "plumbing", 60, {"low": {"plumbing": 1}, "medium": {"plumbing": 2},
+                                        "high": {"plumbing": 3}}, [], {}, 210, 0.12),
+    ("leak repair", "plumbing", 75, {"low": {"plumbing": 2}, "medium": {"plumbing": 3},
+                                     "high": {"plumbing": 4}}, [], {"pipe fitting kit": 1}, 300, 0.10),
+    ("toilet install", "plumbing", 90, {"low": {"plumbing": 1}, "medium": {"plumbing": 2},
+                                        "high": {"plumbing": 3}}, [], {"wax ring": 1}, 380, 0.05),
+    ("ac repair", "hvac", 90, {"low": {"hvac": 2}, "medium": {"hvac": 3}, "high": {"hvac": 4}},
+     ["epa608"], {"capacitor": 1}, 520, 0.13),
+    ("furnace repair", "hvac", 90, {"low": {"hvac": 2}, "medium": {"hvac": 3}, "high": {"hvac": 4}},
+     ["gas"], {"igniter": 1}, 460, 0.08),
+    ("hvac maintenance", "hvac", 60, {"low": {"hvac": 1}, "medium": {"hvac": 2}, "high": {"hvac": 3}},
+     [], {"air filter": 1}, 160, 0.10),
+    ("panel upgrade", "electrical", 180, {"low": {"electrical": 3}, "medium": {"electrical": 4},
+                                          "high": {"electrical": 5}}, ["electrical license"], {}, 1800, 0.03),
+    ("outlet repair", "electrical", 45, {"low": {"electrical": 1}, "medium": {"electrical": 2},
+                                         "high": {"electrical": 3}}, [], {"gfci outlet": 1}, 190, 0.09),
+    ("lighting install", "electrical", 90, {"low": {"electrical": 2}, "medium": {"electrical": 2},
+                                            "high": {"electrical": 3}}, [], {}, 320, 0.06),
+    ("washer repair", "appliance", 60, {"low": {"appliance": 1}, "medium": {"appliance": 2},
+                                        "high": {"appliance": 3}}, [], {"drain pump": 1}, 230, 0.08),
+    ("refrigerator repair", "appliance", 75, {"low": {"appliance": 2}, "medium": {"appliance": 3},
+                                              "high": {"appliance": 4}}, ["epa608"], {}, 340, 0.08),
+]
+TRADE_CERTS = {"plumbing": ["gas"], "hvac": ["epa608", "gas"], "electrical": ["electrical license"],
+               "appliance": ["epa608"]}
+TRADE_MIX = ["plumbing"] * 8 + ["hvac"] * 8 + ["electrical"] * 5 + ["appliance"] * 4
+FIRST = ["Ana", "Ben", "Carla", "Dev", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jo", "Kofi", "Lena", "Marco",
+         "Nia", "Omar", "Pia", "Quinn", "Rosa", "Sam", "Tariq", "Uma", "Vic", "Wes", "Xena", "Yusuf", "Zoe"]
+LAST = ["Alvarez", "Brooks", "Chen", "Diaz", "Evans", "Foster", "Garcia", "Hughes", "Ito", "Jones", "Khan", "Lopez",
+        "Moore", "Nguyen", "Ortiz", "Patel", "Reyes", "Smith", "Tran", "Usman", "Vega", "White", "Young", "Zhang"]
+STREETS = ["Elm St", "Main St", "Oak Lawn Ave", "Greenville Ave", "Preston Rd", "Mockingbird Ln", "Lovers Ln",
+           "Forest Ln", "Belt Line Rd", "Ross Ave", "Gaston Ave", "Inwood Rd", "Royal Ln", "Walnut Hill Ln"]
+
+
+def _point(rng: random.Random, spread_km: float = SPREAD_KM) -> tuple[float, float]:
+    r = spread_km * rng.random() ** 0.5
+    a = rng.uniform(0, 6.283185307)
+    import math
+
+    return (round(CENTRE[0] + r * math.sin(a) / 111.0, 6),
+            round(CENTRE[1] + r * math.cos(a) / (111.0 * math.cos(math.radians(CENTRE[0]))), 6))
+
+
+def next_service_day(today: date | None = None) -> date:
+    """Tomorrow in the company's time zone (windows are then always in the future)."""
+    today = today or datetime.now(ZoneInfo(TZ)).date()
+    return today + timedelta(days=1)
+
+
+def seed_company(session: Session, day: date, *, technicians: int = 25, seed: int = 7) -> list[Technician]:
+    """The catalogue, ``technicians`` technicians with skills, certifications and vans, and their shifts on ``day``.
+
+    One technician's gas certification expired the day before ``day``.
+    """
+    rng = random.Random(seed)
+    tz = ZoneInfo(TZ)
+    for name, trade, minutes, levels, certs, parts, value, _ in CATALOGUE:
+        session.add(JobType(name=name, trade=trade, default_duration_minutes=minutes,
+                            skill_levels_by_complexity=levels, required_certifications=certs,
+                            typical_parts=parts, typical_value=value))
+    techs = []
+    for i in range(technicians):
+        trade = TRADE_MIX[i % len(TRADE_MIX)]
+        skills = {trade: rng.choice([3, 4, 4, 5, 5])}
+        if rng.random() < 0.35:
+            other = rng.choice([t for t in TRADE_CERTS if t != trade])
+            skills[other] = rng.choice([1, 2, 3])
+        certs = {}
+        for c in TRADE_CERTS[trade]:
+            if rng.random() < 0.85:
+                certs[c] = (day + timedelta(days=rng.randint(60, 700))).isoformat()
+        if i == 3:  # the expired permit of the demo
+            certs["gas"] = (day - timedelta(days=1)).isoformat()
+        inventory = {p: rng.randint(0, 3) for _, t, _, _, _, parts, _, _ in CATALOGUE if t == trade for p in parts}
+        lat, lon = _point(rng, 25.0)
+        first, last = FIRST[i % len(FIRST)], LAST[(i * 7) % len(LAST)]
+        tech = Technician(name=f"{first} {last}", phone=f"+1-214-555-{1000 + i:04d}",
+                          email=f"{first.lower()}.{last.lower()}@example.com", home_lat=lat, home_lon=lon,
+                          skills=skills, certifications=certs, upsell_multiplier=round(rng.uniform(0.9, 1.3), 2),
+                          van_inventory=inventory)
+        session.add(tech)
+        techs.append(tech)
+    session.flush()
+    for i, tech in enumerate(techs):
+        start_h = [8, 8, 8, 7, 10][i % 5]
+        start = datetime.combine(day, time(start_h), tzinfo=tz)
+        session.add(Shift(technician_id=tech.id, start=start, end=start + timedelta(hours=9)))
+    session.flush()
+    return techs
+
+
+@dataclass
+class DemoRequest:
+    arrives_at: datetime
+    payload: dict[str, Any]
+
+
+WINDOWS = [((8, 0), (12, 0)), ((10, 0), (14, 0)), ((12, 0), (17, 0)), ((8, 0), (17, 0)), ((13, 0), (18, 0))]
+
+
+def generate_requests(day: date, n: int = 180, *, seed: int = 11) -> list[DemoRequest]:
+    """``n`` requests for ``day``, arriving over the afternoon and evening before and the early morning."""
+    rng = random.Random(seed)
+    tz = ZoneInfo(TZ)
+    shares = [c[7] for c in CATALOGUE]
+    opens = datetime.combine(day - timedelta(days=1), time(12), tzinfo=tz)
+    out = []
+    for i in range(n):
+        name, trade, minutes, levels, certs, parts, value, _ = rng.choices(CATALOGUE, weights=shares)[0]
+        emergency = rng.random() < 0.07
+        priority = rng.choice([1, 2]) if emergency else rng.choice([3, 4, 5, 5, 6, 7, 8, 9, 10])
+        if emergency:
+            windows = [((8, 0), (14, 0))]
+        elif rng.random() < 0.2:
+            windows = rng.sample(WINDOWS[:3], 2)
+        else:
+            windows = [rng.choice(WINDOWS)]
+        lat, lon = _point(rng)
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        arrives = opens + timedelta(minutes=i * (19 * 60) / n)
+        payload = {
+            "customer_name": f"{first} {last}",
+            "customer_phone": f"+1-469-555-{rng.randint(0, 9999):04d}",
+            "customer_email": f"{first.lower()}.{last.lower()}{i}@example.net",
+            "address": f"{rng.randint(100, 9999)} {rng.choice(STREETS)}, Dallas, TX",
+            "lat": lat, "lon": lon, "job_type": name,
+            "complexity": rng.choices(["low", "medium", "high"], weights=[3, 5, 2])[0],
+            "description": f"{name} requested through the {'call centre' if i % 3 == 0 else 'portal'}",
+            "priority": priority,
+            "estimated_value": round(value * rng.lognormvariate(0, 0.35), 2),
+            "time_windows": [{"start": datetime.combine(day, time(*a), tzinfo=tz).isoformat(),
+                              "end": datetime.combine(day, time(*b), tzinfo=tz).isoformat()} for a, b in windows],
+            "channel": "call_centre" if i % 3 == 0 else "portal",
+        }
+        out.append(DemoRequest(arrives, payload))
+    return out
+
+
+def is_empty(session: Session) -> bool:
+    return session.exec(select(Technician.id)).first() is None
