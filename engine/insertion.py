@@ -17,7 +17,8 @@ _EPS = timedelta(seconds=1)
 
 
 def _minutes(m: float) -> timedelta:
-    return timedelta(minutes=m)
+    # Schedules are kept to the whole second.
+    return timedelta(seconds=round(m * 60))
 
 
 def route_travel_minutes(day: TechnicianDay, travel: TravelTimeProvider) -> float:
@@ -114,7 +115,7 @@ def best_insertion(
         else:
             old_back = travel.minutes(prev_loc, day.home) if pos > 0 else 0.0
             added = leg_in + job_to_home - old_back + parts_detour_minutes
-        if best_key is not None and not urgent and added > best_key[0]:
+        if best_key is not None and not urgent and round(added, 3) > best_key[0]:
             continue
         arrival = depart + _minutes(leg_in + parts_detour_minutes)
         for window in job.windows:
@@ -124,7 +125,8 @@ def best_insertion(
             end = start + duration
             if end > day.shift_end:
                 continue
-            key = (start.timestamp(), added) if urgent else (added, start.timestamp())
+            # Added travel to the thousandth of a minute: equal detours must tie, then the earlier start wins.
+            key = (start.timestamp(), added) if urgent else (round(added, 3), start.timestamp())
             if best_key is not None and key >= best_key:
                 continue
             result = _propagate(stops, pos, end, job.location, travel, allow_broken_promises)

@@ -16,5 +16,5 @@ err_console = Console(stderr=True)
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print a one-line error (no traceback) and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}")
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     return typer.Exit(code)
