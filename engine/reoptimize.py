@@ -176,7 +176,8 @@ def constraint_jobs(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequire
                     options: ReoptimizeOptions) -> tuple[dict[int, JobRequirements], dict[int, TimeWindow]]:
     """The movable jobs with the windows they must start in, and the windows promised so far.
 
-    Jobs of fixed stops are not movable whatever ``jobs`` holds. A promised window is the hard window unless window changes are allowed.
+    Jobs of fixed stops are not movable whatever ``jobs`` holds. A promised window is the hard window unless
+    window changes are allowed.
     """
     promised = {s.request_id: s.window for d in days for s in d.stops if not s.fixed}
     fixed = {s.request_id for d in days for s in d.stops if s.fixed}
