@@ -26,6 +26,7 @@ from models.tables import (
     ServiceRequest,
     Shift,
     Technician,
+    TravelTimeCache,
     utcnow,
 )
 
@@ -33,5 +34,5 @@ __all__ = [
     "ACTIVE_ASSIGNMENT_STATUSES", "Assignment", "AssignmentStatus", "Candidate", "Channel", "Confirmation",
     "Decision", "Escalation", "Insertion", "JobRequirements", "JobType", "JobTypeSpec", "Location", "Notification",
     "RequestStatus", "ScoreBreakdown", "ServiceRequest", "Shift", "Stop", "StopChange", "TechnicianDay",
-    "TimeWindow", "Technician", "utcnow",
+    "TimeWindow", "Technician", "TravelTimeCache", "utcnow",
 ]

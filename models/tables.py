@@ -188,3 +188,19 @@ class Confirmation(SQLModel, table=True):
     # the technician's route after the update: [{request_id, start, end, window_start, window_end}]
     route: list[dict[str, Any]] = _json(list)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class TravelTimeCache(SQLModel, table=True):
+    """Driving time between two points as a routing service (openrouteservice) answered it, until it expires."""
+
+    __table_args__ = (UniqueConstraint("profile", "origin_key", "destination_key", name="uq_travel_pair"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    profile: str = "driving-car"
+    # "lat,lon" rounded to 5 decimals (about a metre): the same address always hits the same row.
+    origin_key: str = Field(index=True)
+    destination_key: str
+    duration_seconds: float
+    distance_metres: float | None = None
+    fetched_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = _dt(index=True)

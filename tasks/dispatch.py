@@ -91,6 +91,11 @@ def retrieve_available_technicians(job: JobRequirements) -> AvailableTechnicians
     with session_scope() as session:
         days = store.technician_days(session=session, start=start, end=end)
     travel = get_travel_provider()
+    prefetch = getattr(travel, "prefetch", None)
+    if prefetch is not None:
+        # A routing service answers the whole decision's travel in a few matrix requests, fetched here,
+        # before the decision and outside any transaction.
+        prefetch([job.location] + [d.home for d in days] + [s.location for d in days for s in d.stops])
     estimates: dict[int, float] = {}
     for d in days:
         before = [s for s in d.stops if s.end <= end]

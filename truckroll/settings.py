@@ -21,6 +21,26 @@ class Settings(BaseSettings):
     # Default travel estimate: great-circle distance x detour factor at an average speed.
     travel_detour_factor: float = 1.3
     travel_speed_kmh: float = 40.0
+    # Speeds by time of day: [[start_hour, end_hour, kmh], ...] in company time, e.g. [[7, 9, 25], [16, 18, 25]].
+    travel_speed_profile: list[tuple[float, float, float]] = []
+    # openrouteservice: set a base URL (https://api.openrouteservice.org with a key, or a self-hosted server).
+    ors_base_url: str | None = None
+    ors_api_key: str | None = None
+    ors_profile: str = "driving-car"
+    ors_timeout_seconds: float = 10.0
+    # Origins x destinations per matrix request; unset = 3500 on the public API, 2500 (ORS's default
+    # ors.endpoints.matrix.maximum_routes) on a self-hosted server.
+    ors_max_matrix_elements: int | None = None
+    # How long the client keeps retrying 429/503 before truckroll falls back to the great-circle estimate.
+    ors_retry_timeout_seconds: float = 20.0
+    travel_cache_ttl_hours: float = 24.0 * 7
+    # Notification delivery (apprise URLs); unset = messages stay pending in the outbox.
+    notify_email_url: str | None = None
+    notify_sms_url: str | None = None
+    notify_dispatch_url: str | None = None
+    notify_technician_url: str | None = None
+    notify_max_attempts: int = 5
+    notify_backoff_seconds: float = 30.0
     webhook_secret: str = "change-me"
 
 
