@@ -6,6 +6,7 @@ Heavy imports (Prefect, Pyomo) happen inside the commands, so ``truckroll --help
 from __future__ import annotations
 
 from truckroll.cli import core  # noqa: F401
+from truckroll.cli import solve  # noqa: F401
 from truckroll.cli import slots  # noqa: F401
 from truckroll.cli.app import app
 

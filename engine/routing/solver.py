@@ -1,0 +1,463 @@
+"""The daily route optimiser: PyVRP's iterated local search, then a Pyomo/CBC set-partitioning step.
+
+1. Screening: jobs no technician can do (skills, van capacity, windows outside every reachable shift) are
+   set aside as unassigned with that reason.
+2. Search: PyVRP on integer data (minutes x ``SCALE``; travel and service durations rounded *up*, windows
+   and shifts rounded *inwards*, so an integer-feasible route is feasible in double precision). Skills are
+   separate travel profiles in which incompatible jobs are unreachable; several time windows are copies of
+   the job in a mutually exclusive client group. The default objective is prize-collecting: each job's prize
+   is its weight times a constant larger than any possible travel, so value and priority come first.
+3. Recombination: every feasible route met during the search goes into a pool, and a set-partitioning model
+   (Pyomo, solved by CBC) picks the best combination. The search's best plan is in the pool, so this step
+   never makes the plan worse.
+4. Answer: every route is re-timed and checked in double precision; under the default objective, a
+   workload-balancing pass moves jobs off the busiest technician within a small travel budget.
+If the optimiser fails, a greedy insertion plan is returned instead (status ``greedy_fallback``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.routing.check import capacity_ok, schedule_route, skills_ok
+from engine.routing.greedy import Plan, balance_workload, greedy_plan
+from engine.routing.problem import Answer, Problem, Route, TravelTable, Unassigned, travel_table
+
+logger = logging.getLogger(__name__)
+
+SCALE = 1000  # integer ticks per minute inside the search
+DEMAND_SCALE = 1000  # integer ticks per unit of van stock
+BALANCE_TRAVEL_BUDGET = 0.01  # workload balancing may add at most 1% to total travel (default objective)
+POOL_SHARE = 0.15  # share of the time limit kept for the set-partitioning step
+MAX_POOL_ROUTES = 6000
+
+
+class SolverError(RuntimeError):
+    """The optimiser could not produce a plan (the caller falls back to the greedy plan)."""
+
+
+@dataclass
+class _Model:
+    """What the integer PyVRP model needs to map its answer back to the problem."""
+
+    data: object  # pyvrp.ProblemData
+    client_job: list[int]  # PyVRP client index -> job index
+    type_techs: list[list[int]]  # vehicle type -> technician indices
+    prizes: dict[int, int]  # job index -> prize used
+
+
+def screen_jobs(problem: Problem, table: TravelTable) -> tuple[list[int], list[Unassigned]]:
+    """Split jobs into those some technician could do alone and those nobody can, with the reason.
+
+    Returns
+    -------
+    (eligible job indices, unassigned jobs with reasons)
+    """
+    eligible: list[int] = []
+    out: list[Unassigned] = []
+    # Identical technicians behave alike, so one representative of each kind is enough to screen with.
+    kinds: dict[tuple, int] = {}
+    for t, tech in enumerate(problem.technicians):
+        kinds.setdefault((tech.start, tech.end, tech.shift, tech.capacity, tech.skills), t)
+    techs = sorted(kinds.values())
+    for j, job in enumerate(problem.jobs):
+        skilled = [t for t in techs if skills_ok(problem.technicians[t], job)]
+        if not skilled:
+            out.append(Unassigned(job.id, f"no technician has the skills {', '.join(sorted(job.skills))}"))
+            continue
+        roomy = [t for t in skilled if capacity_ok(problem.technicians[t], job.demand)]
+        if not roomy:
+            out.append(Unassigned(job.id, f"demand {job.demand:g} exceeds the van capacity of every "
+                                          "technician with the skills"))
+            continue
+        if any(not isinstance(schedule_route(problem, table, t, [j]), str) for t in roomy):
+            eligible.append(j)
+            continue
+        overlaps = any(
+            a <= problem.technicians[t].shift[1] and b >= problem.technicians[t].shift[0]
+            for t in roomy for a, b in job.time_windows
+        )
+        if job.time_windows and not overlaps:
+            reason = "every time window lies outside the shifts of the technicians who can do it"
+        else:
+            reason = ("no technician who can do it can reach it, finish it inside a time window and get back "
+                      "by the end of the shift")
+        out.append(Unassigned(job.id, reason))
+    return eligible, out
+
+
+def _prize_weights(problem: Problem, jobs: Sequence[int]) -> dict[int, int]:
+    weights = {j: problem.jobs[j].weight for j in jobs}
+    top = max(weights.values(), default=0.0)
+    factor = 100.0 if top * 100.0 <= 1e6 else 1e6 / top
+    return {j: int(round(w * factor)) for j, w in weights.items()}
+
+
+def build_model(problem: Problem, table: TravelTable, jobs: Sequence[int]) -> _Model:
+    """Build the integer PyVRP model for the eligible ``jobs`` (see the module docstring for the mapping)."""
+    import pyvrp
+
+    techs = problem.technicians
+    offset = min([t.shift[0] for t in techs] + [a for j in jobs for a, _ in problem.jobs[j].time_windows])
+    horizon_end = max([t.shift[1] for t in techs] + [b for j in jobs for _, b in problem.jobs[j].time_windows])
+    horizon = int(math.ceil((horizon_end - offset) * SCALE)) + 1
+
+    def tick_up(x: float) -> int:
+        return int(math.ceil((x - offset) * SCALE - 1e-7))
+
+    def tick_down(x: float) -> int:
+        return int(math.floor((x - offset) * SCALE + 1e-7))
+
+    # Depots: one per distinct technician start/end node; clients: one per (job, window).
+    depot_nodes: list[int] = []
+    depot_of: dict[tuple, int] = {}
+
+    def depot_for(node: int, place: object) -> int:
+        key = (place,)
+        if key not in depot_of:
+            depot_of[key] = len(depot_nodes)
+            depot_nodes.append(node)
+        return depot_of[key]
+
+    starts = [depot_for(table.start_node(t), tech.start) for t, tech in enumerate(techs)]
+    ends = [depot_for(table.end_node(t), tech.end) for t, tech in enumerate(techs)]
+    use_load = any(problem.jobs[j].demand > 0 for j in jobs)
+    prize_weight = _prize_weights(problem, jobs) if problem.objective == "default" else {}
+    max_travel = sum(max(t.shift[1] - t.shift[0], 0.0) for t in techs) * SCALE * 2 + 1
+    big_prize = int(max_travel)
+    if prize_weight and max(prize_weight.values()) * big_prize * max(len(jobs), 1) > 4e18:
+        raise SolverError("prizes too large for 64-bit integers; reduce the spread of job values")
+
+    client_nodes: list[int] = []
+    client_job: list[int] = []
+    clients: list[pyvrp.Client] = []
+    groups: list[pyvrp.ClientGroup] = []
+    prizes: dict[int, int] = {}
+    n_depots = len(depot_nodes)
+    for j in jobs:
+        job = problem.jobs[j]
+        windows = job.time_windows or ((offset, horizon_end),)
+        required = problem.objective == "min_travel"
+        prize = prize_weight.get(j, 0) * big_prize
+        prizes[j] = prize
+        group = None
+        if len(windows) > 1:
+            group = len(groups)
+            groups.append(pyvrp.ClientGroup(required=required, name=job.id))
+        for a, b in windows:
+            idx = len(clients)
+            if group is not None:
+                groups[group].add_client(idx)
+            early, late = max(tick_up(a), 0), min(tick_down(b), horizon)
+            clients.append(pyvrp.Client(
+                location=n_depots + idx,
+                delivery=[int(math.ceil(job.demand * DEMAND_SCALE - 1e-7))] if use_load else [],
+                service_duration=int(math.ceil(job.duration * SCALE - 1e-7)),
+                tw_early=early, tw_late=max(late, early),
+                prize=prize, required=required and group is None, group=group, name=job.id,
+            ))
+            client_nodes.append(table.job_node(j))
+            client_job.append(j)
+
+    nodes = np.array(depot_nodes + client_nodes, dtype=np.int64)
+    minutes = table.minutes[np.ix_(nodes, nodes)]
+    # The search minimises travel minutes (the objective); rounding to nearest keeps the cost unbiased,
+    # while durations round up so that every integer-feasible route is feasible in double precision.
+    base_cost = np.rint(minutes * SCALE).astype(np.int64)
+    base_time = np.ceil(minutes * SCALE - 1e-7).astype(np.int64)
+
+    # One profile per distinct skill set: jobs a technician cannot do are unreachable in their profile.
+    unreachable = 4 * horizon
+    profile_of: dict[frozenset[str], int] = {}
+    cost_mats: list[np.ndarray] = []
+    time_mats: list[np.ndarray] = []
+    for tech in techs:
+        if tech.skills in profile_of:
+            continue
+        banned = [n_depots + c for c, j in enumerate(client_job) if not skills_ok(tech, problem.jobs[j])]
+        cost, dur = base_cost, base_time
+        if banned:
+            cost, dur = base_cost.copy(), base_time.copy()
+            cost[:, banned] = unreachable
+            dur[:, banned] = unreachable
+            np.fill_diagonal(cost, 0)
+            np.fill_diagonal(dur, 0)
+        profile_of[tech.skills] = len(cost_mats)
+        cost_mats.append(cost)
+        time_mats.append(dur)
+
+    # Identical technicians share one vehicle type.
+    type_key: dict[tuple, int] = {}
+    type_techs: list[list[int]] = []
+    for t, tech in enumerate(techs):
+        key = (starts[t], ends[t], tech.shift, tech.capacity, tech.skills)
+        if key not in type_key:
+            type_key[key] = len(type_techs)
+            type_techs.append([])
+        type_techs[type_key[key]].append(t)
+    total_demand = sum(c.delivery[0] for c in clients) if use_load else 0
+    vehicle_types = []
+    for members in type_techs:
+        tech = techs[members[0]]
+        capacity = []
+        if use_load:
+            capacity = [total_demand + 1 if tech.capacity is None
+                        else int(math.floor(tech.capacity * DEMAND_SCALE + 1e-7))]
+        vehicle_types.append(pyvrp.VehicleType(
+            num_available=len(members), capacity=capacity, start_depot=starts[members[0]],
+            end_depot=ends[members[0]], tw_early=max(tick_up(tech.shift[0]), 0),
+            tw_late=min(tick_down(tech.shift[1]), horizon), profile=profile_of[tech.skills], name=tech.id,
+        ))
+    depots = [pyvrp.Depot(location=d, tw_early=0, tw_late=horizon) for d in range(n_depots)]
+    locations = [pyvrp.Location(x=0, y=0) for _ in range(len(nodes))]
+    # PyVRP's stubs type matrices as ndarray[int]; ours are int64 ndarrays, which is what it accepts.
+    data = pyvrp.ProblemData(locations, clients, depots, vehicle_types, cost_mats, time_mats,  # type: ignore[arg-type]
+                             groups)
+    return _Model(data=data, client_job=client_job, type_techs=type_techs, prizes=prizes)
+
+
+class _RoutePool:
+    """Collects distinct feasible routes met by the search (callbacks are PyVRP's public hook)."""
+
+    def __init__(self, model: _Model, slack: float = 0.01) -> None:
+        self.model = model
+        self.slack = slack
+        self.routes: dict[tuple[int, tuple[int, ...]], int] = {}
+
+    def add_solution(self, solution: object, cost: float, best_cost: float) -> None:
+        if not solution.is_feasible() or cost > best_cost * (1 + self.slack):  # type: ignore[attr-defined]
+            return
+        for route in solution.routes():  # type: ignore[attr-defined]
+            visits = tuple(a.idx for a in route.schedule() if a.is_client())
+            key = (route.vehicle_type(), visits)
+            if key not in self.routes:
+                self.routes[key] = route.distance() - route.prizes()
+
+
+def _callbacks(pool: _RoutePool) -> object:
+    from pyvrp.IteratedLocalSearch import IteratedLocalSearchCallbacks
+
+    class Collect(IteratedLocalSearchCallbacks):
+        def on_iteration(self, current, candidate, best, cost_evaluator):  # type: ignore[no-untyped-def]
+            if len(pool.routes) < MAX_POOL_ROUTES * 3:
+                pool.add_solution(candidate, cost_evaluator.cost(candidate), cost_evaluator.cost(best))
+
+        def on_best(self, best):  # type: ignore[no-untyped-def]
+            pool.add_solution(best, 0.0, 1.0)
+
+    return Collect()
+
+
+def recombine(model: _Model, pool: _RoutePool, time_limit_seconds: float,
+              incumbent: set[tuple[int, tuple[int, ...]]]) -> list[tuple[int, list[int]]] | None:
+    """Pick the cheapest compatible set of pooled routes with a Pyomo set-partitioning model solved by CBC.
+
+    Each job (or group of window copies) is served at most once (exactly once under ``min_travel``), each
+    vehicle type is used at most ``num_available`` times; the cost is travel minus prizes. Returns
+    ``(vehicle type, client visits)`` per route, or None when CBC is missing or does not finish.
+    """
+    import pyomo.environ as pyo
+    from pyomo.opt import SolverStatus, TerminationCondition
+
+    data = model.data
+    columns = sorted(pool.routes.items(), key=lambda kv: (kv[0] not in incumbent, kv[1]))[:MAX_POOL_ROUTES]
+    if len(columns) < 2:
+        return None
+    jobs_of_col = [sorted({model.client_job[c] for c in visits}) for (_, visits), _ in columns]
+    cols_of_job: dict[int, list[int]] = {}
+    for r, js in enumerate(jobs_of_col):
+        for j in js:
+            cols_of_job.setdefault(j, []).append(r)
+    cols_of_type: dict[int, list[int]] = {}
+    for r, ((vt, _), _) in enumerate(columns):
+        cols_of_type.setdefault(vt, []).append(r)
+    required = any(c.required for c in data.clients()) or any(g.required for g in data.groups())  # type: ignore
+
+    m = pyo.ConcreteModel()
+    m.R = pyo.RangeSet(0, len(columns) - 1)
+    m.x = pyo.Var(m.R, domain=pyo.Binary)
+    m.J = pyo.Set(initialize=sorted(cols_of_job))
+    m.T = pyo.Set(initialize=sorted(cols_of_type))
+    if required:
+        m.serve = pyo.Constraint(m.J, rule=lambda m, j: sum(m.x[r] for r in cols_of_job[j]) == 1)
+    else:
+        m.serve = pyo.Constraint(m.J, rule=lambda m, j: sum(m.x[r] for r in cols_of_job[j]) <= 1)
+    m.fleet = pyo.Constraint(m.T, rule=lambda m, t: sum(m.x[r] for r in cols_of_type[t])
+                             <= len(model.type_techs[t]))
+    m.cost = pyo.Objective(expr=sum(float(columns[r][1]) * m.x[r] for r in m.R), sense=pyo.minimize)
+    for r, (key, _) in enumerate(columns):
+        m.x[r].value = 1.0 if key in incumbent else 0.0
+    solver = pyo.SolverFactory("cbc")
+    if not solver.available(exception_flag=False):
+        return None
+    solver.options["sec"] = round(max(time_limit_seconds, 0.1), 2)
+    # The incumbent (the search's best plan) as a warm start lets CBC prune from the first node.
+    result = solver.solve(m, load_solutions=False, warmstart=True)
+    if result.solver.termination_condition not in (TerminationCondition.optimal,
+                                                   TerminationCondition.maxTimeLimit):
+        return None
+    if len(result.solution) == 0:
+        return None
+    # A time-limited CBC run reports 'aborted' while holding a valid incumbent; every column is a feasible
+    # route and the constraints keep the combination feasible, so loading it is safe.
+    result.solver.status = SolverStatus.ok
+    m.solutions.load_from(result)
+    chosen = [r for r in m.R if pyo.value(m.x[r]) > 0.5]
+    return [(columns[r][0][0], list(columns[r][0][1])) for r in chosen]
+
+
+def _search(problem: Problem, table: TravelTable, jobs: Sequence[int], search_seconds: float,
+            pool_seconds: float, seed: int) -> tuple[dict[int, list[int]], bool, list[str]]:
+    """Run PyVRP (+ recombination); return job orders per technician, whether the time limit hit, notes."""
+    import pyvrp
+    from pyvrp.IteratedLocalSearch import IteratedLocalSearchParams
+    from pyvrp.stop import MaxRuntime, MultipleCriteria, NoImprovement
+
+    model = build_model(problem, table, jobs)
+    pool = _RoutePool(model)
+    params = pyvrp.SolveParams(ils=IteratedLocalSearchParams(callbacks=_callbacks(pool)))  # type: ignore
+    stop = MultipleCriteria([MaxRuntime(search_seconds), NoImprovement(20_000)])
+    result = pyvrp.solve(model.data, stop, seed=seed, collect_stats=False, params=params)  # type: ignore
+    notes = [f"search: {result.num_iterations} iterations in {result.runtime:.2f} s"]
+    hit_limit = result.runtime >= search_seconds * 0.98
+    best = result.best
+    if not best.is_feasible():
+        raise SolverError("the search found no feasible plan")
+    routes = [(r.vehicle_type(), [a.idx for a in r.schedule() if a.is_client()]) for r in best.routes()]
+    pool.add_solution(best, 0.0, 1.0)
+    if pool_seconds > 0 and len(pool.routes) > len(routes):
+        t0 = time.perf_counter()
+        try:
+            picked = recombine(model, pool, pool_seconds - 0.35, {(vt, tuple(v)) for vt, v in routes})
+        except Exception as exc:  # CBC trouble must not lose the search's plan
+            logger.warning("set partitioning failed: %s", exc)
+            picked = None
+        if picked is not None:
+            old = sum(pool.routes[(vt, tuple(v))] for vt, v in routes)
+            new = sum(pool.routes[(vt, tuple(v))] for vt, v in picked)
+            notes.append(f"set partitioning over {len(pool.routes)} pooled routes: "
+                         f"{old / SCALE:.3f} -> {new / SCALE:.3f} in {time.perf_counter() - t0:.2f} s")
+            if new <= old:
+                routes = picked
+    # Map vehicle types back to technicians.
+    free = [list(ts) for ts in model.type_techs]
+    orders: dict[int, list[int]] = {}
+    for vt, visits in routes:
+        if not visits:
+            continue
+        t = free[vt].pop(0)
+        orders[t] = [model.client_job[c] for c in visits]
+    return orders, hit_limit, notes
+
+
+def _repair(problem: Problem, table: TravelTable, orders: dict[int, list[int]]) -> tuple[Plan, list[int]]:
+    """Drop stops that break a double-precision check (should not happen), returning the dropped jobs."""
+    dropped: list[int] = []
+    clean: dict[int, list[int]] = {}
+    for t, order in orders.items():
+        order = list(order)
+        while order and isinstance(schedule_route(problem, table, t, order), str):
+            # Remove the stop whose removal gives a feasible route, else the last one.
+            for k in range(len(order)):
+                trial = order[:k] + order[k + 1:]
+                if not isinstance(schedule_route(problem, table, t, trial), str):
+                    dropped.append(order.pop(k))
+                    break
+            else:
+                dropped.append(order.pop())
+        clean[t] = order
+    return Plan(problem, table, clean), dropped
+
+
+def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
+          recombine_routes: bool = True) -> Answer:
+    """Plan the day: assign jobs to technicians and order each route.
+
+    Parameters
+    ----------
+    problem:
+        The routing problem (see :func:`engine.routing.problem.problem_from_json`).
+    time_limit_seconds:
+        Wall-clock budget for the optimiser (screening and answer building add a little).
+    seed:
+        Seed of the search, for reproducible plans.
+    recombine_routes:
+        Run the Pyomo/CBC set-partitioning step over the pooled routes (on by default).
+
+    Returns
+    -------
+    Answer
+        Routes timed in double precision, unassigned jobs with reasons, totals. ``status`` says whether the
+        search stopped on its own (``solved``), at the time limit (``time_limit``, the best plan found) or
+        failed and a greedy plan was used (``greedy_fallback``).
+
+    Raises
+    ------
+    ValueError
+        If ``time_limit_seconds`` is not positive.
+    """
+    if not time_limit_seconds > 0:
+        raise ValueError(f"time_limit_seconds must be > 0 (got {time_limit_seconds})")
+    t0 = time.perf_counter()
+    table = travel_table(problem)
+    eligible, unassigned = screen_jobs(problem, table)
+    notes: list[str] = []
+    status = "solved"
+    pool_seconds = time_limit_seconds * POOL_SHARE if recombine_routes else 0.0
+    search_seconds = max(time_limit_seconds - pool_seconds - (time.perf_counter() - t0), 0.05)
+    try:
+        if not eligible:
+            orders: dict[int, list[int]] = {}
+        else:
+            orders, hit_limit, notes = _search(problem, table, eligible, search_seconds, pool_seconds, seed)
+            status = "time_limit" if hit_limit else "solved"
+        plan, dropped = _repair(problem, table, orders)
+        if dropped:
+            notes.append(f"repair: {len(dropped)} stops failed the double-precision check and were re-inserted")
+            greedy_plan(problem, table, dropped, plan)
+    except Exception as exc:  # any optimiser failure: keep working with a greedy plan
+        logger.warning("route optimiser failed, using the greedy plan: %s", exc)
+        notes.append(f"optimiser failed ({exc}); greedy insertion plan used")
+        status = "greedy_fallback"
+        plan = greedy_plan(problem, table, eligible)
+    served = {j for order in plan.orders.values() for j in order}
+    if problem.objective == "default" and served:
+        budget = BALANCE_TRAVEL_BUDGET * sum(r.travel_minutes for r in plan.routes.values())
+        moves = balance_workload(plan, budget)
+        if moves:
+            notes.append(f"workload balancing: {moves} jobs moved")
+    for j in eligible:
+        if j not in served:
+            reason = ("no room left: the technicians' time and van stock are taken by the other jobs"
+                      if problem.objective == "min_travel" else
+                      "left out: there is not room for every job and the others are worth more or save travel")
+            unassigned.append(Unassigned(problem.jobs[j].id, reason))
+    return _answer(problem, plan, unassigned, status, time.perf_counter() - t0, notes)
+
+
+def _answer(problem: Problem, plan: Plan, unassigned: list[Unassigned], status: str, runtime: float,
+            notes: list[str]) -> Answer:
+    routes: list[Route] = [plan.routes[t] for t in sorted(plan.routes) if plan.orders[t]]
+    utilisation = {}
+    for t, tech in enumerate(problem.technicians):
+        length = tech.shift[1] - tech.shift[0]
+        utilisation[tech.id] = plan.work_minutes(t) / length if length > 0 and plan.orders[t] else 0.0
+    order = {j.id: k for k, j in enumerate(problem.jobs)}
+    return Answer(
+        status=status,
+        objective=problem.objective,
+        routes=tuple(routes),
+        unassigned=tuple(sorted(unassigned, key=lambda u: order[u.job])),
+        travel_minutes=sum(r.travel_minutes for r in routes),
+        distance=sum(r.distance for r in routes),
+        value_served=sum(problem.jobs[j].value for o in plan.orders.values() for j in o),
+        utilisation=utilisation,
+        runtime_seconds=runtime,
+        notes=tuple(notes),
+    )
