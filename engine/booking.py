@@ -10,10 +10,11 @@ Each offered window gets a grade from 0 to 100 and its reasons:
 - travel: the added driving of the insertion dispatch would choose;
 - route fit: the wait before the window opens and the other customers the insertion would move;
 - capacity: the expected value of forecast jobs the booking would displace. Per window, technicians have
-  capacity units (free minutes / ``capacity_unit_minutes``) and the forecast jobs still to come (the forecast
-  minus what is already booked) are assigned to them by the slot optimiser (``engine.slots``:
-  value x upsell multiplier). The displaced value is that optimum minus the optimum once the booking took
-  the chosen technician's time, summed over the windows whose capacity the booking changes;
+  capacity units (free minutes / ``capacity_unit_minutes``) and the forecast jobs still to come (those
+  usually booked later than now, or the forecast minus what is already booked) are assigned to them by the
+  slot optimiser (``engine.slots``: value x upsell multiplier). The displaced value is that optimum minus
+  the optimum once the booking took the chosen technician's time, summed over the windows whose capacity
+  the booking changes;
 - technician match: skill level and upsell multiplier of that technician.
 
 Plain data in, plain data out; ``truckroll.booking`` feeds it from the database and ``truckroll.simulate``
@@ -65,6 +66,9 @@ class BookingSettings(BaseModel):
     # One unit of a technician's capacity in a window: a typical job with its travel.
     capacity_unit_minutes: float = Field(90.0, gt=0)
     max_offers: int = Field(3, ge=1)
+    # value-aware offers, after withholding the windows that displace more than they earn: "earliest" first
+    # or best "grade" first (docs/benchmarks.md, "Booking simulation", compares the two).
+    value_aware_order: str = Field("earliest", pattern="^(earliest|grade)$")
     # Weeks of history the forecast averages over.
     forecast_weeks: int = Field(4, ge=1)
     weights: GradeWeights = GradeWeights()
@@ -174,8 +178,8 @@ def _day_context(day: date, days: Sequence[TechnicianDay], grid: WindowGrid, uni
 
 def displaced_value(ctx: _DayContext, chosen: TechnicianDay, after: TechnicianDay, forecast: Forecast,
                     booked: Mapping[tuple[date, int, str], int], settings: BookingSettings,
-                    territory: str | None = None, cache: DisplacementCache | None = None
-                    ) -> tuple[float, list[int]]:
+                    territory: str | None = None, cache: DisplacementCache | None = None,
+                    now: datetime | None = None) -> tuple[float, list[int]]:
     """Expected value of forecast jobs lost when ``chosen``'s route becomes ``after``.
 
     Only the windows where the chosen technician's capacity changes are solved again.
@@ -193,7 +197,8 @@ def displaced_value(ctx: _DayContext, chosen: TechnicianDay, after: TechnicianDa
             continue
         affected.append(i)
         booked_here = {s: n for (d, wi, s), n in booked.items() if d == ctx.day and wi == i}
-        demand = remaining_demand(forecast, ctx.day, i, booked_here, territory)
+        hours_left = (ctx.windows[i].start - now).total_seconds() / 3600 if now is not None else None
+        demand = remaining_demand(forecast, ctx.day, i, booked_here, territory, hours_left)
         if not demand:
             continue
         pairs_before = [(d, ctx.caps[id(d)][i]) for d in ctx.shifts]
@@ -251,11 +256,12 @@ class Availability:
     unavailable: list[UnavailableWindow]
     reason: str | None = None
 
-    def offers(self, policy: str, max_offers: int) -> list[WindowOption]:
+    def offers(self, policy: str, max_offers: int, order: str = "earliest") -> list[WindowOption]:
         """The windows a policy puts in front of the customer.
 
-        ``first-available``: the earliest bookable windows. ``value-aware``: the best grades first, without
-        the windows whose displaced value exceeds the job's expected value (unless nothing else is left).
+        ``first-available``: the earliest bookable windows. ``value-aware``: without the windows whose
+        displaced value exceeds the job's expected value (unless nothing else is left), then the earliest
+        (``order="earliest"``) or the best grades (``order="grade"``) first.
 
         Raises
         ------
@@ -267,6 +273,8 @@ class Availability:
         if policy == "first-available":
             return self.options[:max_offers]
         kept = [o for o in self.options if not o.withheld] or self.options
+        if order == "earliest":
+            return kept[:max_offers]
         return sorted(kept, key=lambda o: (-o.grade, o.window.start))[:max_offers]
 
 
@@ -408,7 +416,7 @@ def availability(
                 after = copy.deepcopy(chosen.day)
                 apply_insertion(after, jw, chosen.insertion, decision.arrival_window, travel)
                 displaced, affected = displaced_value(ctx, chosen.day, after, forecast, booked, settings,
-                                                      territory, cache)
+                                                      territory, cache, now)
             labels = [f"{local_day:%a} {grid.label(i)}" for i in affected]
             opt.grade, opt.components, opt.reasons = grade_option(jw, chosen, displaced, best_mult, settings,
                                                                   rules, labels)

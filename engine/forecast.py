@@ -76,16 +76,32 @@ class WindowGrid:
 
 @dataclass(frozen=True)
 class DemandCell:
-    """Expected jobs of one skill in one window, and their mean estimated value."""
+    """Expected jobs of one skill in one window, and their mean estimated value.
+
+    ``samples`` (from history) are the past requests' (hours booked ahead, value), sorted by hours: they say
+    how much of the demand is still to come a given time before the window (expensive emergencies book late,
+    maintenance early), and its value. A configured cell has none.
+    """
 
     expected_jobs: float
     mean_value: float
+    samples: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.expected_jobs) or self.expected_jobs < 0:
             raise ValueError(f"expected_jobs must be >= 0 (got {self.expected_jobs})")
         if not math.isfinite(self.mean_value) or self.mean_value < 0:
             raise ValueError(f"mean_value must be >= 0 (got {self.mean_value})")
+
+    def still_to_come(self, hours_left: float) -> DemandCell:
+        """The part of the demand booked less than ``hours_left`` hours ahead (all of it without samples)."""
+        if not self.samples:
+            return self
+        late = [v for h, v in self.samples if h <= hours_left]
+        if not late:
+            return DemandCell(0.0, 0.0)
+        per_sample = self.expected_jobs / len(self.samples)
+        return DemandCell(per_sample * len(late), sum(late) / len(late))
 
 
 # (weekday 0=Monday, window index, skill, territory or None)
@@ -94,12 +110,14 @@ ForecastKey = tuple[int, int, str, str | None]
 
 @dataclass(frozen=True)
 class DemandRecord:
-    """One past request: when it was to be served, its main skill, its value, its territory if any."""
+    """One past request: when it was to be served, its main skill, its value, its territory if any, and how
+    many hours before ``when`` it was booked (None: unknown)."""
 
     when: datetime
     skill: str
     value: float
     territory: str | None = None
+    lead_hours: float | None = None
 
 
 @dataclass
@@ -140,6 +158,8 @@ def forecast_from_history(records: Iterable[DemandRecord], grid: WindowGrid, *, 
     since = until - timedelta(weeks=weeks)
     counts: dict[ForecastKey, int] = defaultdict(int)
     totals: dict[ForecastKey, float] = defaultdict(float)
+    samples: dict[ForecastKey, list[tuple[float, float]]] = defaultdict(list)
+    leads_known = True
     for r in records:
         where = grid.locate(r.when)
         if where is None:
@@ -151,7 +171,12 @@ def forecast_from_history(records: Iterable[DemandRecord], grid: WindowGrid, *, 
             key = (day.weekday(), idx, r.skill, terr)
             counts[key] += 1
             totals[key] += r.value
-    cells = {k: DemandCell(n / weeks, totals[k] / n) for k, n in counts.items()}
+            if r.lead_hours is None:
+                leads_known = False
+            else:
+                samples[key].append((max(0.0, r.lead_hours), r.value))
+    cells = {k: DemandCell(n / weeks, totals[k] / n, tuple(sorted(samples[k])) if leads_known else ())
+             for k, n in counts.items()}
     return Forecast(cells, source=f"history of the {weeks} weeks before {until.isoformat()}")
 
 
@@ -192,13 +217,21 @@ def forecast_from_dict(data: Mapping[str, Any], grid: WindowGrid) -> Forecast:
 
 
 def remaining_demand(forecast: Forecast, day: date, window_index: int, booked: Mapping[str, int],
-                     territory: str | None = None) -> dict[str, DemandCell]:
-    """The forecast for a window minus the jobs already booked in it (per skill, never below zero)."""
+                     territory: str | None = None, hours_left: float | None = None) -> dict[str, DemandCell]:
+    """The forecast jobs of a window that are still to come, per skill.
+
+    A cell learned from history with booking lead times keeps the requests usually booked less than
+    ``hours_left`` hours ahead (the others have arrived already and hold capacity in the routes). Otherwise
+    (a configured cell, or no ``hours_left``) the jobs already booked in the window are subtracted.
+    """
     out = {}
     for skill, cell in forecast.demand(day, window_index, territory).items():
-        left = cell.expected_jobs - booked.get(skill, 0)
-        if left > 1e-9:
-            out[skill] = DemandCell(left, cell.mean_value)
+        if cell.samples and hours_left is not None:
+            left_cell = cell.still_to_come(hours_left)
+        else:
+            left_cell = DemandCell(max(0.0, cell.expected_jobs - booked.get(skill, 0)), cell.mean_value)
+        if left_cell.expected_jobs > 1e-9:
+            out[skill] = left_cell
     return out
 
 

@@ -74,8 +74,9 @@ def test_low_value_job_is_steered_away_from_johns_thursday_morning() -> None:
     assert morning.grade < afternoon.grade
     assert any("displaces $2,160" in r for r in morning.reasons)
     assert morning.withheld and not afternoon.withheld
-    value_aware = av.offers("value-aware", 3)
-    assert all(o.window.start.astimezone(GRID.tz).hour >= 12 for o in value_aware)
+    for order in ("earliest", "grade"):
+        value_aware = av.offers("value-aware", 3, order)
+        assert value_aware and all(o.window.start.astimezone(GRID.tz).hour >= 12 for o in value_aware)
     assert av.offers("first-available", 1)[0].window.start.astimezone(GRID.tz).hour == 8
 
 
