@@ -21,6 +21,7 @@ from tasks.dispatch import (
     retrieve_available_technicians,
     update_schedule_and_notify,
 )
+from tasks.notifications import deliver_quietly
 from truckroll import dispatching, store
 from truckroll.db import session_scope
 from truckroll.settings import get_settings
@@ -63,7 +64,18 @@ def record_day_metrics(request_day: Any) -> dict[str, float]:
     return metrics
 
 
-@flow(name="dispatch-service-request", flow_run_name="dispatch request {request_id}")
+def _run_name() -> str:
+    """'dispatch request 42', or for a new payload 'dispatch new leak repair for Dana Reyes'."""
+    from prefect.runtime import flow_run
+
+    params = flow_run.parameters or {}
+    if params.get("request_id") is not None:
+        return f"dispatch request {params['request_id']}"
+    payload = params.get("payload") or {}
+    return f"dispatch new {payload.get('job_type', 'request')} for {payload.get('customer_name', 'a customer')}"
+
+
+@flow(name="dispatch-service-request", flow_run_name=_run_name)
 def dispatch_service_request(request_id: int | None = None, payload: dict[str, Any] | None = None,
                              idempotency_key: str | None = None) -> dict[str, Any] | State:
     """Assign one service request to the best technician and time, or escalate it to a dispatcher.
@@ -92,6 +104,7 @@ def dispatch_service_request(request_id: int | None = None, payload: dict[str, A
         if decision.chosen is None:
             reason = decision.escalation_reason or "no technician could take the job"
             esc_id = escalate_to_manual_review(job, candidates, reason)
+            deliver_quietly(request_id=rid)
             logger.warning("request %s escalated to manual review: %s", rid, reason)
             return Completed(name="Escalated", message=f"Escalated to manual review: {reason}",
                              data={"request_id": rid, "status": "escalated", "escalation_id": esc_id,
@@ -104,6 +117,7 @@ def dispatch_service_request(request_id: int | None = None, payload: dict[str, A
             if attempt == MAX_DECISION_ATTEMPTS:
                 raise
     confirmation_id = generate_assignment_confirmation(result)
+    deliver_quietly(notification_ids=result.notification_ids)
     day = result.start.astimezone(ZoneInfo(get_settings().company_timezone)).date()
     record_day_metrics(day)
     return {"request_id": rid, "status": "assigned", "technician_id": result.technician_id,

@@ -45,7 +45,9 @@ CATALOGUE: list[tuple[str, str, int, dict[str, dict[str, int]], list[str], dict[
 ]
 TRADE_CERTS = {"plumbing": ["gas"], "hvac": ["epa608", "gas"], "electrical": ["electrical license"],
                "appliance": ["epa608"]}
-TRADE_MIX = ["plumbing"] * 8 + ["hvac"] * 8 + ["electrical"] * 5 + ["appliance"] * 4
+# Interleaved, so that any first N technicians cover every trade (25: 8 plumbing, 7 hvac, 5 + 5).
+TRADE_MIX = ["plumbing", "hvac", "electrical", "appliance", "plumbing", "hvac", "plumbing", "hvac", "electrical",
+             "appliance"] * 3
 FIRST = ["Ana", "Ben", "Carla", "Dev", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jo", "Kofi", "Lena", "Marco",
          "Nia", "Omar", "Pia", "Quinn", "Rosa", "Sam", "Tariq", "Uma", "Vic", "Wes", "Xena", "Yusuf", "Zoe"]
 LAST = ["Alvarez", "Brooks", "Chen", "Diaz", "Evans", "Foster", "Garcia", "Hughes", "Ito", "Jones", "Khan", "Lopez",

@@ -1,0 +1,3 @@
+from truckroll.cli import main
+
+main()
