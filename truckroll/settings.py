@@ -6,6 +6,7 @@ from functools import lru_cache
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from engine.booking import BookingSettings
 from engine.config import DispatchSettings
 
 
@@ -18,6 +19,9 @@ class Settings(BaseSettings):
     company_name: str = "Lone Star Home Services"
     dispatch_email: str = "dispatch@example.com"
     dispatch: DispatchSettings = DispatchSettings()
+    # Booking (docs/booking.md): windows, horizon, grade weights; a JSON forecast file instead of the history.
+    booking: BookingSettings = BookingSettings()
+    booking_forecast_file: str | None = None
     # Default travel estimate: great-circle distance x detour factor at an average speed.
     travel_detour_factor: float = 1.3
     travel_speed_kmh: float = 40.0

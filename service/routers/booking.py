@@ -1,0 +1,52 @@
+"""Booking: the arrival windows to offer, booking one, and the capacity per window (docs/booking.md)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Query, status
+from fastapi.responses import JSONResponse
+
+from models.schemas import RequestValidationError
+from truckroll import booking
+
+router = APIRouter(tags=["booking"])
+
+
+def _invalid(exc: RequestValidationError) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[e.model_dump() for e in exc.errors])
+
+
+@router.post("/availability", summary="Bookable arrival windows for a prospective job, graded 0-100",
+             responses={422: {"description": "Failing fields, each named"}})
+def post_availability(job: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    """``offered``: the windows to put in front of the customer (value-aware); ``options``: every bookable window
+    with its grade and reasons; ``unavailable``: the other windows and why."""
+    try:
+        return booking.availability_for(job)
+    except RequestValidationError as exc:
+        raise _invalid(exc) from None
+
+
+@router.post("/bookings", status_code=status.HTTP_201_CREATED, summary="Book one offered window",
+             responses={409: {"description": "The window was taken meanwhile: `detail` and fresh `options`"},
+                        422: {"description": "Failing fields, each named; nothing was written"}})
+def post_booking(payload: Annotated[dict[str, Any], Body()]) -> Any:
+    """Create the service request for the chosen window and dispatch it; 409 with fresh options if it is gone."""
+    try:
+        return booking.book(payload)
+    except RequestValidationError as exc:
+        raise _invalid(exc) from None
+    except booking.WindowTaken as exc:
+        return JSONResponse(status_code=status.HTTP_409_CONFLICT, content={"detail": str(exc), "options": exc.options})
+
+
+@router.get("/capacity", summary="Per window: share booked and technicians still free")
+def get_capacity(day: Annotated[date, Query(alias="date", description="YYYY-MM-DD in the company's time zone")],
+                 skill: Annotated[str | None, Query(description="Only technicians with this skill")] = None
+                 ) -> list[dict[str, Any]]:
+    try:
+        return booking.capacity(day, skill=skill)
+    except RequestValidationError as exc:
+        raise _invalid(exc) from None
