@@ -8,6 +8,7 @@ from __future__ import annotations
 from truckroll.cli import core  # noqa: F401
 from truckroll.cli import solve  # noqa: F401
 from truckroll.cli import slots  # noqa: F401
+from truckroll.cli import booking  # noqa: F401
 from truckroll.cli.app import app
 
 
