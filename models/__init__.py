@@ -22,6 +22,7 @@ from models.tables import (
     Escalation,
     JobType,
     Notification,
+    NotificationAttempt,
     RequestStatus,
     ServiceRequest,
     Shift,
@@ -33,6 +34,6 @@ from models.tables import (
 __all__ = [
     "ACTIVE_ASSIGNMENT_STATUSES", "Assignment", "AssignmentStatus", "Candidate", "Channel", "Confirmation",
     "Decision", "Escalation", "Insertion", "JobRequirements", "JobType", "JobTypeSpec", "Location", "Notification",
-    "RequestStatus", "ScoreBreakdown", "ServiceRequest", "Shift", "Stop", "StopChange", "TechnicianDay",
-    "TimeWindow", "Technician", "TravelTimeCache", "utcnow",
+    "NotificationAttempt", "RequestStatus", "ScoreBreakdown", "ServiceRequest", "Shift", "Stop", "StopChange",
+    "TechnicianDay", "TimeWindow", "Technician", "TravelTimeCache", "utcnow",
 ]

@@ -204,3 +204,15 @@ class TravelTimeCache(SQLModel, table=True):
     distance_metres: float | None = None
     fetched_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     expires_at: datetime = _dt(index=True)
+
+
+class NotificationAttempt(SQLModel, table=True):
+    """One try at sending an outbox message: when, and what went wrong (the backoff counts from here)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    notification_id: int = Field(foreign_key="notification.id", index=True)
+    attempt: int
+    started_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    finished_at: datetime | None = _dt(nullable=True)
+    ok: bool = False
+    error: str = ""

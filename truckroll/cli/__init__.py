@@ -9,6 +9,7 @@ from truckroll.cli import core  # noqa: F401
 from truckroll.cli import solve  # noqa: F401
 from truckroll.cli import slots  # noqa: F401
 from truckroll.cli import booking  # noqa: F401
+from truckroll.cli import notifications  # noqa: F401
 from truckroll.cli.app import app
 
 
