@@ -10,8 +10,13 @@ from truckroll.cli import solve  # noqa: F401
 from truckroll.cli import slots  # noqa: F401
 from truckroll.cli import booking  # noqa: F401
 from truckroll.cli import notifications  # noqa: F401
+from truckroll.cli import plan  # noqa: F401
 from truckroll.cli.app import app
 
 
 def main() -> None:
+    import os
+
+    # No internet here or on many company servers: Prefect must not try to send analytics.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     app()
