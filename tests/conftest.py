@@ -10,6 +10,9 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
+# A throwaway PostgreSQL server: postgres_server, postgres_url, pg_db (tests marked postgres).
+pytest_plugins = ("tests.pg",)
+
 
 @pytest.fixture
 def db(tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]

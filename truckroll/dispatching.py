@@ -25,8 +25,9 @@ from models import (
     ServiceRequest,
     StopChange,
     Technician,
+    TimeWindow,
 )
-from truckroll import notify, store
+from truckroll import displacement, notify, store
 from truckroll.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,9 @@ class CommittedAssignment:
     notification_ids: list[int] = field(default_factory=list)
     route: list[dict[str, Any]] = field(default_factory=list)
     score: dict[str, float] = field(default_factory=dict)
+    # Requests an emergency displaced (cancelled, to dispatch again): see truckroll.displacement.
+    displaced: list[dict[str, Any]] = field(default_factory=list)
+    boundary: str | None = None
 
 
 def _lock_for_write(session: Session, technician_id: int) -> None:
@@ -66,12 +70,14 @@ def existing_assignment(request_id: int, *, session: Session) -> Assignment | No
 
 def commit_assignment(
     decision: Decision, job: JobRequirements, *, session: Session, travel: TravelTimeProvider,
-    rules: DispatchSettings, tz: str,
+    rules: DispatchSettings, tz: str, arrival_window: TimeWindow | None = None,
 ) -> CommittedAssignment:
     """Write the chosen insertion: the new assignment, the later stops it moves, the notifications.
 
     The chosen technician's route is re-read under the write lock and the insertion re-evaluated on it, so a
-    concurrent dispatch can never double-book that technician's time.
+    concurrent dispatch can never double-book that technician's time. The request's row is locked next, so
+    two runs for one request (a requeue racing a slow run) can never both assign it.
+    ``arrival_window`` replaces the computed one (a dispatcher's manual start).
 
     Raises
     ------
@@ -82,17 +88,23 @@ def commit_assignment(
         raise ValueError(f"request {decision.request_id} was escalated; there is nothing to commit")
     tech_id = decision.chosen.technician_id
     _lock_for_write(session, tech_id)
+    session.execute(update(ServiceRequest).where(col(ServiceRequest.id) == job.request_id)
+                    .values(status=ServiceRequest.status))
     if existing_assignment(job.request_id, session=session) is not None:
         raise ScheduleConflict(f"request {job.request_id} is already assigned")
     start, end = store.job_horizon(job)
     days = store.technician_days(session=session, start=start, end=end, technician_ids=[tech_id])
     fresh = evaluate_candidates(job, days, travel, rules)
-    if not fresh or not fresh[0].eligible:
+    final = choose(job, fresh, rules) if fresh else None
+    # An emergency's displacement must be the one decided (the route may have changed since).
+    if final is None or final.chosen is None or (
+            {s.request_id for s in final.displaced} != {s.request_id for s in decision.displaced}):
         reason = "; ".join(fresh[0].reasons) if fresh else "no shift"
         raise ScheduleConflict(f"technician {tech_id} can no longer take request {job.request_id}: {reason}")
-    final = choose(job, fresh, rules)
     # Keep the score that chose this technician among all candidates.
     final.chosen.score = decision.chosen.score  # type: ignore[union-attr]
+    if arrival_window is not None:
+        final.arrival_window = arrival_window
     apply_decision(final, job, travel)
     chosen = final.chosen
     assert chosen is not None and chosen.insertion is not None and chosen.day is not None
@@ -102,10 +114,18 @@ def commit_assignment(
     request = store.get_request(job.request_id, session=session)
     tech = store.get_technician(tech_id, session=session)
     score = chosen.score.as_dict() if chosen.score else {}
+    displaced = displacement.cancel_displaced(final.displaced, technician_id=tech_id,
+                                              emergency_request_id=job.request_id, session=session)
+    # The assignment also records which boundary placed the job and whom an emergency displaced.
+    details: dict[str, Any] = dict(score)
+    if final.boundary:
+        details["boundary"] = final.boundary
+    if displaced:
+        details["displaced"] = [d["request_id"] for d in displaced]
     assignment = Assignment(
         request_id=job.request_id, technician_id=tech_id, scheduled_start=ins.start, scheduled_end=ins.end,
         window_start=final.arrival_window.start, window_end=final.arrival_window.end,
-        travel_minutes=ins.travel_from_previous_minutes, status=AssignmentStatus.CONFIRMED, score=score)
+        travel_minutes=ins.travel_from_previous_minutes, status=AssignmentStatus.CONFIRMED, score=details)
     session.add(assignment)
     request.status = RequestStatus.ASSIGNED
     session.add(request)
@@ -134,9 +154,12 @@ def commit_assignment(
     result = CommittedAssignment(
         request_id=job.request_id, assignment_id=assignment.id, technician_id=tech_id, technician_name=tech.name,
         start=ins.start, end=ins.end, window_start=final.arrival_window.start,
-        window_end=final.arrival_window.end, moved=list(ins.later_stops), route=route, score=score)
+        window_end=final.arrival_window.end, moved=list(ins.later_stops), route=route, score=score,
+        displaced=displaced, boundary=final.boundary)
+    # Customers read times in their territory's time zone.
+    job_tz = (job.rules.timezone if job.rules else None) or tz
     result.notification_ids = queue_assignment_notifications(
-        result, job, request, tech, session=session, tz=tz, decision=decision, rules=rules)
+        result, job, request, tech, session=session, tz=job_tz, decision=decision, rules=rules)
     return result
 
 

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     notify_max_attempts: int = 5
     notify_backoff_seconds: float = 30.0
     webhook_secret: str = "change-me"
+    # Accepted requests whose dispatch has not finished after this long are run again (truckroll requeue).
+    requeue_after_seconds: float = 300.0
+    # How often the intake service sweeps for them (0 = never; the requeue-sweep deployment also does it).
+    requeue_sweep_interval_seconds: float = 60.0
 
 
 @lru_cache

@@ -1,0 +1,1 @@
+"""The intake web service: validates, persists, starts flows. HTTP errors live only here."""

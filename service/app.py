@@ -1,0 +1,112 @@
+"""The intake service: ``create_app()`` builds it; ``truckroll serve`` runs it under uvicorn.
+
+To add a resource, write ``service/routers/NAME.py`` with a ``router`` and add one line to ``ROUTERS``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from service.routers import booking, escalations, service_requests, technicians
+from truckroll.flowruns import BackgroundDispatcher, new_attempt
+
+log = logging.getLogger(__name__)
+
+# The routers the service serves, in the order the docs list them: add one line per new router.
+ROUTERS: list[APIRouter] = [
+    service_requests.router,
+    escalations.router,
+    technicians.router,
+    booking.router,
+]
+
+
+class RequeueSweep:
+    """Every ``interval_seconds``, re-runs accepted requests whose dispatch never finished (truckroll.requeue)."""
+
+    def __init__(self, dispatcher: BackgroundDispatcher, interval_seconds: float, older_than_seconds: float) -> None:
+        self.dispatcher = dispatcher
+        self.interval_seconds = interval_seconds
+        self.older_than_seconds = older_than_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="truckroll-requeue-sweep", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def sweep_once(self) -> list[int]:
+        from truckroll.requeue import requeue
+
+        report = requeue(older_than_seconds=self.older_than_seconds, skip=self.dispatcher.pending(),
+                         submit=lambda rid: self.dispatcher.submit(rid, attempt=new_attempt()))
+        return report.started
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_seconds):
+            try:
+                self.sweep_once()
+            except Exception:  # noqa: BLE001 - the next sweep tries again
+                log.exception("requeue sweep failed")
+
+
+def create_app(*, dispatcher: BackgroundDispatcher | None = None, init_database: bool = True,
+               sweep_interval_seconds: float | None = None) -> FastAPI:
+    """The FastAPI application.
+
+    Parameters
+    ----------
+    dispatcher:
+        Where accepted requests go; default: the Prefect deployment when PREFECT_API_URL is set, a background
+        thread in this process otherwise.
+    init_database:
+        Bring the schema to the latest migration at start-up.
+    sweep_interval_seconds:
+        How often to requeue stranded requests; default from settings, 0 = no sweep in this process.
+    """
+    from truckroll.settings import get_settings
+
+    settings = get_settings()
+    interval = settings.requeue_sweep_interval_seconds if sweep_interval_seconds is None else sweep_interval_seconds
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if init_database:
+            from truckroll.db import init_db
+
+            init_db()
+        d = app.state.dispatcher
+        d.start()
+        sweep = RequeueSweep(d, interval, settings.requeue_after_seconds) if interval > 0 else None
+        if sweep is not None:
+            sweep.start()
+        log.info("intake service up: flows start %s", "on Prefect workers" if d.mode == "deployment"
+                 else "in this process")
+        try:
+            yield
+        finally:
+            if sweep is not None:
+                sweep.stop()
+            d.stop()
+
+    app = FastAPI(title="truckroll intake", version="0.1.0", lifespan=lifespan,
+                  description="Service requests in (signed webhook), their status, escalations for dispatchers, "
+                              "technicians' schedules. Dispatch runs as Prefect flows.")
+    app.state.dispatcher = dispatcher or BackgroundDispatcher()
+    for router in ROUTERS:
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["service"], summary="Liveness and the dispatch backlog")
+    def healthz() -> dict[str, object]:
+        d: BackgroundDispatcher = app.state.dispatcher
+        return {"ok": True, "flows": d.mode, "backlog": d.backlog(), "handled": d.handled, "failed": d.failed}
+
+    return app

@@ -1,0 +1,70 @@
+"""Escalations: the requests waiting for a dispatcher, and the dispatcher's manual assignment."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+from sqlmodel import col, select
+
+from models import Escalation, ServiceRequest
+from service.deps import SessionDep
+from service.schemas import EscalationOut, ResolveIn, ResolveOut, WindowOut
+from truckroll import manual, store
+
+router = APIRouter(prefix="/escalations", tags=["escalations"])
+
+
+def escalation_out(esc: Escalation, request: ServiceRequest) -> EscalationOut:
+    assert esc.id is not None and request.id is not None
+    return EscalationOut(
+        escalation_id=esc.id, request_id=request.id, reason=esc.reason, details=esc.details,
+        created_at=esc.created_at, resolved_at=esc.resolved_at, resolved_by=esc.resolved_by,
+        resolution=esc.resolution, customer_name=request.customer_name, address=request.address,
+        job_type=request.job_type, priority=request.priority,
+        time_windows=[WindowOut(start=w.start, end=w.end) for w in store.request_windows(request)])
+
+
+@router.get("", response_model=list[EscalationOut], summary="Escalations (open ones by default)")
+def list_escalations(
+    session: SessionDep,
+    state: Annotated[Literal["open", "resolved", "all"], Query(description="Which escalations")] = "open",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[EscalationOut]:
+    """Most urgent first (priority 1 = emergency), then oldest."""
+    q = select(Escalation, ServiceRequest).join(ServiceRequest, col(ServiceRequest.id) == Escalation.request_id)
+    if state == "open":
+        q = q.where(col(Escalation.resolved_at).is_(None))
+    elif state == "resolved":
+        q = q.where(col(Escalation.resolved_at).is_not(None))
+    rows = session.exec(q.order_by(col(ServiceRequest.priority), col(Escalation.created_at)).limit(limit)).all()
+    return [escalation_out(e, r) for e, r in rows]
+
+
+@router.post(
+    "/{escalation_id}/resolve", response_model=ResolveOut, summary="Assign the request manually",
+    responses={404: {"description": "No such escalation or technician"},
+               409: {"description": "Already resolved, or the technician cannot take it (reasons given)"}},
+)
+def resolve_escalation(escalation_id: int, body: ResolveIn) -> ResolveOut:
+    """Assign the escalated request to the named technician (at ``start`` when given, else the best time in
+    their route). The schedule update, notifications and confirmation are those of an automatic assignment;
+    only the utilisation target is waived."""
+    try:
+        res = manual.resolve_escalation(escalation_id, technician_id=body.technician_id, start=body.start,
+                                        resolved_by=body.resolved_by, note=body.note)
+    except store.NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except manual.EscalationClosed as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except manual.ManualAssignmentRejected as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail={
+            "message": f"technician {body.technician_id} cannot take this request", "reasons": exc.reasons}) from None
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    a = res.assignment
+    return ResolveOut(escalation_id=res.escalation_id, request_id=a.request_id, technician_id=a.technician_id,
+                      technician_name=a.technician_name, scheduled_start=a.start, scheduled_end=a.end,
+                      arrival_window=WindowOut(start=a.window_start, end=a.window_end),
+                      confirmation_id=res.confirmation_id, other_stops_moved=len(a.moved),
+                      notification_ids=a.notification_ids)

@@ -1,0 +1,42 @@
+"""A technician's schedule for a day."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, HTTPException, Query, status
+from sqlmodel import col, select
+
+from models import ServiceRequest
+from service.deps import SessionDep
+from service.schemas import ScheduleOut, ShiftOut, StopOut, WindowOut
+from truckroll import store
+from truckroll.settings import get_settings
+
+router = APIRouter(prefix="/technicians", tags=["technicians"])
+
+
+@router.get("/{technician_id}/schedule", response_model=ScheduleOut, summary="A technician's route for a day")
+def technician_schedule(
+    technician_id: int, session: SessionDep,
+    day: Annotated[date, Query(alias="date", description="YYYY-MM-DD in the company's time zone")],
+) -> ScheduleOut:
+    """Each shift that starts on the day, with its stops in order: times, promised windows, travel."""
+    try:
+        tech = store.get_technician(technician_id, session=session)
+    except store.NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    start, end = store.day_bounds(day, ZoneInfo(get_settings().company_timezone))
+    days = [d for d in store.technician_days(session=session, start=start, end=end, technician_ids=[technician_id])
+            if start <= d.shift_start < end]
+    ids = [s.request_id for d in days for s in d.stops]
+    requests = {r.id: r for r in session.exec(select(ServiceRequest).where(col(ServiceRequest.id).in_(ids))).all()}
+    shifts = [ShiftOut(start=d.shift_start, end=d.shift_end, stops=[
+        StopOut(request_id=s.request_id, start=s.start, end=s.end,
+                arrival_window=WindowOut(start=s.window.start, end=s.window.end), travel_minutes=s.travel_minutes,
+                fixed=s.fixed, customer_name=requests[s.request_id].customer_name,
+                address=requests[s.request_id].address, job_type=requests[s.request_id].job_type)
+        for s in d.stops]) for d in days]
+    return ScheduleOut(technician_id=technician_id, name=tech.name, date=day, shifts=shifts)

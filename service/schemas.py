@@ -1,0 +1,114 @@
+"""What the intake service answers (and the dispatcher's resolve input)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class WindowOut(BaseModel):
+    start: datetime
+    end: datetime
+
+
+class AcceptedOut(BaseModel):
+    request_id: int
+    status: str
+    status_url: str
+    # False when the Idempotency-Key was seen before: this is the first delivery's request.
+    created: bool
+
+
+class AssignmentOut(BaseModel):
+    assignment_id: int
+    technician_id: int
+    technician_name: str
+    scheduled_start: datetime
+    scheduled_end: datetime
+    status: str
+
+
+class EscalationOut(BaseModel):
+    escalation_id: int
+    request_id: int
+    reason: str
+    # technician id -> {name, reasons}: why each technician could not take it
+    details: dict[str, Any]
+    created_at: datetime
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    resolution: str | None = None
+    customer_name: str = ""
+    address: str = ""
+    job_type: str = ""
+    priority: int = 5
+    time_windows: list[WindowOut] = Field(default_factory=list)
+
+
+class RequestStatusOut(BaseModel):
+    request_id: int
+    status: str
+    job_type: str
+    priority: int
+    created_at: datetime
+    assignment: AssignmentOut | None = None
+    arrival_window: WindowOut | None = None
+    escalation: EscalationOut | None = None
+
+
+class ResolveIn(BaseModel):
+    """A dispatcher's decision: this technician, at this start if given (else the best time in their route)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    technician_id: int
+    start: datetime | None = None
+    resolved_by: str = Field(min_length=1, max_length=200)
+    note: str = Field("", max_length=2000)
+
+    @field_validator("start")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("must include a timezone offset, e.g. 2026-11-23T10:00:00-06:00")
+        return v
+
+
+class ResolveOut(BaseModel):
+    escalation_id: int
+    request_id: int
+    technician_id: int
+    technician_name: str
+    scheduled_start: datetime
+    scheduled_end: datetime
+    arrival_window: WindowOut
+    confirmation_id: int
+    other_stops_moved: int
+    notification_ids: list[int]
+
+
+class StopOut(BaseModel):
+    request_id: int
+    start: datetime
+    end: datetime
+    arrival_window: WindowOut
+    travel_minutes: float
+    fixed: bool
+    customer_name: str
+    address: str
+    job_type: str
+
+
+class ShiftOut(BaseModel):
+    start: datetime
+    end: datetime
+    stops: list[StopOut]
+
+
+class ScheduleOut(BaseModel):
+    technician_id: int
+    name: str
+    date: date
+    shifts: list[ShiftOut]

@@ -1,0 +1,75 @@
+"""The intake service and its safety net: serve, requeue, db upgrade."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from truckroll.cli.app import app, console
+
+db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+          port: int = typer.Option(8000, help="Port to listen on."),
+          sweep_seconds: float = typer.Option(None, "--sweep-seconds",
+                                              help="Requeue sweep interval (default from settings; 0 = off)."),
+          log_level: str = typer.Option("info", help="uvicorn log level.")) -> None:
+    """Run the intake web service: the signed webhook, request status, escalations, schedules (docs at /docs).
+
+    Flows start on Prefect workers when PREFECT_API_URL is set (see prefect.yaml), in this process otherwise.
+    """
+    import os
+
+    import uvicorn
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from service.app import create_app
+
+    uvicorn.run(create_app(sweep_interval_seconds=sweep_seconds), host=host, port=port, log_level=log_level,
+                access_log=log_level == "debug")
+
+
+@app.command()
+def requeue(older_than: float = typer.Option(None, "--older-than",
+                                             help="Seconds since acceptance (default from settings)."),
+            dry_run: bool = typer.Option(False, "--dry-run", help="Only list the stranded requests."),
+            as_json: bool = typer.Option(False, "--json")) -> None:
+    """Find accepted requests whose dispatch never finished (a crashed flow run) and run them again.
+
+    Safe to run at any time: a request already assigned or escalated is left alone, and a re-run never
+    duplicates an assignment or a notification.
+    """
+    import os
+
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from truckroll.db import init_db
+    from truckroll.requeue import requeue as do_requeue
+    from truckroll.settings import get_settings
+
+    init_db()
+    age = get_settings().requeue_after_seconds if older_than is None else older_than
+    report = do_requeue(older_than_seconds=age, dry_run=dry_run)
+    if as_json:
+        typer.echo(json.dumps({"found": report.found, "already_running": report.already_running,
+                               "started": report.started, "failed": report.failed}))
+        return
+    console.print(f"{len(report.found)} stranded request(s) older than {age:.0f} s: {report.found or '-'}")
+    if report.already_running:
+        console.print(f"left alone (a flow run is under way): {report.already_running}")
+    if not dry_run:
+        console.print(f"run again: {report.started or '-'}")
+    for rid, err in report.failed.items():
+        console.print(f"[red]could not start request {rid}:[/] {err}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Option("head", help="Target revision.")) -> None:
+    """Apply the Alembic migrations to the configured database (TRUCKROLL_DATABASE_URL)."""
+    from truckroll.db import upgrade_db
+
+    upgrade_db(revision=revision)
+    console.print(f"database at {revision}")

@@ -1,0 +1,162 @@
+"""Starting dispatch flow runs: through the Prefect deployment when a Prefect server is configured, in this
+process otherwise; and which requests already have a flow run under way.
+
+Submission is always handed to a background thread, so whoever accepted the request (the intake service)
+answers at once. The request is persisted before it is handed over: if the process dies with a backlog, the
+requeue sweep finds those requests and runs them (truckroll.requeue).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DISPATCH_DEPLOYMENT = "dispatch-service-request/dispatch"
+# Flow runs carry this tag, so the sweep can ask Prefect whether a request already has one under way.
+REQUEST_TAG = "truckroll-request-{}"
+ACTIVE_STATE_TYPES = ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING")
+
+
+def prefect_api_configured() -> bool:
+    """True when PREFECT_API_URL names a Prefect server (flows then run on its workers)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return bool(PREFECT_API_URL.value())
+
+
+def request_tag(request_id: int) -> str:
+    return REQUEST_TAG.format(request_id)
+
+
+def submit_to_deployment(request_id: int, *, attempt: str = "intake") -> str:
+    """Create a flow run of the dispatch deployment for the request and return its id at once (timeout=0).
+
+    The Prefect idempotency key makes a second submission with the same ``attempt`` a no-op, so a retried
+    hand-over never creates two flow runs; the requeue sweep passes a fresh ``attempt``.
+    """
+    from prefect.deployments import run_deployment
+
+    run = run_deployment(name=DISPATCH_DEPLOYMENT, parameters={"request_id": request_id}, timeout=0,
+                         as_subflow=False, tags=["truckroll", request_tag(request_id)],
+                         idempotency_key=f"dispatch-{request_id}-{attempt}")
+    return str(run.id)  # type: ignore[union-attr]
+
+
+def run_in_process(request_id: int) -> Any:
+    """Run the dispatch flow here and now; returns its outcome."""
+    from flows.dispatch import dispatch_service_request
+
+    outcome: Any = dispatch_service_request(request_id=request_id)
+    return outcome.result() if hasattr(outcome, "result") else outcome
+
+
+def active_flow_run_request_ids(request_ids: Iterable[int]) -> set[int]:
+    """The requests among ``request_ids`` with a dispatch flow run scheduled, pending or running in Prefect."""
+    ids = list(request_ids)
+    if not ids or not prefect_api_configured():
+        return set()
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        FlowRunFilterTags,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    tags = {request_tag(i): i for i in ids}
+    flt = FlowRunFilter(tags=FlowRunFilterTags(any_=list(tags)),
+                        state=FlowRunFilterState(type=FlowRunFilterStateType(
+                            any_=[StateType(s) for s in ACTIVE_STATE_TYPES])))
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=flt, limit=len(ids) * 4 + 10)
+    return {tags[t] for r in runs for t in r.tags if t in tags}
+
+
+class BackgroundDispatcher:
+    """Hands accepted request ids to the dispatch flow from one background thread, one at a time.
+
+    ``mode="deployment"`` creates a flow run on the Prefect server (workers run it); ``mode="in-process"``
+    runs the flow in this process, one after the other, so an SQLite database has a single flow writer.
+    """
+
+    def __init__(self, mode: str | None = None, run: Callable[[int, str], Any] | None = None) -> None:
+        self.mode = mode or ("deployment" if prefect_api_configured() else "in-process")
+        if self.mode not in ("deployment", "in-process"):
+            raise ValueError(f"mode must be 'deployment' or 'in-process' (got {self.mode!r})")
+        self._run = run or (self._to_deployment if self.mode == "deployment" else self._here)
+        self._queue: queue.Queue[tuple[int, str] | None] = queue.Queue()
+        self._pending: set[int] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.handled = 0
+        self.failed = 0
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="truckroll-dispatcher", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop after the item in hand; what is still queued is picked up later by the sweep."""
+        if self._thread is not None:
+            with self._queue.mutex:
+                self._queue.queue.clear()
+            self._queue.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+
+    @staticmethod
+    def _to_deployment(request_id: int, attempt: str) -> Any:
+        return submit_to_deployment(request_id, attempt=attempt)
+
+    @staticmethod
+    def _here(request_id: int, attempt: str) -> Any:
+        return run_in_process(request_id)
+
+    def submit(self, request_id: int, attempt: str = "intake") -> bool:
+        """Queue a request; False when it is already queued or being handled.
+
+        ``attempt`` names the hand-over: the same request and attempt never make two Prefect flow runs; the
+        sweep passes a new one (``new_attempt()``) to run a request again.
+        """
+        with self._lock:
+            if request_id in self._pending:
+                return False
+            self._pending.add(request_id)
+        self._queue.put((request_id, attempt))
+        return True
+
+    def pending(self) -> set[int]:
+        """Requests queued or in hand (the sweep leaves them alone)."""
+        with self._lock:
+            return set(self._pending)
+
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            request_id, attempt = item
+            try:
+                self._run(request_id, attempt)
+                self.handled += 1
+            except Exception:  # noqa: BLE001 - one failed run must not stop the others; the sweep retries it
+                self.failed += 1
+                log.exception("dispatch of request %s failed; the requeue sweep will retry it", request_id)
+            finally:
+                with self._lock:
+                    self._pending.discard(request_id)
+
+
+def new_attempt() -> str:
+    return uuid.uuid4().hex[:12]
