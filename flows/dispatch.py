@@ -61,6 +61,10 @@ def record_day_metrics(request_day: Any) -> dict[str, float]:
     create_table_artifact(key=f"day-metrics-{request_day.isoformat()}",
                           table=[{"metric": k, "value": round(v, 3)} for k, v in metrics.items()],
                           description=f"Plan metrics for {request_day.isoformat()}")
+    from truckroll.plan import publish_plan_artifact
+
+    # The map and timeline of the day, linked from a markdown artifact next to the metrics.
+    publish_plan_artifact(request_day, metrics)
     return metrics
 
 
