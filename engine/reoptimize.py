@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 from engine.assignment import (
     AssignmentOptions,
+    AssignmentProblem,
     AssignmentResult,
     build_problem,
     served_weight,
@@ -149,23 +150,46 @@ def _utilisation(day: TechnicianDay, travel: TravelTimeProvider, extra: float = 
 
 
 def _insert(day: TechnicianDay, job: JobRequirements, travel: TravelTimeProvider, jobs: Mapping[int, JobRequirements],
-            options: ReoptimizeOptions) -> float | None:
-    """Insert ``job`` at its cheapest feasible place (in place); returns the added travel or None."""
-    ins = best_insertion(day, job, travel, parts_detour_minutes=_detour(day, job, options))
-    if ins is None:
-        return None
-    before = route_travel(day, travel)
-    trial = copy_day(day)
-    apply_insertion(trial, job, ins, ins.customer_window, travel)
-    if not retime(trial, travel, jobs, options):
-        return None
-    day.stops = trial.stops
-    return route_travel(day, travel) - before
+            options: ReoptimizeOptions, own: Mapping[int, JobRequirements] | None = None) -> float | None:
+    """Insert ``job`` at its cheapest feasible place (in place); returns the added travel or None.
+
+    With ``own`` (the customers' own windows; only when window changes are allowed) and no place that keeps
+    every promise, later visits may be pushed out of their promised windows but not out of their own.
+    """
+    for allow_broken in (False, True) if own is not None else (False,):
+        ins = best_insertion(day, job, travel, parts_detour_minutes=_detour(day, job, options),
+                             allow_broken_promises=allow_broken)
+        if ins is None:
+            continue
+        before = route_travel(day, travel)
+        trial = copy_day(day)
+        apply_insertion(trial, job, ins, ins.customer_window, travel)
+        if own is not None:
+            broken = {c.request_id: c.new_start for c in ins.broken_promises}
+            for st in trial.stops:
+                if st.request_id in broken:
+                    mine = own.get(st.request_id)
+                    fits = [w for w in (mine.windows if mine else []) if w.contains(broken[st.request_id])]
+                    if not fits:
+                        break
+                    st.window = fits[0]
+            else:
+                if retime(trial, travel, jobs, options):
+                    day.stops = trial.stops
+                    return route_travel(day, travel) - before
+            continue
+        if retime(trial, travel, jobs, options):
+            day.stops = trial.stops
+            return route_travel(day, travel) - before
+    return None
 
 
 def _insertion_cost(day: TechnicianDay, job: JobRequirements, travel: TravelTimeProvider,
-                    options: ReoptimizeOptions) -> float | None:
+                    options: ReoptimizeOptions, own: Mapping[int, JobRequirements] | None = None) -> float | None:
     ins = best_insertion(day, job, travel, parts_detour_minutes=_detour(day, job, options))
+    if ins is None and own is not None:
+        ins = best_insertion(day, job, travel, parts_detour_minutes=_detour(day, job, options),
+                             allow_broken_promises=True)
     return None if ins is None else ins.added_travel_minutes
 
 
@@ -176,8 +200,8 @@ def constraint_jobs(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequire
                     options: ReoptimizeOptions) -> tuple[dict[int, JobRequirements], dict[int, TimeWindow]]:
     """The movable jobs with the windows they must start in, and the windows promised so far.
 
-    Jobs of fixed stops are not movable whatever ``jobs`` holds. A promised window is the hard window unless
-    window changes are allowed.
+    Jobs of fixed stops are not movable whatever ``jobs`` holds. A promised window is the window a visit is
+    first planned in; when window changes are allowed, ``sequence_plan`` falls back to the customer's own.
     """
     promised = {s.request_id: s.window for d in days for s in d.stops if not s.fixed}
     fixed = {s.request_id for d in days for s in d.stops if s.fixed}
@@ -185,16 +209,48 @@ def constraint_jobs(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequire
     for rid, job in jobs.items():
         if rid in fixed:
             continue
-        if rid in promised and not options.allow_window_changes:
+        if rid in promised:
             out[rid] = dataclasses.replace(job, windows=[promised[rid]])
         else:
             out[rid] = job
     return out, promised
 
 
+@dataclass
+class AssignmentStage:
+    """The assignment step's output, what the sequencing step starts from (plain data)."""
+
+    work: dict[int, JobRequirements]
+    promised: dict[int, TimeWindow]
+    # the customers' own windows, when window changes are allowed (else None)
+    own: dict[int, JobRequirements] | None
+    must_serve: frozenset[int]
+    problem: AssignmentProblem
+    result: AssignmentResult
+    timings_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def assign_jobs(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequirements], travel: TravelTimeProvider,
+                options: ReoptimizeOptions) -> AssignmentStage:
+    """Step 2: choose a shift for every movable job with the assignment model (CBC, or greedy on failure)."""
+    t0 = time.perf_counter()
+    work, promised = constraint_jobs(days, jobs, options)
+    current_shift = {s.request_id: k for k, d in enumerate(days) for s in d.stops if not s.fixed}
+    must = frozenset(current_shift)
+    ordered = sorted(work.values(), key=lambda j: j.request_id)
+    problem = build_problem(days, ordered, travel, options.assignment, current_shift=current_shift, must_serve=must)
+    t_built = time.perf_counter()
+    result = solve_assignment(problem, time_limit_seconds=options.time_limit_seconds, mip_gap=options.mip_gap,
+                              executable=options.cbc_executable)
+    own = {rid: jobs[rid] for rid in work} if options.allow_window_changes else None
+    return AssignmentStage(work=work, promised=promised, own=own, must_serve=must, problem=problem, result=result,
+                           timings_seconds={"build": t_built - t0, "solve": time.perf_counter() - t_built})
+
+
 def reoptimize_day_plan(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequirements],
                         travel: TravelTimeProvider, options: ReoptimizeOptions) -> ReoptimizedPlan:
-    """Propose a new plan for the day (the current one in ``days`` is not changed).
+    """Propose a new plan for the day (the current one in ``days`` is not changed): ``assign_jobs`` then
+    ``sequence_plan``.
 
     Parameters
     ----------
@@ -211,17 +267,15 @@ def reoptimize_day_plan(days: Sequence[TechnicianDay], jobs: Mapping[int, JobReq
         ``valid`` is False (with ``message``) when a promised visit could not be placed; the caller keeps the
         current plan then.
     """
-    t0 = time.perf_counter()
-    work, promised = constraint_jobs(days, jobs, options)
-    current_shift = {s.request_id: k for k, d in enumerate(days) for s in d.stops if not s.fixed}
-    must = frozenset(current_shift)
-    ordered = sorted(work.values(), key=lambda j: j.request_id)
-    problem = build_problem(days, ordered, travel, options.assignment, current_shift=current_shift, must_serve=must)
-    t_built = time.perf_counter()
-    result = solve_assignment(problem, time_limit_seconds=options.time_limit_seconds, mip_gap=options.mip_gap,
-                              executable=options.cbc_executable)
-    t_solved = time.perf_counter()
+    return sequence_plan(days, assign_jobs(days, jobs, travel, options), travel, options)
 
+
+def sequence_plan(days: Sequence[TechnicianDay], stage: AssignmentStage, travel: TravelTimeProvider,
+                  options: ReoptimizeOptions) -> ReoptimizedPlan:
+    """Steps 3 to 5: build each shift's route around its fixed stops, place the leftovers, relocate, and
+    settle the promised windows."""
+    t_solved = time.perf_counter()
+    work, promised, must, problem, result = stage.work, stage.promised, stage.must_serve, stage.problem, stage.result
     new_days = [copy_day(d, fixed_only=True) for d in days]
     eligible: dict[int, list[int]] = {j: sorted({problem.pairs[p].shift for p in idx})
                                       for j, idx in problem.pairs_by_job.items()}
@@ -231,29 +285,39 @@ def reoptimize_day_plan(days: Sequence[TechnicianDay], jobs: Mapping[int, JobReq
     leftover: list[JobRequirements] = [work[rid] for rid in work if rid not in result.shift_of_job
                                        and rid in eligible]
     for k, assigned in by_shift.items():
-        leftover += sequence_route(new_days[k], assigned, travel, work, options, must)
+        leftover += sequence_route(new_days[k], assigned, travel, work, options, must, own=stage.own)
     # Promised visits first, then by weight: each goes to the cheapest qualified route with room.
     leftover.sort(key=lambda j: (j.request_id not in must, -served_weight(j), j.request_id))
     target = options.assignment.utilisation_target
     unplaced: dict[int, tuple[str, dict[int, list[str]]]] = {}
     for job in leftover:
-        best: tuple[float, int] | None = None
-        for k in eligible.get(job.request_id, []):
-            cost = _insertion_cost(new_days[k], job, travel, options)
-            if cost is None:
-                continue
-            if job.request_id not in must and _utilisation(new_days[k], travel, job.duration_minutes + cost) > target:
-                continue
-            if best is None or cost < best[0]:
-                best = (cost, k)
-        if best is None or _insert(new_days[best[1]], job, travel, work, options) is None:
+        placed = False
+        # A promised visit that fits nowhere in its promised window may move inside its own (when allowed).
+        versions = [job] + ([stage.own[job.request_id]] if stage.own and job.request_id in stage.promised else [])
+        for version in versions:
+            best: tuple[float, int] | None = None
+            for k in eligible.get(job.request_id, []):
+                cost = _insertion_cost(new_days[k], version, travel, options, stage.own)
+                if cost is None:
+                    continue
+                if job.request_id not in must and \
+                        _utilisation(new_days[k], travel, job.duration_minutes + cost) > target:
+                    continue
+                if best is None or cost < best[0]:
+                    best = (cost, k)
+            if best is not None and _insert(new_days[best[1]], version, travel, work, options, stage.own) is not None:
+                placed = True
+                break
+        if not placed:
             unplaced[job.request_id] = (
                 f"no qualified technician has room inside the customer's window under the {target:.0%} "
-                "utilisation target", {})
+                "utilisation target",
+                {days[k].technician_id: ["no room in the route inside the customer's window"]
+                 for k in eligible.get(job.request_id, [])})
     t_sequenced = time.perf_counter()
     moves = 0
     if options.local_search:
-        deadline = t0 + max(options.time_limit_seconds, 1.0) * 2
+        deadline = t_solved + max(options.time_limit_seconds, 1.0) * 2
         moves = relocate(new_days, work, eligible, travel, options, must, deadline=deadline)
     for rid, why in problem.ineligible.items():
         unplaced[rid] = ("no qualified technician on shift", why)
@@ -276,7 +340,7 @@ def reoptimize_day_plan(days: Sequence[TechnicianDay], jobs: Mapping[int, JobReq
     if lost:
         message = (f"{len(lost)} promised visit(s) could not be placed ({', '.join(f'#{r}' for r in lost[:10])}); "
                    "the current plan stays")
-    timings = {"build": t_built - t0, "solve": t_solved - t_built, "sequence": t_sequenced - t_solved,
+    timings = {**stage.timings_seconds, "sequence": t_sequenced - t_solved,
                "local_search": time.perf_counter() - t_sequenced}
     return ReoptimizedPlan(days=new_days, windows=windows,
                            unplaced={r: u for r, u in unplaced.items() if r not in must}, assignment=result,
@@ -285,7 +349,8 @@ def reoptimize_day_plan(days: Sequence[TechnicianDay], jobs: Mapping[int, JobReq
 
 def sequence_route(day: TechnicianDay, assigned: Sequence[JobRequirements], travel: TravelTimeProvider,
                    jobs: Mapping[int, JobRequirements], options: ReoptimizeOptions,
-                   must: frozenset[int] = frozenset()) -> list[JobRequirements]:
+                   must: frozenset[int] = frozenset(), *,
+                   own: Mapping[int, JobRequirements] | None = None) -> list[JobRequirements]:
     """Build ``day``'s route (in place) by repeated cheapest feasible insertion; returns the jobs left out.
 
     Promised visits go in before optional ones; within a group the job whose cheapest insertion costs least
@@ -295,14 +360,14 @@ def sequence_route(day: TechnicianDay, assigned: Sequence[JobRequirements], trav
     for group in ([j for j in assigned if j.request_id in must], [j for j in assigned if j.request_id not in must]):
         remaining = list(group)
         while remaining:
-            costs = [(_insertion_cost(day, j, travel, options), j.request_id, j) for j in remaining]
+            costs = [(_insertion_cost(day, j, travel, options, own), j.request_id, j) for j in remaining]
             feasible = [(c, rid, j) for c, rid, j in costs if c is not None]
             if not feasible:
                 left += remaining
                 break
             _, _, job = min(feasible, key=lambda t: (t[0], t[1]))
             remaining.remove(job)
-            if _insert(day, job, travel, jobs, options) is None:
+            if _insert(day, job, travel, jobs, options, own) is None:
                 left.append(job)
     return left
 

@@ -19,6 +19,14 @@ class Settings(BaseSettings):
     company_name: str = "Lone Star Home Services"
     dispatch_email: str = "dispatch@example.com"
     dispatch: DispatchSettings = DispatchSettings()
+    # Daily re-optimisation (flows/reoptimize.py): CBC limits, the schedule, and whether escalated and open
+    # requests of the day are offered to the model again.
+    reoptimize_time_limit_seconds: float = 30.0
+    reoptimize_mip_gap: float = 0.0
+    cbc_executable: str = "cbc"
+    reoptimize_cron: str = "0 5 * * *"
+    reoptimize_interval_minutes: int | None = None
+    reoptimize_rescue_escalations: bool = True
     # Booking (docs/booking.md): windows, horizon, grade weights; a JSON forecast file instead of the history.
     booking: BookingSettings = BookingSettings()
     booking_forecast_file: str | None = None

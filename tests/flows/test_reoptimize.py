@@ -1,0 +1,202 @@
+"""The reoptimize-day flow under Prefect's test harness, on a real SQLite database (2030-01-07, Chicago)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from flows.reoptimize import reoptimize_day
+from models import Assignment, AssignmentStatus, Escalation, Location, Notification, RequestStatus, ServiceRequest
+from tests.factories import DAY, add_job_type, add_technician, at, north_km, request_payload
+from truckroll import store
+from truckroll.db import session_scope
+from truckroll.settings import get_settings
+from truckroll.travel import get_travel_provider
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+D = DAY.isoformat()
+
+
+def _request(s, name: str, loc: Location, windows: list[tuple[datetime, datetime]], **kw) -> int:  # type: ignore
+    payload = request_payload(customer_name=name, customer_email=f"{name.lower()}@example.net", lat=loc.lat,
+                              lon=loc.lon, time_windows=[{"start": a.isoformat(), "end": b.isoformat()}
+                                                         for a, b in windows], **kw)
+    row, _ = store.create_request(payload, session=s, now=at(0))
+    assert row.id is not None
+    return row.id
+
+
+def _assign(s, rid: int, tech_id: int, start: datetime, minutes: int, window: tuple[datetime, datetime],  # type: ignore
+            origin: Location, status: str = AssignmentStatus.CONFIRMED) -> int:
+    req = store.get_request(rid, session=s)
+    travel = get_travel_provider().minutes(origin, Location(req.lat, req.lon))
+    a = Assignment(request_id=rid, technician_id=tech_id, scheduled_start=start,
+                   scheduled_end=start + timedelta(minutes=minutes), window_start=window[0], window_end=window[1],
+                   travel_minutes=travel, status=status)
+    s.add(a)
+    req.status = RequestStatus.ASSIGNED
+    s.add(req)
+    s.flush()
+    assert a.id is not None
+    return a.id
+
+
+def _swapped_company(locked: bool = False) -> dict[str, int]:
+    """Ana lives at the origin, Ben 30 km north; each does the other's two jobs (a deliberately bad plan)."""
+    with session_scope() as s:
+        add_job_type(s, "leak repair", minutes=60)
+        ana = add_technician(s, "Ana", home=north_km(0))
+        ben = add_technician(s, "Ben", home=north_km(30))
+        assert ana.id and ben.id
+        all_day = [(at(8), at(17))]
+        ids = {"ana": ana.id, "ben": ben.id}
+        for name, km in (("South1", 1), ("South2", 2), ("North1", 31), ("North2", 32)):
+            ids[name] = _request(s, name, north_km(km), all_day)
+        if locked:  # late in the day, after North2
+            _assign(s, ids["North1"], ana.id, at(14), 60, (at(13), at(15)), north_km(32), AssignmentStatus.LOCKED)
+            _assign(s, ids["North2"], ana.id, at(11), 60, (at(10), at(12)), north_km(0))
+        else:
+            _assign(s, ids["North1"], ana.id, at(9), 60, (at(8), at(10)), north_km(0))
+            _assign(s, ids["North2"], ana.id, at(11), 60, (at(10), at(12)), north_km(31))
+        _assign(s, ids["South1"], ben.id, at(9), 60, (at(8), at(10)), north_km(30))
+        _assign(s, ids["South2"], ben.id, at(11), 60, (at(10), at(12)), north_km(1))
+    return ids
+
+
+def _assignments() -> dict[int, Assignment]:
+    with session_scope() as s:
+        return {a.request_id: a for a in s.exec(select(Assignment)).all()}
+
+
+def _notes() -> list[Notification]:
+    with session_scope() as s:
+        return list(s.exec(select(Notification)).all())
+
+
+def test_bad_plan_is_improved_and_nothing_is_sent_twice(db):
+    """Two far-apart technicians each doing the other's neighbourhood: the flow swaps them back, travel goes
+    down, promised windows hold (no customer notice), each technician gets one route update; a second run finds
+    nothing better and sends nothing."""
+    ids = _swapped_company()
+    before = _assignments()
+    state = reoptimize_day(day=D, time_limit_seconds=10, return_state=True)
+    assert state.is_completed() and state.name == "Re-optimised", state.message
+    out = state.result()
+    assert out["solver_status"] == "optimal"
+    assert out["after"]["total travel (min)"] < out["before"]["total travel (min)"] - 100
+    after = _assignments()
+    assert {after[ids[n]].technician_id for n in ("South1", "South2")} == {ids["ana"]}
+    assert {after[ids[n]].technician_id for n in ("North1", "North2")} == {ids["ben"]}
+    for rid, a in after.items():
+        assert (a.window_start, a.window_end) == (before[rid].window_start, before[rid].window_end)
+        assert a.window_start <= a.scheduled_start <= a.window_end
+    notes = _notes()
+    assert Counter(n.recipient_kind for n in notes) == {"technician": 2}
+    assert all(n.template == "technician_route_update" for n in notes)
+    again = reoptimize_day(day=D, time_limit_seconds=10, return_state=True)
+    assert again.name == "Plan kept" and "no better plan" in (again.message or "")
+    assert len(_notes()) == len(notes)
+    assert _assignments().keys() == after.keys()
+
+
+def test_plan_that_cannot_be_improved_stays_unchanged(db):
+    """One technician, one job next door: nothing better exists, nothing is written, nobody is notified."""
+    with session_scope() as s:
+        add_job_type(s)
+        ana = add_technician(s, "Ana")
+        rid = _request(s, "Dana", north_km(1), [(at(8), at(12))])
+        assert ana.id
+        _assign(s, rid, ana.id, at(8, 2), 60, (at(8), at(10)), north_km(0))
+    before = _assignments()
+    state = reoptimize_day(day=D, time_limit_seconds=10, return_state=True)
+    assert state.name == "Plan kept"
+    after = _assignments()
+    assert [(a.technician_id, a.scheduled_start, a.window_start) for a in after.values()] == \
+        [(a.technician_id, a.scheduled_start, a.window_start) for a in before.values()]
+    assert _notes() == []
+
+
+def test_fixed_work_never_moves(db):
+    """North1 is locked on Ana's route at 14:00: it stays exactly there while the movable jobs are re-planned
+    around it."""
+    ids = _swapped_company(locked=True)
+    before = _assignments()[ids["North1"]]
+    state = reoptimize_day(day=D, time_limit_seconds=10, return_state=True)
+    assert state.name == "Re-optimised", state.message
+    a = _assignments()
+    locked = a[ids["North1"]]
+    assert (locked.technician_id, locked.scheduled_start, locked.scheduled_end, locked.status) == \
+        (before.technician_id, before.scheduled_start, before.scheduled_end, AssignmentStatus.LOCKED)
+    assert a[ids["South1"]].technician_id == a[ids["South2"]].technician_id == ids["ana"]
+    # North2 sits next to the locked job: Ana, who drives up there anyway, takes it as well.
+    assert a[ids["North2"]].technician_id == ids["ana"]
+    out = state.result()
+    assert out["after"]["total travel (min)"] < out["before"]["total travel (min)"]
+
+
+def test_rescued_emergency_reschedules_a_told_customer_exactly_once(db):
+    """An escalated 3-hour emergency must start by 08:30; with window changes allowed the flow places it, the
+    customer it pushes out of their promised window gets one reschedule notice, the emergency's customer one
+    arrival window, the escalation is resolved; running the flow again sends nothing more."""
+    with session_scope() as s:
+        add_job_type(s)
+        ana = add_technician(s, "Ana")
+        assert ana.id
+        told = _request(s, "Told", north_km(1), [(at(8), at(17))])
+        _assign(s, told, ana.id, at(9), 60, (at(9), at(10)), north_km(0))
+        urgent = _request(s, "Urgent", north_km(1), [(at(8), at(8, 30))], priority=1, estimated_duration_minutes=180,
+                          estimated_value=900.0)
+        store.open_escalation(urgent, "no qualified technician has room inside the customer's window", {},
+                              session=s)
+    for _ in range(2):
+        state = reoptimize_day(day=D, time_limit_seconds=10, allow_window_changes=True, return_state=True)
+        assert state.is_completed()
+    a = _assignments()
+    assert a[urgent].scheduled_start <= at(8, 30) and a[told].scheduled_start >= a[urgent].scheduled_end
+    assert not (at(9) <= a[told].window_start and a[told].window_end <= at(10))
+    customer = Counter((n.request_id, n.template) for n in _notes() if n.recipient_kind == "customer")
+    assert customer == {(told, "customer_reschedule"): 1, (urgent, "customer_arrival_window"): 1}
+    with session_scope() as s:
+        esc = s.exec(select(Escalation)).one()
+        req = s.get(ServiceRequest, urgent)
+    assert esc.resolved_at is not None and esc.resolved_by == "reoptimize-day"
+    assert req is not None and req.status == RequestStatus.ASSIGNED
+
+
+def test_unplaceable_request_is_escalated(db):
+    """An open hvac request with only plumbers on shift: escalated with each technician's reason, once."""
+    with session_scope() as s:
+        add_job_type(s)
+        add_job_type(s, "ac repair", minutes=90, skill="hvac")
+        add_technician(s, "Ana")
+        rid = _request(s, "Cold", north_km(1), [(at(8), at(17))], job_type="ac repair")
+    for _ in range(2):
+        reoptimize_day(day=D, time_limit_seconds=10)
+    with session_scope() as s:
+        esc = s.exec(select(Escalation)).one()
+        req = s.get(ServiceRequest, rid)
+        alerts = s.exec(select(Notification).where(Notification.recipient_kind == "dispatch")).all()
+    assert esc.request_id == rid and "no qualified technician" in esc.reason
+    assert any("no hvac skill" in r for d in esc.details.values() for r in d["reasons"])
+    assert req is not None and req.status == RequestStatus.ESCALATED and len(alerts) == 1
+
+
+def test_missing_solver_falls_back_to_greedy_and_says_so(db, monkeypatch):
+    """CBC pointed at a path that does not exist: the flow still improves the plan with the greedy assignment
+    and says so in its final state."""
+    monkeypatch.setenv("TRUCKROLL_CBC_EXECUTABLE", "/nonexistent/cbc")
+    get_settings.cache_clear()
+    try:
+        _swapped_company()
+        state = reoptimize_day(day=D, time_limit_seconds=10, return_state=True)
+    finally:
+        monkeypatch.delenv("TRUCKROLL_CBC_EXECUTABLE")
+        get_settings.cache_clear()
+    assert state.is_completed() and state.name == "Re-optimised"
+    assert "greedy" in (state.message or "")
+    out = state.result()
+    assert out["solver_status"] == "greedy_fallback" and "CBC not found" in out["solver_message"]
+    assert out["after"]["total travel (min)"] < out["before"]["total travel (min)"]

@@ -1,0 +1,323 @@
+"""The daily re-optimisation against the database: load the day, apply a new plan in one transaction, queue
+the notices it owes, escalate what it could not place. The plan itself is the engine's (engine.reoptimize).
+
+Every assignment the re-optimisation changes carries a ``reoptimized`` entry in its ``score`` JSON with the
+window and technician it had before and whether its notices are queued. The notices are queued from those
+entries (and the entry marked) in one transaction, so a crash between applying and notifying loses nothing:
+the next run queues what is still pending, and dedupe keys make a retried run queue nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from engine.analysis import DEFAULT_HORIZON
+from engine.reoptimize import ReoptimizedPlan
+from models import (
+    ACTIVE_ASSIGNMENT_STATUSES,
+    Assignment,
+    AssignmentStatus,
+    Confirmation,
+    Escalation,
+    JobRequirements,
+    RequestStatus,
+    ServiceRequest,
+    Technician,
+    TechnicianDay,
+    TimeWindow,
+)
+from truckroll import notify, store
+from truckroll.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+RESOLVED_BY = "reoptimize-day"
+CANDIDATE_STATUSES = (RequestStatus.ESCALATED, RequestStatus.RECEIVED, RequestStatus.ANALYSED)
+
+
+class PlanChanged(RuntimeError):
+    """The day's plan changed between loading and applying (a dispatch or a dispatcher wrote meanwhile)."""
+
+
+@dataclass
+class DaySnapshot:
+    """The day as loaded: shifts with their routes, requirements of every movable or unassigned request."""
+
+    day: date
+    days: list[TechnicianDay]
+    jobs: dict[int, JobRequirements]
+    # unassigned requests offered to the model (escalated or still open)
+    candidates: list[int]
+    signature: tuple[Any, ...]
+
+
+@dataclass
+class AppliedPlan:
+    changed_assignments: list[int] = field(default_factory=list)
+    new_assignments: list[int] = field(default_factory=list)
+    resolved_escalations: list[int] = field(default_factory=list)
+    moved_technician: int = 0
+    changed_windows: int = 0
+
+
+def _touches(windows: list[list[str]], start: datetime, end: datetime) -> bool:
+    return any(datetime.fromisoformat(a) < end and datetime.fromisoformat(b) > start for a, b in windows)
+
+
+def _signature(session: Session, tech_ids: list[int], start: datetime, end: datetime,
+               candidates: list[int]) -> tuple[Any, ...]:
+    rows = session.exec(select(Assignment).where(
+        col(Assignment.technician_id).in_(tech_ids), col(Assignment.status).in_(ACTIVE_ASSIGNMENT_STATUSES),
+        Assignment.scheduled_start < end, Assignment.scheduled_end > start)).all() if tech_ids else []
+    mine = tuple(sorted((a.id or 0, a.technician_id, str(a.status), a.scheduled_start.isoformat(),
+                         a.scheduled_end.isoformat(), a.window_start.isoformat(), a.window_end.isoformat())
+                        for a in rows))
+    taken = tuple(sorted(rid for rid in candidates if _has_assignment(session, rid)))
+    return mine, taken
+
+
+def _has_assignment(session: Session, request_id: int) -> bool:
+    found = session.exec(select(Assignment.id).where(
+        Assignment.request_id == request_id, col(Assignment.status).in_(ACTIVE_ASSIGNMENT_STATUSES))).first()
+    return found is not None
+
+
+def unassigned_requests(day: date, tz: Any, *, session: Session) -> list[int]:
+    """Requests with no assignment, escalated or still open, whose windows touch ``day``."""
+    start, end = store.day_bounds(day, tz)
+    rows = session.exec(select(ServiceRequest).where(col(ServiceRequest.status).in_(CANDIDATE_STATUSES))).all()
+    out = []
+    for r in rows:
+        assert r.id is not None
+        windows = r.time_windows or [[r.created_at.isoformat(), (r.created_at + DEFAULT_HORIZON).isoformat()]]
+        if _touches(windows, start, end) and not _has_assignment(session, r.id):
+            out.append(r.id)
+    return sorted(out)
+
+
+def load_day(day: date, tz: Any, *, session: Session, rescue: bool = True) -> DaySnapshot:
+    """The day's shifts (starting on ``day``) with their routes and the requirements of every request in play."""
+    days, _, _ = store.day_plan(day, tz, session=session)
+    candidates = unassigned_requests(day, tz, session=session) if rescue else []
+    ids = {s.request_id for d in days for s in d.stops if not s.fixed} | set(candidates)
+    jobs = {rid: store.requirements_of(rid, session=session) for rid in sorted(ids)}
+    start, end = _span(days, day, tz)
+    return DaySnapshot(day=day, days=days, jobs=jobs, candidates=candidates,
+                       signature=_signature(session, sorted({d.technician_id for d in days}), start, end, candidates))
+
+
+def _span(days: list[TechnicianDay], day: date, tz: Any) -> tuple[datetime, datetime]:
+    start, end = store.day_bounds(day, tz)
+    if days:
+        start = min(start, min(d.shift_start for d in days))
+        end = max(end, max(d.shift_end for d in days))
+    return start, end
+
+
+# ------------------------------------------------------------------------------------------ applying
+
+
+def _lock(session: Session, tech_ids: list[int]) -> None:
+    """Take the write lock before reading: row locks on PostgreSQL, the database write lock on SQLite."""
+    if tech_ids:
+        session.execute(update(Technician).where(col(Technician.id).in_(tech_ids)).values(active=Technician.active))
+
+
+def apply_plan(snapshot: DaySnapshot, plan: ReoptimizedPlan, *, session: Session, tz: Any) -> AppliedPlan:
+    """Write the plan in the caller's transaction: moved and re-timed assignments, new ones for rescued
+    requests (with their confirmation), resolved escalations. Marks each changed assignment's notices pending.
+
+    Raises
+    ------
+    PlanChanged
+        When the day's assignments changed since ``snapshot`` was loaded; nothing is written.
+    """
+    tech_ids = sorted({d.technician_id for d in snapshot.days})
+    _lock(session, tech_ids)
+    start, end = _span(snapshot.days, snapshot.day, tz)
+    if _signature(session, tech_ids, start, end, snapshot.candidates) != snapshot.signature:
+        raise PlanChanged(f"the plan of {snapshot.day.isoformat()} changed while it was being re-optimised")
+    now = datetime.now(UTC)
+    out = AppliedPlan()
+    names = {t.id: t.name for t in session.exec(select(Technician).where(col(Technician.id).in_(tech_ids))).all()}
+    # The engine builds routes from the jobs: the assignment a visit already has comes from the snapshot.
+    current = {s.request_id: s.assignment_id for d in snapshot.days for s in d.stops if s.assignment_id is not None}
+    for d in plan.days:
+        for s in d.stops:
+            if s.fixed:
+                continue
+            window = plan.windows[s.request_id]
+            assignment_id = current.get(s.request_id)
+            if assignment_id is not None:
+                row = session.get(Assignment, assignment_id)
+                assert row is not None
+                same = (row.technician_id == d.technician_id and row.scheduled_start == s.start
+                        and row.window_start == window.start and row.window_end == window.end)
+                if same and abs(row.travel_minutes - s.travel_minutes) < 1e-6:
+                    continue
+                if not same:
+                    pending = dict(row.score.get("reoptimized") or {})
+                    if pending.get("notice") != "pending":
+                        # The first unnotified change keeps what the customer and technician were told.
+                        pending = {"previous_window": [row.window_start.isoformat(), row.window_end.isoformat()],
+                                   "previous_technician_id": row.technician_id}
+                    pending.update(at=now.isoformat(), notice="pending")
+                    out.moved_technician += row.technician_id != d.technician_id
+                    out.changed_windows += (row.window_start, row.window_end) != (window.start, window.end)
+                    row.score = {**row.score, "reoptimized": pending}
+                    out.changed_assignments.append(assignment_id)
+                row.technician_id = d.technician_id
+                row.scheduled_start, row.scheduled_end = s.start, s.end
+                row.window_start, row.window_end = window.start, window.end
+                row.travel_minutes = s.travel_minutes
+                session.add(row)
+                continue
+            request = store.get_request(s.request_id, session=session)
+            row = Assignment(request_id=s.request_id, technician_id=d.technician_id, scheduled_start=s.start,
+                             scheduled_end=s.end, window_start=window.start, window_end=window.end,
+                             travel_minutes=s.travel_minutes, status=AssignmentStatus.CONFIRMED,
+                             score={"source": RESOLVED_BY,
+                                    "reoptimized": {"at": now.isoformat(), "notice": "pending",
+                                                    "previous_window": None, "previous_technician_id": None}})
+            session.add(row)
+            request.status = RequestStatus.ASSIGNED
+            session.add(request)
+            session.flush()
+            assert row.id is not None
+            out.new_assignments.append(row.id)
+            local = s.start.astimezone(ZoneInfo(str(tz)) if isinstance(tz, str) else tz)
+            for esc in session.exec(select(Escalation).where(Escalation.request_id == s.request_id,
+                                                             col(Escalation.resolved_at).is_(None))).all():
+                esc.resolved_at, esc.resolved_by = now, RESOLVED_BY
+                esc.resolution = f"placed by the daily re-optimisation with {names.get(d.technician_id)} at " \
+                                 f"{local:%H:%M}"
+                session.add(esc)
+                assert esc.id is not None
+                out.resolved_escalations.append(esc.id)
+            if session.exec(select(Confirmation).where(Confirmation.request_id == s.request_id)).first() is None:
+                session.add(Confirmation(request_id=s.request_id, assignment_id=row.id, technician_id=d.technician_id,
+                                         window_start=window.start, window_end=window.end, estimated_completion=s.end,
+                                         route=_route(d)))
+    session.flush()
+    return out
+
+
+def _route(d: TechnicianDay) -> list[dict[str, Any]]:
+    return [{"request_id": s.request_id, "start": s.start.isoformat(), "end": s.end.isoformat(),
+             "window_start": s.window.start.isoformat(), "window_end": s.window.end.isoformat()} for s in d.stops]
+
+
+# ------------------------------------------------------------------------------------------ notices
+
+
+def queue_pending_notices(day: date, tz: str, *, session: Session) -> list[int]:
+    """Queue the reschedule notices of the day's changed assignments (customers whose window changed, new
+    customers placed from escalation) and one route update per technician whose route changed; mark them
+    queued in the same transaction. Returns the notification ids."""
+    settings = get_settings()
+    z = ZoneInfo(tz)
+    start, end = store.day_bounds(day, z)
+    rows = [a for a in session.exec(select(Assignment).where(
+        col(Assignment.status).in_(ACTIVE_ASSIGNMENT_STATUSES),
+        Assignment.scheduled_start >= start - timedelta(hours=12), Assignment.scheduled_start < end)).all()
+        if (a.score.get("reoptimized") or {}).get("notice") == "pending"
+        and start <= a.scheduled_start.astimezone(z) < end]
+    ids: list[int] = []
+    technicians: set[int] = set()
+    for a in rows:
+        mark = a.score["reoptimized"]
+        request = store.get_request(a.request_id, session=session)
+        tech = store.get_technician(a.technician_id, session=session)
+        technicians.add(a.technician_id)
+        if mark.get("previous_technician_id"):
+            technicians.add(int(mark["previous_technician_id"]))
+        contact = request.customer_email or request.customer_phone
+        previous = mark.get("previous_window")
+        base = dict(request_id=a.request_id, tz=tz, company_name=settings.company_name,
+                    customer_name=request.customer_name, technician_name=tech.name,
+                    window_start=a.window_start, window_end=a.window_end)
+        key = f"reoptimize:{a.request_id}:{a.window_start.isoformat()}:{a.window_end.isoformat()}:customer"
+        if contact and previous is None:
+            note = notify.queue(session=session, dedupe_key=key, template="customer_arrival_window",
+                                recipient=contact, recipient_kind="customer", request_id=a.request_id,
+                                channel="email" if request.customer_email else "sms",
+                                context=base | dict(address=request.address, job_type=request.job_type,
+                                                    description=request.description))
+            ids.append(note.id or 0)
+        elif contact and previous is not None and (
+                datetime.fromisoformat(previous[0]) != a.window_start
+                or datetime.fromisoformat(previous[1]) != a.window_end):
+            note = notify.queue(session=session, dedupe_key=key, template="customer_reschedule",
+                                recipient=contact, recipient_kind="customer", request_id=a.request_id,
+                                channel="email" if request.customer_email else "sms",
+                                context=base | dict(old_window_start=datetime.fromisoformat(previous[0]),
+                                                    old_window_end=datetime.fromisoformat(previous[1]),
+                                                    reason="the day's routes were re-planned to cut driving"))
+            ids.append(note.id or 0)
+        a.score = {**a.score, "reoptimized": {**mark, "notice": "queued"}}
+        session.add(a)
+    for tid in sorted(technicians):
+        ids.append(_queue_route_update(tid, day, z, tz, session=session))
+    session.flush()
+    return [i for i in ids if i]
+
+
+def _queue_route_update(technician_id: int, day: date, z: ZoneInfo, tz: str, *, session: Session) -> int:
+    tech = store.get_technician(technician_id, session=session)
+    start, end = store.day_bounds(day, z)
+    days = [d for d in store.technician_days(session=session, start=start, end=end, technician_ids=[technician_id])
+            if start <= d.shift_start < end]
+    stops = [s for d in days for s in d.stops]
+    requests = {s.request_id: store.get_request(s.request_id, session=session) for s in stops}
+    route = [dict(request_id=s.request_id, start=s.start, end=s.end, window_start=s.window.start,
+                  window_end=s.window.end, address=requests[s.request_id].address,
+                  job_type=requests[s.request_id].job_type, customer_name=requests[s.request_id].customer_name,
+                  fixed=s.fixed) for s in stops]
+    digest = hashlib.sha1(repr([(s.request_id, s.start.isoformat()) for s in stops]).encode()).hexdigest()[:12]
+    note = notify.queue(
+        session=session, dedupe_key=f"reoptimize-route:{technician_id}:{day.isoformat()}:{digest}",
+        template="technician_route_update", recipient=tech.email or tech.phone or f"technician-{technician_id}",
+        recipient_kind="technician",
+        context=dict(tz=tz, technician_name=tech.name, day=day, company_name=get_settings().company_name,
+                     route=route, travel_minutes=sum(s.travel_minutes for s in stops)))
+    return note.id or 0
+
+
+# ------------------------------------------------------------------------------------------ escalations
+
+
+def escalate_unplaced(unplaced: dict[int, tuple[str, dict[int, list[str]]]], *, session: Session,
+                      names: dict[int, str]) -> list[int]:
+    """One open escalation (and one dispatch alert) per request the plan could not place and nobody has
+    assigned meanwhile; an escalation already open is kept as it is."""
+    settings = get_settings()
+    ids = []
+    for rid, (reason, why) in sorted(unplaced.items()):
+        if _has_assignment(session, rid):
+            continue
+        row = store.get_request(rid, session=session)
+        if row.status in (RequestStatus.CANCELLED, RequestStatus.COMPLETED):
+            continue
+        details = {str(t): {"name": names.get(t, f"technician {t}"), "reasons": r} for t, r in why.items()}
+        esc = store.open_escalation(rid, f"daily re-optimisation: {reason}", details, session=session)
+        assert esc.id is not None
+        notify.queue(session=session, dedupe_key=f"escalation:{esc.id}:dispatch", template="escalation_alert",
+                     recipient=settings.dispatch_email, recipient_kind="dispatch", request_id=rid,
+                     context=dict(request_id=rid, customer_name=row.customer_name, address=row.address,
+                                  job_type=row.job_type, priority=row.priority, reason=esc.reason,
+                                  escalation_id=esc.id,
+                                  why_not=[(names.get(t, str(t)), r) for t, r in why.items() if r][:25]))
+        ids.append(esc.id)
+    return ids
+
+
+def window_of(row: Assignment) -> TimeWindow:
+    return TimeWindow(row.window_start, row.window_end)
