@@ -30,6 +30,16 @@ def prefect_api_configured() -> bool:
     return bool(PREFECT_API_URL.value())
 
 
+def flow_run_mode() -> str:
+    """"deployment" or "in-process": TRUCKROLL_FLOW_RUNS, or (auto) whether a Prefect server is configured."""
+    from truckroll.settings import get_settings
+
+    mode = get_settings().flow_runs
+    if mode == "auto":
+        return "deployment" if prefect_api_configured() else "in-process"
+    return mode
+
+
 def request_tag(request_id: int) -> str:
     return REQUEST_TAG.format(request_id)
 
@@ -59,7 +69,7 @@ def run_in_process(request_id: int) -> Any:
 def active_flow_run_request_ids(request_ids: Iterable[int]) -> set[int]:
     """The requests among ``request_ids`` with a dispatch flow run scheduled, pending or running in Prefect."""
     ids = list(request_ids)
-    if not ids or not prefect_api_configured():
+    if not ids or flow_run_mode() != "deployment":
         return set()
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
@@ -69,13 +79,15 @@ def active_flow_run_request_ids(request_ids: Iterable[int]) -> set[int]:
         FlowRunFilterTags,
     )
     from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
 
     tags = {request_tag(i): i for i in ids}
     flt = FlowRunFilter(tags=FlowRunFilterTags(any_=list(tags)),
                         state=FlowRunFilterState(type=FlowRunFilterStateType(
                             any_=[StateType(s) for s in ACTIVE_STATE_TYPES])))
     with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(flow_run_filter=flt, limit=len(ids) * 4 + 10)
+        # sort given explicitly: Prefect 3.8.8's client sends null otherwise, which its server refuses (422).
+        runs = client.read_flow_runs(flow_run_filter=flt, limit=len(ids) * 4 + 10, sort=FlowRunSort.ID_DESC)
     return {tags[t] for r in runs for t in r.tags if t in tags}
 
 
@@ -87,7 +99,7 @@ class BackgroundDispatcher:
     """
 
     def __init__(self, mode: str | None = None, run: Callable[[int, str], Any] | None = None) -> None:
-        self.mode = mode or ("deployment" if prefect_api_configured() else "in-process")
+        self.mode = mode or flow_run_mode()
         if self.mode not in ("deployment", "in-process"):
             raise ValueError(f"mode must be 'deployment' or 'in-process' (got {self.mode!r})")
         self._run = run or (self._to_deployment if self.mode == "deployment" else self._here)

@@ -59,8 +59,9 @@ def requeue(*, older_than_seconds: float = 300, dry_run: bool = False, skip: Ite
     skip:
         Requests the caller knows are queued (the intake service's own backlog).
     submit:
-        How to start a run; default: a new flow run of the deployment when a Prefect server is configured
-        (requests with a flow run still scheduled or running there are left alone), in this process otherwise.
+        How to start a run; default: a new flow run of the deployment when flows run on Prefect workers
+        (truckroll.flowruns.flow_run_mode), in this process otherwise. With workers, requests that have a flow
+        run scheduled or running are left alone whatever ``submit`` is.
 
     Returns
     -------
@@ -74,10 +75,11 @@ def requeue(*, older_than_seconds: float = 300, dry_run: bool = False, skip: Ite
         found = stranded_requests(session=session, older_than_seconds=older_than_seconds, limit=limit)
     report = RequeueReport(found=found)
     skipped = set(skip)
-    if flowruns.prefect_api_configured():
+    deployment = flowruns.flow_run_mode() == "deployment"
+    if deployment:
         skipped |= flowruns.active_flow_run_request_ids(found)
     if submit is None:
-        if flowruns.prefect_api_configured():
+        if deployment:
 
             def submit(rid: int) -> Any:
                 return flowruns.submit_to_deployment(rid, attempt=flowruns.new_attempt())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -58,6 +59,9 @@ class Settings(BaseSettings):
     requeue_after_seconds: float = 300.0
     # How often the intake service sweeps for them (0 = never; the requeue-sweep deployment also does it).
     requeue_sweep_interval_seconds: float = 60.0
+    # Where dispatch flows run: "deployment" (Prefect workers), "in-process" (inside the intake service), or
+    # "auto": deployment when PREFECT_API_URL is set.
+    flow_runs: Literal["auto", "deployment", "in-process"] = "auto"
 
 
 @lru_cache
