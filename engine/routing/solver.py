@@ -35,7 +35,7 @@ SCALE = 1000  # integer ticks per minute inside the search
 DEMAND_SCALE = 1000  # integer ticks per unit of van stock
 BALANCE_TRAVEL_BUDGET = 0.01  # workload balancing may add at most 1% to total travel (default objective)
 POOL_SHARE = 0.15  # share of the time limit kept for the set-partitioning step
-MAX_POOL_ROUTES = 6000
+MAX_POOL_ROUTES = 3000
 
 
 class SolverError(RuntimeError):
@@ -296,9 +296,9 @@ def recombine(model: _Model, pool: _RoutePool, time_limit_seconds: float,
     solver = pyo.SolverFactory("cbc")
     if not solver.available(exception_flag=False):
         return None
-    solver.options["sec"] = round(max(time_limit_seconds, 0.1), 2)
     # The incumbent (the search's best plan) as a warm start lets CBC prune from the first node.
-    result = solver.solve(m, load_solutions=False, warmstart=True)
+    # Pyomo passes the limit to CBC (-sec) and kills the process one second later as a hard stop.
+    result = solver.solve(m, load_solutions=False, warmstart=True, timelimit=round(max(time_limit_seconds, 0.1), 2))
     if result.solver.termination_condition not in (TerminationCondition.optimal,
                                                    TerminationCondition.maxTimeLimit):
         return None
@@ -334,7 +334,7 @@ def _search(problem: Problem, table: TravelTable, jobs: Sequence[int], search_se
     if pool_seconds > 0 and len(pool.routes) > len(routes):
         t0 = time.perf_counter()
         try:
-            picked = recombine(model, pool, pool_seconds - 0.35, {(vt, tuple(v)) for vt, v in routes})
+            picked = recombine(model, pool, pool_seconds - 0.45, {(vt, tuple(v)) for vt, v in routes})
         except Exception as exc:  # CBC trouble must not lose the search's plan
             logger.warning("set partitioning failed: %s", exc)
             picked = None
@@ -405,6 +405,9 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
     if not time_limit_seconds > 0:
         raise ValueError(f"time_limit_seconds must be > 0 (got {time_limit_seconds})")
     t0 = time.perf_counter()
+    if recombine_routes:
+        # Importing Pyomo takes most of a second; do it before the search budget is set, not inside it.
+        import pyomo.environ  # noqa: F401
     table = travel_table(problem)
     eligible, unassigned = screen_jobs(problem, table)
     notes: list[str] = []

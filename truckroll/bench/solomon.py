@@ -270,7 +270,9 @@ def _print_row(row: dict[str, Any]) -> None:
 
 def _summary(rows: list[dict[str, Any]]) -> None:
     for solver in dict.fromkeys(r["solver"] for r in rows):
-        mine = [r for r in rows if r["solver"] == solver and "gap_pct" in r]
+        every = [r for r in rows if r["solver"] == solver and "gap_pct" in r]
+        # Gaps only mean something for complete, feasible plans; the others are counted apart.
+        mine = [r for r in every if r["feasible"] and not r["unassigned"]]
         if not mine:
             continue
         gaps = [r["gap_pct"] for r in mine]
@@ -278,10 +280,10 @@ def _summary(rows: list[dict[str, Any]]) -> None:
         for r in mine:
             classes.setdefault(instance_class(r["instance"]), []).append(r["gap_pct"])
         per_class = ", ".join(f"{c} {statistics.fmean(g):+.2f}%" for c, g in sorted(classes.items()))
-        infeasible = sum(1 for r in mine if not r["feasible"] or r["unassigned"])
+        infeasible = len(every) - len(mine)
         console.print(f"[bold]{solver}[/]: {len(mine)} instances, average gap {statistics.fmean(gaps):+.2f}%, "
                       f"median {statistics.median(gaps):+.2f}%, worst {max(gaps):+.2f}%; "
                       f"seconds per instance median {statistics.median(r['seconds'] for r in mine):.2f}, "
-                      f"max {max(r['seconds'] for r in mine):.2f}; infeasible or incomplete {infeasible}",
+                      f"max {max(r['seconds'] for r in mine):.2f}; infeasible or incomplete (left out) {infeasible}",
                       soft_wrap=True)
         console.print(f"  per class: {per_class}", soft_wrap=True)
