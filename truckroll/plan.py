@@ -233,11 +233,22 @@ def _folium_map(plan: DayPlan) -> str:
             f'srcdoc="{_e(page)}"></iframe>')
 
 
+def _fmt_metric(name: str, value: float) -> str:
+    if "utilisation" in name:
+        return f"{value:.0%}"
+    if name in ("technicians", "jobs", "escalations"):
+        return f"{value:.0f}"
+    if name == "revenue":
+        return f"${value:,.0f}"
+    return f"{value:,.1f}"
+
+
 def render_plan_html(plan: DayPlan, *, leaflet: bool = False) -> str:
     """The whole page: metrics, the route map, the timeline and a table of every job."""
     z = ZoneInfo(plan.tz)
     m = plan.metrics
-    metric_rows = "".join(f"<tr><td>{_e(k.replace('_', ' '))}</td><td>{v:,.2f}</td></tr>" for k, v in m.items())
+    metric_rows = "".join(f"<tr><td>{_e(k.replace('_', ' '))}</td><td>{_fmt_metric(k, v)}</td></tr>"
+                          for k, v in m.items())
     legend = "".join(
         f'<li class="legend-tech" data-technician-id="{t.technician_id}"><span style="color:{_colour(i)}">&#9632;'
         f'</span> {_e(t.name)}: {len(t.jobs)} jobs, {t.utilisation:.0%} busy, travel {t.travel_minutes:.0f} min, '
