@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from engine.availability import on_date
 from engine.config import DispatchSettings
+from engine.displacement import displacement_plan, may_displace
 from engine.eligibility import ineligibility_reasons, missing_parts
 from engine.insertion import apply_insertion, best_insertion, promised_window, utilisation
 from engine.scoring import score_candidate
+from engine.territories import territory_boundary
 from engine.travel import TravelTimeProvider
 from models.domain import Candidate, Decision, JobRequirements, Stop, TechnicianDay
 
@@ -19,30 +22,55 @@ def evaluate_day(
 ) -> Candidate:
     """Eligibility, capacity threshold and cheapest feasible insertion for one technician shift."""
     cand = Candidate(day.technician_id, day.name, eligible=False, day=day)
-    cand.reasons = ineligibility_reasons(day, job, parts_policy=rules.missing_parts_policy)
+    cand.reasons = ineligibility_reasons(day, job, parts_policy=rules.missing_parts_policy, travel=travel)
     if cand.reasons:
         cand.rejected_at = "qualification"
         return cand
+    cand.boundary, _ = territory_boundary(day.rules, job.rules,
+                                          on_date(day, job.rules.timezone if job.rules else None))
     target = rules.utilisation_target
     cand.utilisation = utilisation(day, travel)
+    detour = rules.parts_detour_minutes if missing_parts(day, job) else 0.0
     if cand.utilisation >= target:
         cand.reasons.append(f"already at {_pct(cand.utilisation)} utilisation (target {_pct(target)})")
         cand.rejected_at = "threshold"
-        return cand
-    detour = rules.parts_detour_minutes if missing_parts(day, job) else 0.0
+        return _try_displacement(cand, day, job, travel, rules, detour)
     ins = best_insertion(day, job, travel, parts_detour_minutes=detour,
                          allow_broken_promises=rules.promised_window_policy == "notify")
     if ins is None:
         cand.reasons.append("no room in the route inside the customer's window")
         cand.rejected_at = "route"
-        return cand
+        return _try_displacement(cand, day, job, travel, rules, detour)
     cand.utilisation_after = cand.utilisation + (job.duration_minutes + ins.added_travel_minutes) / day.shift_minutes
     if rules.count_new_job_in_utilisation and cand.utilisation_after > target:
         cand.reasons.append(f"would exceed {_pct(target)} utilisation ({_pct(cand.utilisation_after)})")
         cand.rejected_at = "threshold"
-        return cand
+        return _try_displacement(cand, day, job, travel, rules, detour)
     cand.eligible = True
     cand.insertion = ins
+    return cand
+
+
+def _try_displacement(cand: Candidate, day: TechnicianDay, job: JobRequirements, travel: TravelTimeProvider,
+                      rules: DispatchSettings, detour: float) -> Candidate:
+    """For an emergency that does not fit: the displacement of less urgent work that would make room.
+
+    The candidate stays ineligible; ``choose`` uses the plan only when nobody can take the job without one.
+    The utilisation target still holds on the route after the displacement.
+    """
+    if not may_displace(job):
+        return cand
+    plan = displacement_plan(day, job, travel, parts_detour_minutes=detour,
+                             allow_broken_promises=rules.promised_window_policy == "notify")
+    if plan is None:
+        return cand
+    after = utilisation(plan.day, travel, job.duration_minutes + plan.insertion.added_travel_minutes)
+    if rules.count_new_job_in_utilisation and after > rules.utilisation_target:
+        return cand
+    cand.day, cand.insertion, cand.displaced = plan.day, plan.insertion, plan.removed
+    cand.utilisation_after = after
+    cand.reasons.append("could take it by displacing " + ", ".join(
+        f"#{s.request_id} (priority {s.priority})" for s in plan.removed))
     return cand
 
 
@@ -83,9 +111,45 @@ def evaluate_candidates(
     return list(by_tech.values())
 
 
+def _boundary_tier(c: Candidate) -> int:
+    return 1 if c.boundary == "soft" else 0
+
+
+def _inside_hard_first(job: JobRequirements, cands: list[Candidate]) -> list[Candidate]:
+    """Boundary relaxation: candidates inside their hard boundary (primary or relocation territory) first;
+    those only inside a secondary (soft) territory count only when nobody inside the hard boundary can."""
+    if not cands:
+        return cands
+    tier = min(_boundary_tier(c) for c in cands)
+    for c in cands:
+        if _boundary_tier(c) > tier:
+            name = job.rules.territory_name if job.rules else "the territory"
+            c.reasons = [f"{name} is only a secondary territory; someone with it as home territory can take it"]
+    return [c for c in cands if _boundary_tier(c) == tier]
+
+
+def _displacement_choice(job: JobRequirements, candidates: list[Candidate]) -> list[Candidate]:
+    """Step 5 for an emergency nobody can fit: the candidate whose displacement harms least (fewest stops,
+    the least urgent ones, then the least added travel) becomes the only feasible one."""
+    if not may_displace(job):
+        return []
+    plans = _inside_hard_first(job, [c for c in candidates if c.displaced and c.insertion is not None])
+    if not plans:
+        return []
+    best = min(plans, key=lambda c: (len(c.displaced), -min(s.priority for s in c.displaced),
+                                     c.insertion.added_travel_minutes if c.insertion else 0.0, c.technician_id))
+    best.eligible, best.rejected_at = True, ""
+    best.reasons = []
+    return [best]
+
+
 def choose(job: JobRequirements, candidates: list[Candidate], rules: DispatchSettings) -> Decision:
-    """Step 5: score the eligible candidates and choose the best; escalate when there is none."""
-    feasible = [c for c in candidates if c.eligible]
+    """Step 5: score the eligible candidates and choose the best; escalate when there is none.
+
+    Boundaries relax in order: inside the hard boundary, then the soft one (when the day's policy allows),
+    then, for an emergency, displacing less urgent work, then escalation.
+    """
+    feasible = _inside_hard_first(job, [c for c in candidates if c.eligible]) or _displacement_choice(job, candidates)
     if not feasible:
         return Decision(job.request_id, None, candidates, escalation_reason=escalation_reason(candidates, rules))
     best_value = max(job.estimated_value * c.day.upsell_multiplier for c in feasible if c.day)
@@ -104,7 +168,8 @@ def choose(job: JobRequirements, candidates: list[Candidate], rules: DispatchSet
             c.reasons = [f"scored {c.score.total:.3f} against {chosen.score.total:.3f} for {chosen.name}"]
     window = promised_window(chosen.insertion.start, chosen.insertion.customer_window,
                              rules.arrival_window_minutes, rules.arrival_window_rounding_minutes)
-    return Decision(job.request_id, chosen, candidates, arrival_window=window)
+    return Decision(job.request_id, chosen, candidates, arrival_window=window, boundary=chosen.boundary or None,
+                    displaced=list(chosen.displaced))
 
 
 def decide(
@@ -137,4 +202,5 @@ def apply_decision(decision: Decision, job: JobRequirements, travel: TravelTimeP
     if decision.chosen is None or decision.chosen.insertion is None or decision.chosen.day is None:
         raise ValueError(f"request {decision.request_id} has no chosen technician to apply")
     assert decision.arrival_window is not None
+    # A displacement plan's day is already the route without the displaced stops.
     return apply_insertion(decision.chosen.day, job, decision.chosen.insertion, decision.arrival_window, travel)

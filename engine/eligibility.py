@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from engine.availability import absence_reasons, effective_windows, on_date, window_reasons
+from engine.territories import allowed
+from engine.travel import TravelTimeProvider
 from models.domain import JobRequirements, TechnicianDay
 
 
@@ -14,13 +17,16 @@ def missing_parts(day: TechnicianDay, job: JobRequirements) -> dict[str, int]:
     }
 
 
-def ineligibility_reasons(day: TechnicianDay, job: JobRequirements, *, parts_policy: str = "detour") -> list[str]:
+def ineligibility_reasons(day: TechnicianDay, job: JobRequirements, *, parts_policy: str = "detour",
+                          travel: TravelTimeProvider | None = None) -> list[str]:
     """Every reason this technician's shift cannot take the job, before looking at the route.
 
     Returns
     -------
     list[str]
-        Empty when eligible. Certifications must be valid on the day of the shift.
+        Empty when eligible. Certifications must be valid on the day of the shift; territory, radius,
+        absences, visiting hours and closed hours apply when the day and the job carry rules
+        (``travel`` is needed only for a radius in minutes).
     """
     reasons: list[str] = []
     if not day.active:
@@ -46,6 +52,13 @@ def ineligibility_reasons(day: TechnicianDay, job: JobRequirements, *, parts_pol
         short = missing_parts(day, job)
         if short:
             reasons.append("van lacks " + ", ".join(f"{q} x {p}" for p, q in sorted(short.items())))
-    if not any(w.start < day.shift_end and w.end > day.shift_start for w in job.windows):
+    job_tz = job.rules.timezone if job.rules else None
+    reasons += allowed(day.rules, job.rules, on_date(day, job_tz), location=job.location, travel=travel)
+    blocked = window_reasons(job)
+    reasons += blocked
+    windows = effective_windows(job) if not blocked else job.windows
+    if not any(w.start < day.shift_end and w.end > day.shift_start for w in windows):
         reasons.append("no shift covers the window")
+    elif not blocked:
+        reasons += absence_reasons(day, windows)
     return reasons

@@ -10,6 +10,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from engine.availability import (
+    effective_windows,
+    end_location,
+    fits_available,
+    inbound_company_minutes,
+    outbound_company_minutes,
+    start_location,
+)
 from engine.travel import TravelTimeProvider
 from models.domain import Insertion, JobRequirements, Location, Stop, StopChange, TechnicianDay, TimeWindow
 
@@ -26,7 +34,7 @@ def route_travel_minutes(day: TechnicianDay, travel: TravelTimeProvider) -> floa
     if not day.stops:
         return 0.0
     total = sum(s.travel_minutes for s in day.stops)
-    return total + travel.minutes(day.stops[-1].location, day.home, day.stops[-1].end)
+    return total + travel.minutes(day.stops[-1].location, end_location(day), day.stops[-1].end)
 
 
 def utilisation(day: TechnicianDay, travel: TravelTimeProvider, extra_minutes: float = 0.0) -> float:
@@ -39,7 +47,7 @@ def utilisation(day: TechnicianDay, travel: TravelTimeProvider, extra_minutes: f
 
 def _propagate(
     stops: list[Stop], first: int, depart: datetime, origin: Location, travel: TravelTimeProvider,
-    allow_broken_promises: bool,
+    allow_broken_promises: bool, day: TechnicianDay | None = None,
 ) -> tuple[list[StopChange], datetime, Location] | None:
     """Push the stops from index ``first`` on after a departure from ``origin`` at ``depart``.
 
@@ -61,6 +69,9 @@ def _propagate(
         if broken and not allow_broken_promises:
             return None
         new_end = new_start + (s.end - s.start)
+        if day is not None and day.available is not None and fits_available(
+                day, new_start, s.duration_minutes, new_start) is None:
+            return None  # pushed into an absence
         changes.append(StopChange(s.request_id, s.start, new_start, new_end, s.window, broken))
         here, t = s.location, new_end
     return changes, t, here
@@ -96,8 +107,10 @@ def best_insertion(
     n = len(stops)
     to_job = [travel.minutes(s.location, job.location) for s in stops]
     from_job = [travel.minutes(job.location, s.location) for s in stops]
-    home_to_job = travel.minutes(day.home, job.location)
-    job_to_home = travel.minutes(job.location, day.home)
+    base_out, base_in = start_location(day), end_location(day)
+    home_to_job = travel.minutes(base_out, job.location)
+    job_to_home = travel.minutes(job.location, base_in)
+    windows = effective_windows(job)
     duration = _minutes(job.duration_minutes)
     urgent = job.priority <= 2
     best: Insertion | None = None
@@ -105,23 +118,29 @@ def best_insertion(
     best_key: tuple[float, float] | None = None
     for pos in range(n + 1):
         if pos == 0:
-            depart, leg_in, prev_loc = day.shift_start, home_to_job, day.home
+            depart, leg_in, prev_loc = day.shift_start, home_to_job, base_out
         else:
             prev = stops[pos - 1]
             depart, leg_in, prev_loc = prev.end, to_job[pos - 1], prev.location
         if pos < n:
-            old_leg = stops[pos].travel_minutes if pos > 0 else travel.minutes(day.home, stops[pos].location)
+            old_leg = stops[pos].travel_minutes if pos > 0 else travel.minutes(base_out, stops[pos].location)
             added = leg_in + from_job[pos] - old_leg + parts_detour_minutes
         else:
-            old_back = travel.minutes(prev_loc, day.home) if pos > 0 else 0.0
+            old_back = travel.minutes(prev_loc, base_in) if pos > 0 else 0.0
             added = leg_in + job_to_home - old_back + parts_detour_minutes
         if best_key is not None and not urgent and round(added, 3) > best_key[0]:
             continue
-        arrival = depart + _minutes(leg_in + parts_detour_minutes)
-        for window in job.windows:
-            start = max(arrival, window.start, day.shift_start)
-            if start > window.end:
+        # The first leg counts only as far as the travel policy puts it on company time.
+        working_leg = outbound_company_minutes(day.travel_policy, leg_in) if pos == 0 else leg_in
+        arrival = depart + _minutes(working_leg + parts_detour_minutes)
+        for window in windows:
+            earliest = max(arrival, window.start, day.shift_start)
+            if earliest > window.end:
                 continue
+            fitted = fits_available(day, earliest, job.duration_minutes, window.end)
+            if fitted is None:
+                continue
+            start = fitted
             end = start + duration
             if end > day.shift_end:
                 continue
@@ -129,11 +148,12 @@ def best_insertion(
             key = (start.timestamp(), added) if urgent else (round(added, 3), start.timestamp())
             if best_key is not None and key >= best_key:
                 continue
-            result = _propagate(stops, pos, end, job.location, travel, allow_broken_promises)
+            result = _propagate(stops, pos, end, job.location, travel, allow_broken_promises, day)
             if result is None:
                 continue
             changes, t_last, loc_last = result
-            if t_last + _minutes(travel.minutes(loc_last, day.home, t_last)) > day.shift_end + _EPS:
+            back = inbound_company_minutes(day.travel_policy, travel.minutes(loc_last, base_in, t_last))
+            if t_last + _minutes(back) > day.shift_end + _EPS:
                 continue
             best_key = key
             best = Insertion(

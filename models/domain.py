@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # models.rules imports this module
+    from models.rules import Absence, JobRules, TechnicianRules, TravelPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,12 @@ class TechnicianDay:
     # On-call shifts may take only work of priority <= max_priority (1 = emergency).
     max_priority: int | None = None
     active: bool = True
+    # Dispatch rules (None = no restriction): when the technician is actually available inside the shift
+    # (shift minus absences), the absences themselves (for the reasons), how they travel, where they may work.
+    available: list[TimeWindow] | None = None
+    absences: list[Absence] = field(default_factory=list)
+    travel_policy: TravelPolicy | None = None
+    rules: TechnicianRules | None = None
 
     @property
     def shift_minutes(self) -> float:
@@ -92,6 +102,8 @@ class JobRequirements:
     estimated_value: float = 0.0
     preferred_technician_ids: frozenset[int] = frozenset()
     excluded_technician_ids: frozenset[int] = frozenset()
+    # Territory, boundary mode, visiting and closed hours (None = no restriction).
+    rules: JobRules | None = None
 
 
 @dataclass(slots=True)
@@ -157,6 +169,11 @@ class Candidate:
     score: ScoreBreakdown | None = None
     # The shift this candidate would work the job in.
     day: TechnicianDay | None = None
+    # "hard" inside the primary/relocation territory, "soft" only through a secondary one, "" when no
+    # territory rule applies.
+    boundary: str = ""
+    # Lower-priority stops an emergency would displace to fit (see engine.displacement).
+    displaced: list[Stop] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -169,6 +186,10 @@ class Decision:
     # Set when nobody could take the job: what the dispatcher reads on the escalation.
     escalation_reason: str | None = None
     arrival_window: TimeWindow | None = None
+    # Which boundary placed the job ("hard" | "soft"; None when no territory rule applied).
+    boundary: str | None = None
+    # Stops the emergency displaced from the chosen route; their requests must be dispatched again.
+    displaced: list[Stop] = field(default_factory=list)
 
     @property
     def escalated(self) -> bool:

@@ -113,6 +113,7 @@ def _candidate_rows(candidates: list[Candidate], chosen_id: int | None) -> list[
             "eligible": c.eligible, "utilisation": f"{c.utilisation:.0%}",
             "score": round(c.score.total, 3) if c.score else None,
             "added travel min": round(c.insertion.added_travel_minutes, 1) if c.insertion else None,
+            "boundary": c.boundary,
             "why not": "; ".join(c.reasons),
         })
     return rows
@@ -171,8 +172,19 @@ def update_schedule_and_notify(decision: Decision, job: JobRequirements) -> Comm
     settings = get_settings()
     travel: TravelTimeProvider = get_travel_provider()
     with session_scope() as session:
-        return dispatching.commit_assignment(decision, job, session=session, travel=travel,
-                                             rules=settings.dispatch, tz=settings.company_timezone)
+        result = dispatching.commit_assignment(decision, job, session=session, travel=travel,
+                                               rules=settings.dispatch, tz=settings.company_timezone)
+    if result.displaced:
+        from truckroll.displacement import redispatch_displaced
+
+        try:
+            outcomes = redispatch_displaced(result.displaced, travel=travel, rules=settings.dispatch,
+                                            tz=settings.company_timezone)
+            log.info("request %s displaced %s", job.request_id, outcomes)
+        except Exception:  # noqa: BLE001 - the emergency is committed; the requeue sweep retries the rest
+            log.exception("dispatching the requests displaced by #%s failed; they wait for the requeue",
+                          job.request_id)
+    return result
 
 
 @task(name="Generate assignment confirmation", **DB_RETRIES)

@@ -27,7 +27,7 @@ from models import (
     Technician,
     TimeWindow,
 )
-from truckroll import notify, store
+from truckroll import displacement, notify, store
 from truckroll.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,9 @@ class CommittedAssignment:
     notification_ids: list[int] = field(default_factory=list)
     route: list[dict[str, Any]] = field(default_factory=list)
     score: dict[str, float] = field(default_factory=dict)
+    # Requests an emergency displaced (cancelled, to dispatch again): see truckroll.displacement.
+    displaced: list[dict[str, Any]] = field(default_factory=list)
+    boundary: str | None = None
 
 
 def _lock_for_write(session: Session, technician_id: int) -> None:
@@ -92,10 +95,12 @@ def commit_assignment(
     start, end = store.job_horizon(job)
     days = store.technician_days(session=session, start=start, end=end, technician_ids=[tech_id])
     fresh = evaluate_candidates(job, days, travel, rules)
-    if not fresh or not fresh[0].eligible:
+    final = choose(job, fresh, rules) if fresh else None
+    # An emergency's displacement must be the one decided (the route may have changed since).
+    if final is None or final.chosen is None or (
+            {s.request_id for s in final.displaced} != {s.request_id for s in decision.displaced}):
         reason = "; ".join(fresh[0].reasons) if fresh else "no shift"
         raise ScheduleConflict(f"technician {tech_id} can no longer take request {job.request_id}: {reason}")
-    final = choose(job, fresh, rules)
     # Keep the score that chose this technician among all candidates.
     final.chosen.score = decision.chosen.score  # type: ignore[union-attr]
     if arrival_window is not None:
@@ -109,10 +114,18 @@ def commit_assignment(
     request = store.get_request(job.request_id, session=session)
     tech = store.get_technician(tech_id, session=session)
     score = chosen.score.as_dict() if chosen.score else {}
+    displaced = displacement.cancel_displaced(final.displaced, technician_id=tech_id,
+                                              emergency_request_id=job.request_id, session=session)
+    # The assignment also records which boundary placed the job and whom an emergency displaced.
+    details: dict[str, Any] = dict(score)
+    if final.boundary:
+        details["boundary"] = final.boundary
+    if displaced:
+        details["displaced"] = [d["request_id"] for d in displaced]
     assignment = Assignment(
         request_id=job.request_id, technician_id=tech_id, scheduled_start=ins.start, scheduled_end=ins.end,
         window_start=final.arrival_window.start, window_end=final.arrival_window.end,
-        travel_minutes=ins.travel_from_previous_minutes, status=AssignmentStatus.CONFIRMED, score=score)
+        travel_minutes=ins.travel_from_previous_minutes, status=AssignmentStatus.CONFIRMED, score=details)
     session.add(assignment)
     request.status = RequestStatus.ASSIGNED
     session.add(request)
@@ -141,9 +154,12 @@ def commit_assignment(
     result = CommittedAssignment(
         request_id=job.request_id, assignment_id=assignment.id, technician_id=tech_id, technician_name=tech.name,
         start=ins.start, end=ins.end, window_start=final.arrival_window.start,
-        window_end=final.arrival_window.end, moved=list(ins.later_stops), route=route, score=score)
+        window_end=final.arrival_window.end, moved=list(ins.later_stops), route=route, score=score,
+        displaced=displaced, boundary=final.boundary)
+    # Customers read times in their territory's time zone.
+    job_tz = (job.rules.timezone if job.rules else None) or tz
     result.notification_ids = queue_assignment_notifications(
-        result, job, request, tech, session=session, tz=tz, decision=decision, rules=rules)
+        result, job, request, tech, session=session, tz=job_tz, decision=decision, rules=rules)
     return result
 
 
