@@ -59,6 +59,11 @@ class ReoptimizeOptions:
     min_gain: float = 1.0
     local_search: bool = True
     max_local_search_passes: int = 6
+    # False (default): start from the current routes and make the model's moves that stay feasible, so every
+    # promised visit keeps a place. True: rebuild every route from the fixed work by insertion.
+    rebuild_routes: bool = False
+    # Build both ways and keep the better valid plan (rebuild_routes is then ignored).
+    try_both_starts: bool = True
 
     def __post_init__(self) -> None:
         if not self.time_limit_seconds > 0:
@@ -272,20 +277,45 @@ def reoptimize_day_plan(days: Sequence[TechnicianDay], jobs: Mapping[int, JobReq
 
 def sequence_plan(days: Sequence[TechnicianDay], stage: AssignmentStage, travel: TravelTimeProvider,
                   options: ReoptimizeOptions) -> ReoptimizedPlan:
-    """Steps 3 to 5: build each shift's route around its fixed stops, place the leftovers, relocate, and
-    settle the promised windows."""
+    """Steps 3 to 5: build the routes, place the leftovers, relocate, and settle the promised windows.
+
+    With ``try_both_starts`` (the default) the routes are built both ways (moves from the current routes, and
+    rebuilt by insertion around the fixed work) and the better valid plan is returned: single moves from the
+    current routes keep every promised visit placed but can stall where the rebuilt routes do not.
+    """
+    if not options.try_both_starts:
+        return _sequence_once(days, stage, travel, options)
+    plans = [_sequence_once(days, stage, travel, dataclasses.replace(options, rebuild_routes=flag))
+             for flag in (False, True)]
+    valid = [p for p in plans if p.valid] or plans[:1]
+    best = valid[0]
+    for other in valid[1:]:
+        if is_better(score_plan(other.days, stage.work, travel, options),
+                     score_plan(best.days, stage.work, travel, options), 0.0):
+            best = other
+    best.timings_seconds["sequence"] = sum(p.timings_seconds.get("sequence", 0.0) for p in plans)
+    best.timings_seconds["local_search"] = sum(p.timings_seconds.get("local_search", 0.0) for p in plans)
+    return best
+
+
+def _sequence_once(days: Sequence[TechnicianDay], stage: AssignmentStage, travel: TravelTimeProvider,
+                   options: ReoptimizeOptions) -> ReoptimizedPlan:
     t_solved = time.perf_counter()
     work, promised, must, problem, result = stage.work, stage.promised, stage.must_serve, stage.problem, stage.result
-    new_days = [copy_day(d, fixed_only=True) for d in days]
     eligible: dict[int, list[int]] = {j: sorted({problem.pairs[p].shift for p in idx})
                                       for j, idx in problem.pairs_by_job.items()}
-    by_shift: dict[int, list[JobRequirements]] = {}
-    for rid, k in result.shift_of_job.items():
-        by_shift.setdefault(k, []).append(work[rid])
-    leftover: list[JobRequirements] = [work[rid] for rid in work if rid not in result.shift_of_job
-                                       and rid in eligible]
-    for k, assigned in by_shift.items():
-        leftover += sequence_route(new_days[k], assigned, travel, work, options, must, own=stage.own)
+    leftover: list[JobRequirements] = []
+    if options.rebuild_routes:
+        new_days = [copy_day(d, fixed_only=True) for d in days]
+        by_shift: dict[int, list[JobRequirements]] = {}
+        for rid, k in result.shift_of_job.items():
+            by_shift.setdefault(k, []).append(work[rid])
+        leftover += [work[rid] for rid in work if rid not in result.shift_of_job and rid in eligible]
+        for k, assigned in by_shift.items():
+            leftover += sequence_route(new_days[k], assigned, travel, work, options, must, own=stage.own)
+    else:
+        new_days, optional = _move_towards(days, stage, travel, options)
+        leftover += optional
     # Promised visits first, then by weight: each goes to the cheapest qualified route with room.
     leftover.sort(key=lambda j: (j.request_id not in must, -served_weight(j), j.request_id))
     target = options.assignment.utilisation_target
@@ -345,6 +375,47 @@ def sequence_plan(days: Sequence[TechnicianDay], stage: AssignmentStage, travel:
     return ReoptimizedPlan(days=new_days, windows=windows,
                            unplaced={r: u for r, u in unplaced.items() if r not in must}, assignment=result,
                            valid=valid, message=message, timings_seconds=timings, moves=moves)
+
+
+def _move_towards(days: Sequence[TechnicianDay], stage: AssignmentStage, travel: TravelTimeProvider,
+                  options: ReoptimizeOptions) -> tuple[list[TechnicianDay], list[JobRequirements]]:
+    """Start from the current routes and move each promised visit to the shift the model chose when it fits
+    there; put each optional job the model chose into its shift. Returns the routes and the optional jobs
+    still to place."""
+    new_days = []
+    for d in days:
+        c = copy_day(d)
+        new_days.append(c if retime(c, travel, stage.work, options) else copy_day(d))
+    where = {s.request_id: k for k, d in enumerate(new_days) for s in d.stops if not s.fixed}
+    target = options.assignment.utilisation_target
+    # The moves the model gains most from first: largest weight difference between the two pairs.
+    weight = {(p.job, p.shift): p.weight for p in stage.problem.pairs}
+    moves = [(weight.get((rid, k), 0.0) - weight.get((rid, where[rid]), 0.0), rid, k)
+             for rid, k in stage.result.shift_of_job.items() if rid in where and where[rid] != k]
+    for _, rid, k in sorted(moves, reverse=True):
+        a = where[rid]
+        removed = _remove(new_days[a], rid, travel, stage.work, options)
+        if removed is None:
+            continue
+        trial = copy_day(new_days[k])
+        if _insert(trial, stage.work[rid], travel, stage.work, options) is None:
+            continue
+        new_days[a], new_days[k] = removed, trial
+        where[rid] = k
+    left: list[JobRequirements] = []
+    optional = sorted((rid for rid in stage.result.shift_of_job if rid not in where),
+                      key=lambda r: -served_weight(stage.work[r]))
+    for rid in optional:
+        k = stage.result.shift_of_job[rid]
+        job = stage.work[rid]
+        trial = copy_day(new_days[k])
+        if _insert(trial, job, travel, stage.work, options) is not None and _utilisation(trial, travel) <= target:
+            new_days[k] = trial
+        else:
+            left.append(job)
+    left += [stage.work[rid] for rid in stage.work if rid not in where and rid not in stage.result.shift_of_job
+             and rid in stage.problem.pairs_by_job]
+    return new_days, left
 
 
 def sequence_route(day: TechnicianDay, assigned: Sequence[JobRequirements], travel: TravelTimeProvider,

@@ -171,10 +171,14 @@ def test_rescued_job_gets_a_promised_window_inside_its_own() -> None:
 
 
 def test_promised_visit_that_fits_nowhere_invalidates_the_plan() -> None:
-    """If a customer already told a window cannot be placed, the plan is invalid (the caller keeps the old)."""
+    """Rebuilding routes from scratch, a promised visit that fits nowhere makes the plan invalid (the caller
+    keeps the old one); starting from the current routes (the default) it simply stays where it is."""
     days = [tech_day(1, stops=[stop(1, at(9), 60, win=window(9, 10))])]
     # The technician lost the skill since: nobody may do it any more, but it is a promised visit.
     days[0] = dataclasses.replace(days[0], skills={"hvac": 3})
     jobs = {1: job(1, windows=[window(8, 17)])}
-    plan = reoptimize_day_plan(days, jobs, TRAVEL, ReoptimizeOptions(time_limit_seconds=10))  # type: ignore
+    plan = reoptimize_day_plan(days, jobs, TRAVEL, ReoptimizeOptions(time_limit_seconds=10, rebuild_routes=True,
+                                                                 try_both_starts=False))  # type: ignore
     assert not plan.valid and "#1" in plan.message
+    kept = reoptimize_day_plan(days, jobs, TRAVEL, ReoptimizeOptions(time_limit_seconds=10))  # type: ignore
+    assert kept.valid and [(s.request_id, s.start) for s in kept.days[0].stops] == [(1, at(9))]

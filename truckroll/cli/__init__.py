@@ -11,6 +11,7 @@ from truckroll.cli import slots  # noqa: F401
 from truckroll.cli import booking  # noqa: F401
 from truckroll.cli import notifications  # noqa: F401
 from truckroll.cli import plan  # noqa: F401
+from truckroll.cli import reoptimize  # noqa: F401
 from truckroll.cli import serve  # noqa: F401
 from truckroll.cli.app import app
 
