@@ -19,7 +19,15 @@ PIDS=()
 stop_all() {
   trap - EXIT INT TERM
   echo "stopping: ${PIDS[*]:-nothing}"
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # SIGINT is what Prefect's server and worker shut down cleanly on; whatever is left after 15 s is killed.
+  for pid in "${PIDS[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 15); do
+    alive=0
+    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 1
+  done
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap stop_all EXIT INT TERM
