@@ -8,6 +8,7 @@ home by the end of the shift.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 
 from engine.availability import (
@@ -25,8 +26,9 @@ _EPS = timedelta(seconds=1)
 
 
 def _minutes(m: float) -> timedelta:
-    # Schedules are kept to the whole second.
-    return timedelta(seconds=round(m * 60))
+    # Schedules are kept to the whole second, rounded up (a leg is never planned shorter than estimated,
+    # but 10 ms of float noise does not cost a second).
+    return timedelta(seconds=math.ceil(m * 60 - 0.01))
 
 
 def route_travel_minutes(day: TechnicianDay, travel: TravelTimeProvider) -> float:

@@ -47,7 +47,8 @@ def test_demo_day_keeps_every_promise_and_the_metrics_add_up(db):
         route.sort(key=lambda a: a.scheduled_start)
         for prev, nxt in zip(route, route[1:], strict=False):
             gap = (nxt.scheduled_start - prev.scheduled_end).total_seconds() / 60
-            assert gap >= nxt.travel_minutes - 1e-6, f"technician {prev.technician_id} double-booked"
+            # Schedules are kept to the second; the leg is rounded up, never down.
+            assert gap >= nxt.travel_minutes - 0.01 / 60, f"technician {prev.technician_id} double-booked"
 
     m = compute_day_metrics(DAY)
     assert m["jobs"] == len(assignments)
