@@ -30,6 +30,16 @@ from models.tables import (
     TravelTimeCache,
     utcnow,
 )
+from models.territory_tables import (  # noqa: F401  (registers the dispatch-rule tables)
+    CustomerClosedHours,
+    OperatingHours,
+    SchedulingPolicy,
+    ShiftScope,
+    TechnicianAbsence,
+    TechnicianMembership,
+    Territory,
+    TravelPolicyRecord,
+)
 
 __all__ = [
     "ACTIVE_ASSIGNMENT_STATUSES", "Assignment", "AssignmentStatus", "Candidate", "Channel", "Confirmation",

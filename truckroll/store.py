@@ -30,6 +30,7 @@ from models import (
     TimeWindow,
 )
 from models.schemas import FieldError, RequestValidationError, ServiceRequestCreate
+from truckroll import rules_store
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ def job_type_spec(name: str, *, session: Session) -> JobTypeSpec:
 def requirements_of(request_id: int, *, session: Session) -> JobRequirements:
     """Step 2's input from the database: the request combined with its catalogue entry."""
     row = get_request(request_id, session=session)
-    return analyse_requirements(
+    job = analyse_requirements(
         request_id=request_id, location=Location(row.lat, row.lon),
         job_type=job_type_spec(row.job_type, session=session), complexity=row.complexity,
         required_skills=row.required_skills, required_certifications=row.required_certifications,
@@ -151,6 +152,8 @@ def requirements_of(request_id: int, *, session: Session) -> JobRequirements:
         preferred_technician_ids=row.preferred_technician_ids,
         excluded_technician_ids=row.excluded_technician_ids, received_at=row.created_at,
     )
+    job.rules = rules_store.job_rules(request_id, job.location, job.windows, session=session)
+    return job
 
 
 # ---------------------------------------------------------------- technicians and routes
@@ -169,20 +172,25 @@ def _parse_certs(certs: dict[str, str]) -> dict[str, date]:
 
 def technician_days(*, session: Session, start: datetime, end: datetime,
                     technician_ids: Iterable[int] | None = None) -> list[TechnicianDay]:
-    """Step 3: every shift overlapping [start, end) with its technician and the route already in it.
+    """Step 3: every work block overlapping [start, end) with its technician and the route already in it.
 
-    Work already assigned inside a shift (tentative to completed) is the route; routes are sorted by start.
+    A work block is a shift, or overlapping shifts and weekly operating hours merged; an on-call shift is a block
+    of its own (see ``truckroll.rules_store.work_blocks``). Absences, memberships and the travel policy come
+    with it. Work already assigned inside a block (tentative to completed) is the route; sorted by start.
     """
+    # Shifts just outside the horizon may overlap one inside it and merge with it.
     q = select(Shift, Technician).join(Technician, col(Technician.id) == Shift.technician_id).where(
-        Shift.start < end, Shift.end > start)
+        Shift.start < end + timedelta(hours=12), Shift.end > start - timedelta(hours=12))
     if technician_ids is not None:
-        q = q.where(col(Shift.technician_id).in_(list(technician_ids)))
+        technician_ids = list(technician_ids)
+        q = q.where(col(Shift.technician_id).in_(technician_ids))
     rows = session.exec(q.order_by(Shift.technician_id, Shift.start)).all()
-    if not rows:
+    blocks = rules_store.work_blocks(rows, session=session, start=start, end=end, technician_ids=technician_ids)
+    if not blocks:
         return []
-    lo = min(s.start for s, _ in rows)
-    hi = max(s.end for s, _ in rows)
-    tech_ids = {t.id for _, t in rows}
+    lo = min(b.start for b in blocks)
+    hi = max(b.end for b in blocks)
+    tech_ids = {b.technician.id for b in blocks}
     assigned = session.exec(
         select(Assignment, ServiceRequest).join(ServiceRequest, col(ServiceRequest.id) == Assignment.request_id)
         .where(col(Assignment.technician_id).in_(tech_ids), col(Assignment.status).in_(ACTIVE_ASSIGNMENT_STATUSES),
@@ -192,16 +200,18 @@ def technician_days(*, session: Session, start: datetime, end: datetime,
     for a, r in assigned:
         by_tech[a.technician_id].append((a, r))
     days = []
-    for shift, tech in rows:
+    for block in blocks:
+        tech = block.technician
         assert tech.id is not None
         stops = [_stop(a, r) for a, r in by_tech.get(tech.id, [])
-                 if a.scheduled_start >= shift.start and a.scheduled_start < shift.end]
+                 if a.scheduled_start >= block.start and a.scheduled_start < block.end]
         days.append(TechnicianDay(
             technician_id=tech.id, name=tech.name, home=Location(tech.home_lat, tech.home_lon),
-            shift_start=shift.start, shift_end=shift.end, skills=dict(tech.skills),
+            shift_start=block.start, shift_end=block.end, skills=dict(tech.skills),
             certifications=_parse_certs(tech.certifications), upsell_multiplier=tech.upsell_multiplier,
-            van_inventory=dict(tech.van_inventory), stops=stops, max_priority=shift.max_priority,
+            van_inventory=dict(tech.van_inventory), stops=stops, max_priority=block.max_priority,
             active=tech.active))
+    rules_store.attach_rules(days, blocks, session=session)
     return days
 
 
