@@ -30,25 +30,29 @@ def evaluate_day(
                                           on_date(day, job.rules.timezone if job.rules else None))
     target = rules.utilisation_target
     cand.utilisation = utilisation(day, travel)
-    detour = rules.parts_detour_minutes if missing_parts(day, job) else 0.0
+    detour = _parts_detour(day, job, rules)
     if cand.utilisation >= target:
         cand.reasons.append(f"already at {_pct(cand.utilisation)} utilisation (target {_pct(target)})")
         cand.rejected_at = "threshold"
-        return _try_displacement(cand, day, job, travel, rules, detour)
+        return cand
     ins = best_insertion(day, job, travel, parts_detour_minutes=detour,
                          allow_broken_promises=rules.promised_window_policy == "notify")
     if ins is None:
         cand.reasons.append("no room in the route inside the customer's window")
         cand.rejected_at = "route"
-        return _try_displacement(cand, day, job, travel, rules, detour)
+        return cand
     cand.utilisation_after = cand.utilisation + (job.duration_minutes + ins.added_travel_minutes) / day.shift_minutes
     if rules.count_new_job_in_utilisation and cand.utilisation_after > target:
         cand.reasons.append(f"would exceed {_pct(target)} utilisation ({_pct(cand.utilisation_after)})")
         cand.rejected_at = "threshold"
-        return _try_displacement(cand, day, job, travel, rules, detour)
+        return cand
     cand.eligible = True
     cand.insertion = ins
     return cand
+
+
+def _parts_detour(day: TechnicianDay, job: JobRequirements, rules: DispatchSettings) -> float:
+    return rules.parts_detour_minutes if missing_parts(day, job) else 0.0
 
 
 def _try_displacement(cand: Candidate, day: TechnicianDay, job: JobRequirements, travel: TravelTimeProvider,
@@ -108,7 +112,14 @@ def evaluate_candidates(
         prev = by_tech.get(cand.technician_id)
         if prev is None or _better_shift(cand, prev):
             by_tech[cand.technician_id] = cand
-    return list(by_tech.values())
+    candidates = list(by_tech.values())
+    # Displacement is the last resort of an emergency, so it is searched only when nobody can take the job
+    # without it (it costs a re-insertion per removable stop and candidate).
+    if may_displace(job) and not any(c.eligible for c in candidates):
+        for c in candidates:
+            if c.rejected_at in ("threshold", "route") and c.day is not None:
+                _try_displacement(c, c.day, job, travel, rules, _parts_detour(c.day, job, rules))
+    return candidates
 
 
 def _boundary_tier(c: Candidate) -> int:

@@ -107,26 +107,38 @@ def best_insertion(
     """
     stops = day.stops
     n = len(stops)
-    to_job = [travel.minutes(s.location, job.location) for s in stops]
-    from_job = [travel.minutes(job.location, s.location) for s in stops]
     base_out, base_in = start_location(day), end_location(day)
     home_to_job = travel.minutes(base_out, job.location)
     job_to_home = travel.minutes(job.location, base_in)
     windows = effective_windows(job)
+    if not windows:
+        return None
     duration = _minutes(job.duration_minutes)
     urgent = job.priority <= 2
+    # Bounds that prune positions: nothing can start after the last window closes, nor finish before the
+    # first window opens plus the job's duration.
+    latest_start = max(w.end for w in windows)
+    earliest_end = min(w.start for w in windows) + duration
     best: Insertion | None = None
     # Ordinary work: least added travel, then earliest start. Emergencies (priority 1-2): earliest start.
     best_key: tuple[float, float] | None = None
     for pos in range(n + 1):
+        if pos > 0 and stops[pos - 1].end > latest_start:
+            break  # this and every later position departs after the last window has closed
+        if pos < n:
+            nxt = stops[pos]
+            # The job would push the next stop beyond what it may move to: skip this position.
+            limit = nxt.start if nxt.fixed else (nxt.window.end + _EPS if not allow_broken_promises else None)
+            if limit is not None and earliest_end > limit:
+                continue
         if pos == 0:
             depart, leg_in, prev_loc = day.shift_start, home_to_job, base_out
         else:
             prev = stops[pos - 1]
-            depart, leg_in, prev_loc = prev.end, to_job[pos - 1], prev.location
+            depart, leg_in, prev_loc = prev.end, travel.minutes(prev.location, job.location), prev.location
         if pos < n:
             old_leg = stops[pos].travel_minutes if pos > 0 else travel.minutes(base_out, stops[pos].location)
-            added = leg_in + from_job[pos] - old_leg + parts_detour_minutes
+            added = leg_in + travel.minutes(job.location, stops[pos].location) - old_leg + parts_detour_minutes
         else:
             old_back = travel.minutes(prev_loc, base_in) if pos > 0 else 0.0
             added = leg_in + job_to_home - old_back + parts_detour_minutes
