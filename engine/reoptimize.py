@@ -398,7 +398,8 @@ def _move_towards(days: Sequence[TechnicianDay], stage: AssignmentStage, travel:
         if removed is None:
             continue
         trial = copy_day(new_days[k])
-        if _insert(trial, stage.work[rid], travel, stage.work, options) is None:
+        if _insert(trial, stage.work[rid], travel, stage.work, options) is None or \
+                _utilisation(trial, travel) > target:
             continue
         new_days[a], new_days[k] = removed, trial
         where[rid] = k
@@ -455,8 +456,8 @@ def relocate(days: list[TechnicianDay], jobs: Mapping[int, JobRequirements], eli
              deadline: float | None = None) -> int:
     """Move single jobs between (and within) routes while that gains more than ``min_gain``; in place.
 
-    Gain = travel cost saved + upsell gained (value x the multiplier difference). Optional jobs keep the
-    receiving technician under the utilisation target. Returns the number of moves.
+    Gain = travel cost saved + upsell gained (value x the multiplier difference). A move to another
+    technician keeps them under the utilisation target. Returns the number of moves.
     """
     cost = options.assignment.travel_cost_per_minute
     target = options.assignment.utilisation_target
@@ -480,8 +481,7 @@ def relocate(days: list[TechnicianDay], jobs: Mapping[int, JobRequirements], eli
                     added = _insertion_cost(base, job, travel, options)
                     if added is None:
                         continue
-                    if b != a and job.request_id not in must and \
-                            _utilisation(base, travel, job.duration_minutes + added) > target:
+                    if b != a and _utilisation(base, travel, job.duration_minutes + added) > target:
                         continue
                     upsell = job.estimated_value * (days[b].upsell_multiplier - days[a].upsell_multiplier)
                     gain = cost * (saving - added) + upsell

@@ -109,8 +109,9 @@ def compare_with_current_plan(snapshot: DaySnapshot, plan: ReoptimizedPlan, opti
         gained = new.served_weight > old.served_weight + 1e-6
         better = True
         reason = ("more work served" if gained else
-                  f"travel {old.travel_minutes:.0f} -> {new.travel_minutes:.0f} min" if abs(new.net - old.net)
-                  > options.min_gain else "better balanced")
+                  f"travel {old.travel_minutes:.0f} -> {new.travel_minutes:.0f} min, expected upsell "
+                  f"${old.upsell:,.0f} -> ${new.upsell:,.0f}" if abs(new.net - old.net) > options.min_gain
+                  else "better balanced")
     else:
         better, reason = False, "no better plan found: the current plan stays"
     return Comparison(better=better, reason=reason, before=before, after=after,
