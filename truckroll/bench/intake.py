@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -199,6 +200,8 @@ def run_intake_bench(*, requests: int = 1000, concurrency: int = 16, retry_share
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        if database_url is None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def as_dict(result: IntakeResult) -> dict[str, Any]:
