@@ -22,4 +22,7 @@ def main() -> None:
 
     # No internet here or on many company servers: Prefect must not try to send analytics.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Without a configured Prefect API, flows start a temporary local server; on a busy 2-core machine it
+    # can take longer than Prefect's default to come up.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     app()
