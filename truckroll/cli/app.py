@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import typer
 from rich.console import Console
 
@@ -18,3 +22,13 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print a one-line error (no traceback) and return the Exit to raise."""
     err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     return typer.Exit(code)
+
+
+def read_json_file(path: Path) -> Any:
+    """The JSON in ``path``, or a one-line error naming the file and what is wrong with it."""
+    try:
+        return json.loads(path.read_text())
+    except OSError as exc:
+        raise fail(f"cannot read {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise fail(f"{path} is not valid JSON: {exc}") from None

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from truckroll.cli.app import app, bench_app, console, fail
+from truckroll.cli.app import app, bench_app, console, fail, read_json_file
 
 
 def _print_errors(exc: Any) -> None:
@@ -21,12 +21,7 @@ def _print_errors(exc: Any) -> None:
 def availability(file: Path = typer.Option(..., "--file", help="A JSON prospective job (see docs/booking.md)."),
                  as_json: bool = typer.Option(False, "--json", help="Print the full JSON answer.")) -> None:
     """The bookable arrival windows for a prospective job, graded 0-100 with their reasons."""
-    if not file.exists():
-        raise fail(f"no such file: {file}")
-    try:
-        payload = json.loads(file.read_text())
-    except json.JSONDecodeError as exc:
-        raise fail(f"{file} is not valid JSON: {exc}") from None
+    payload = read_json_file(file)
     from models.schemas import RequestValidationError
     from truckroll import booking
     from truckroll.db import init_db

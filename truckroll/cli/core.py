@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from truckroll.bench import dispatch as _bench_dispatch  # noqa: F401  (registers `truckroll bench dispatch`)
-from truckroll.cli.app import app, console, fail
+from truckroll.cli.app import app, console, fail, read_json_file
 
 request_app = typer.Typer(help="Service requests.", no_args_is_help=True)
 schedule_app = typer.Typer(help="Technicians' schedules.", no_args_is_help=True)
@@ -82,12 +82,7 @@ def metrics(day: str = typer.Option(..., "--date", help="The day, YYYY-MM-DD, in
 def request_create(file: Path = typer.Option(..., "--file", exists=False, help="A JSON service request."),
                    idempotency_key: str | None = typer.Option(None, "--idempotency-key")) -> None:
     """Validate a request, persist it and run the dispatch flow on it."""
-    if not file.exists():
-        raise fail(f"no such file: {file}")
-    try:
-        payload = json.loads(file.read_text())
-    except json.JSONDecodeError as exc:
-        raise fail(f"{file} is not valid JSON: {exc}") from None
+    payload = read_json_file(file)
     from models.schemas import RequestValidationError
     from truckroll import store
     from truckroll.db import session_scope

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from truckroll.bench import slots as _bench_slots  # noqa: F401  (registers `truckroll bench slots`)
-from truckroll.cli.app import app, err_console, fail
+from truckroll.cli.app import app, err_console, fail, read_json_file
 
 
 @app.command("optimize-slots")
@@ -22,12 +22,7 @@ def optimize_slots(
     """Print the optimal slot plan for INSTANCE as JSON on stdout."""
     from engine.slots import SlotProblem, solve
 
-    try:
-        data = json.loads(instance.read_text())
-    except OSError as exc:
-        raise fail(f"cannot read {instance}: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise fail(f"{instance} is not valid JSON: {exc}") from None
+    data = read_json_file(instance)
     try:
         problem = SlotProblem.from_dict(data)
         plan = solve(problem, backend=backend, time_limit_seconds=time_limit, mip_gap=mip_gap)

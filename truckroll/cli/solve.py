@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from truckroll.bench import solomon as _bench_solomon  # noqa: F401  (registers `truckroll bench solomon`)
-from truckroll.cli.app import app, fail
+from truckroll.cli.app import app, fail, read_json_file
 
 
 @app.command("solve")
@@ -20,12 +20,7 @@ def solve_command(
     """Plan routes for a day: print the answer (routes, unassigned jobs with reasons, totals) as JSON."""
     from engine.routing import problem_from_json, solve
 
-    try:
-        raw = json.loads(problem_file.read_text())
-    except OSError as exc:
-        raise fail(f"cannot read {problem_file}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise fail(f"{problem_file} is not valid JSON: {exc}") from None
+    raw = read_json_file(problem_file)
     try:
         problem = problem_from_json(raw)
         answer = solve(problem, time_limit_seconds=time_limit, seed=seed)
