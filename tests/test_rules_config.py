@@ -268,3 +268,20 @@ def test_membership_effective_dates_follow_the_request_day(company):
         eve = why_not(rid, 2, session=s, travel=TRAVEL, rules=RULES)
     assert eve["reasons"][0].startswith("outside territory")
     assert date(2030, 1, 7) == DAY
+
+
+def test_demo_company_rules_on_a_weekend(db):
+    """The demo's rules load through the loader: four territories, weekday-hard boundaries, and on a Saturday the
+    last technician is on call for emergencies in every territory while every third other technician is off."""
+    sat = DAY + timedelta(days=5)
+    from truckroll import demo
+
+    with session_scope() as s:
+        techs = demo.seed_company(s, sat, rules=True)
+        days = store.technician_days(session=s, start=at(0, day=sat), end=at(23, day=sat))
+        names = {t.name for t in s.exec(select(Territory)).all()}
+    assert names == {"North Texas", "Dallas", "Irving", "Denton County rural"}
+    on_call = [d for d in days if d.technician_id == techs[-1].id]
+    assert len(on_call) == 1 and on_call[0].max_priority == 2
+    assert on_call[0].rules is not None and on_call[0].rules.all_territories
+    assert len(days) == 1 + sum(1 for i in range(len(techs) - 1) if i % 3 != 2)

@@ -5,12 +5,18 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
 from models import JobType, Shift, Technician
+
+RULES_FILE = Path(__file__).parent / "data" / "demo_rules.yaml"
+# Where the demo's two city areas meet (see RULES_FILE).
+CITY_LINE_LON = -96.87
+RURAL_LAT = 33.0
 
 TZ = "America/Chicago"
 CENTRE = (32.85, -96.85)  # Dallas-Fort Worth
@@ -71,10 +77,14 @@ def next_service_day(today: date | None = None) -> date:
     return today + timedelta(days=1)
 
 
-def seed_company(session: Session, day: date, *, technicians: int = 25, seed: int = 7) -> list[Technician]:
+def seed_company(session: Session, day: date, *, technicians: int = 25, seed: int = 7,
+                 rules: bool = False) -> list[Technician]:
     """The catalogue, ``technicians`` technicians with skills, certifications and vans, and their shifts on ``day``.
 
-    One technician's gas certification expired the day before ``day``.
+    One technician's gas certification expired the day before ``day``. With ``rules`` (``truckroll demo``) the
+    dispatch rules of ``seed_rules`` too; at weekends the last technician is then on call (emergencies only,
+    every territory) and every third of the others is off. Without them (tests, benchmarks) every technician
+    works ``day`` anywhere, as before.
     """
     rng = random.Random(seed)
     tz = ZoneInfo(TZ)
@@ -105,12 +115,73 @@ def seed_company(session: Session, day: date, *, technicians: int = 25, seed: in
         session.add(tech)
         techs.append(tech)
     session.flush()
+    weekend = day.weekday() >= 5
     for i, tech in enumerate(techs):
+        if rules and weekend and (i == len(techs) - 1 or i % 3 == 2):
+            continue  # the weekend crew; the on-call shift comes with the rules
         start_h = [8, 8, 8, 7, 10][i % 5]
         start = datetime.combine(day, time(start_h), tzinfo=tz)
         session.add(Shift(technician_id=tech.id, start=start, end=start + timedelta(hours=9)))
     session.flush()
+    if rules:
+        seed_rules(session, day, techs)
     return techs
+
+
+def _city(tech: Technician) -> str:
+    return "Dallas" if tech.home_lon >= CITY_LINE_LON else "Irving"
+
+
+def seed_rules(session: Session, day: date, techs: list[Technician]) -> None:
+    """The demo's dispatch rules, through the rules loader: territories and policies from ``RULES_FILE``; each
+    technician's primary city area by home (rebalanced so each trade has someone in each area), the other
+    area as a secondary for every third, the rural area as a secondary for those living nearest it (within
+    40 km); a relocation (index 18) around ``day``; an absence (index 14) on ``day``; and the last technician
+    on call at weekends (priority 1-2 only, every territory).
+    """
+    from truckroll.rules_config import load_rules, read_file
+
+    tz = ZoneInfo(TZ)
+    primary = {t.id: _city(t) for t in techs}
+    trade = {t.id: next(iter(t.skills)) for t in techs}
+    for tr in sorted(set(trade.values())):
+        for area, other in (("Dallas", "Irving"), ("Irving", "Dallas")):
+            mine = [t for t in techs if trade[t.id] == tr and primary[t.id] == area]
+            theirs = [t for t in techs if trade[t.id] == tr and primary[t.id] == other]
+            if not mine and len(theirs) > 1:
+                closest = min(theirs, key=lambda t: abs(t.home_lon - CITY_LINE_LON))
+                primary[closest.id] = area
+    since = (day - timedelta(days=365)).isoformat()
+    memberships: list[dict[str, Any]] = []
+    for i, t in enumerate(techs):
+        memberships.append({"technician": t.name, "territory": primary[t.id], "kind": "primary", "from": since})
+        if i % 3 == 0:
+            other = "Irving" if primary[t.id] == "Dallas" else "Dallas"
+            memberships.append({"technician": t.name, "territory": other, "kind": "secondary", "from": since})
+        if t.home_lat >= RURAL_LAT - 0.1:
+            memberships.append({"technician": t.name, "territory": "Denton County rural", "kind": "secondary",
+                                "from": since, "max_radius_km": 40})
+    dated: dict[str, Any] = {"memberships": memberships, "shifts": [], "absences": []}
+    if len(techs) > 18:
+        t = techs[18]
+        away = "Dallas" if primary[t.id] == "Irving" else "Irving"
+        memberships.append({"technician": t.name, "territory": away, "kind": "relocation",
+                            "from": (day - timedelta(days=1)).isoformat(),
+                            "until": (day + timedelta(days=1)).isoformat()})
+    if len(techs) > 14:
+        t = techs[14]
+        dated["absences"].append({"technician": t.name, "reason": "training",
+                                  "start": datetime.combine(day, time(0), tzinfo=tz).isoformat(),
+                                  "end": datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).isoformat()})
+    on_call = techs[-1]
+    saturday = day + timedelta(days=(5 - day.weekday()) % 7) if day.weekday() != 6 else day - timedelta(days=1)
+    for d in (saturday, saturday + timedelta(days=1)):
+        dated["shifts"].append({"technician": on_call.name, "kind": "on_call", "max_priority": 2,
+                                "all_territories": True,
+                                "start": datetime.combine(d, time(7), tzinfo=tz).isoformat(),
+                                "end": datetime.combine(d, time(21), tzinfo=tz).isoformat()})
+    load_rules(read_file(RULES_FILE), session=session)
+    load_rules(dated, session=session)
 
 
 @dataclass

@@ -161,7 +161,7 @@ def demo(requests: int = typer.Option(180, help="How many requests to replay (15
     with session_scope() as session:
         if not demo_data.is_empty(session):
             raise fail("the database already holds a company; run with --reset to start again")
-        demo_data.seed_company(session, day, technicians=technicians)
+        demo_data.seed_company(session, day, technicians=technicians, rules=True)
     stream = demo_data.generate_requests(day, requests, seed=seed)
     console.print(f"[bold]{technicians} technicians, {len(stream)} requests for {day:%A %d %B %Y} "
                   f"({demo_data.TZ})[/]")
