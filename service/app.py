@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from service.routers import booking, escalations, service_requests, technicians
+from service.routers import booking, escalations, rules, service_requests, technicians
 from truckroll.flowruns import BackgroundDispatcher, new_attempt
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,7 @@ ROUTERS: list[APIRouter] = [
     escalations.router,
     technicians.router,
     booking.router,
+    rules.router,
 ]
 
 
