@@ -1,0 +1,62 @@
+"""Emergency displacement against the database: the displaced assignment is cancelled in the emergency's
+transaction, the request is dispatched again, and its customer gets the reschedule message with both windows."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import select
+
+from engine.config import DispatchSettings
+from engine.dispatch import decide
+from engine.travel import GreatCircleTravel
+from models import Assignment, AssignmentStatus, Notification
+from tests.factories import add_job_type, add_technician, at, request_payload
+from truckroll import dispatching, store
+from truckroll.db import session_scope
+from truckroll.displacement import redispatch_displaced
+
+TRAVEL = GreatCircleTravel(detour_factor=1.0, speed_kmh=60.0)
+RULES = DispatchSettings(utilisation_target=1.0)
+TZ = "America/Chicago"
+
+
+def _dispatch(payload: dict) -> dispatching.CommittedAssignment | None:  # type: ignore[type-arg]
+    with session_scope() as s:
+        row, _ = store.create_request(payload, session=s, now=at(0) - timedelta(days=1))
+        assert row.id is not None
+        job = store.requirements_of(row.id, session=s)
+        start, end = store.job_horizon(job)
+        d = decide(job, store.technician_days(session=s, start=start, end=end), TRAVEL, RULES)
+        if d.chosen is None:
+            return None
+        return dispatching.commit_assignment(d, job, session=s, travel=TRAVEL, rules=RULES, tz=TZ)
+
+
+def test_emergency_displaces_routine_work_which_is_rescheduled_and_notified(db):
+    """Ana (08:00-10:00) has routine #1 (priority 8) at 08:00. Emergency #2 (priority 1, 90 min, arrive by 08:30)
+    fits only in #1's place. #1 is cancelled, dispatched again to Ben (from 09:00), and its customer is told the
+    old and the new window."""
+    with session_scope() as s:
+        add_job_type(s, minutes=60)
+        add_job_type(s, "burst pipe", minutes=90)
+        add_technician(s, "Ana", shift=(8, 10))
+    first = _dispatch(request_payload(priority=8, customer_email="one@example.net",
+                                      time_windows=[{"start": at(8).isoformat(), "end": at(12).isoformat()}]))
+    assert first is not None and first.start == at(8)
+    with session_scope() as s:
+        add_technician(s, "Ben", shift=(9, 17))
+    emergency = _dispatch(request_payload(priority=1, job_type="burst pipe", customer_email="two@example.net",
+                                          time_windows=[{"start": at(8).isoformat(), "end": at(8, 30).isoformat()}]))
+    assert emergency is not None and emergency.technician_name == "Ana" and emergency.start == at(8)
+    assert [d["request_id"] for d in emergency.displaced] == [first.request_id]
+    with session_scope() as s:
+        old = s.get(Assignment, first.assignment_id)
+        assert old is not None and old.status == AssignmentStatus.CANCELLED
+        assert s.get(Assignment, emergency.assignment_id).score["displaced"] == [first.request_id]  # type: ignore
+
+    outcomes = redispatch_displaced(emergency.displaced, travel=TRAVEL, rules=RULES, tz=TZ)
+    assert outcomes[0]["status"] == "assigned" and outcomes[0]["technician_id"] == 2
+    with session_scope() as s:
+        note = s.exec(select(Notification).where(Notification.template == "customer_reschedule")).one()
+    assert note.recipient == "one@example.net" and "Previously:" in note.body and "Ben" in note.body
