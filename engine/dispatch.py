@@ -93,9 +93,10 @@ def escalation_reason(candidates: list[Candidate], rules: DispatchSettings) -> s
         return "no technician is on shift in the customer's windows"
     qualified = [c for c in candidates if c.rejected_at in ("threshold", "route")]
     if not qualified:
-        # A reason every technician shares is the job's own (visiting hours, closed hours): say it.
-        shared = set.intersection(*(set(c.reasons) for c in candidates))
-        return f"no qualified technician ({sorted(shared)[0]})" if shared else "no qualified technician"
+        # When the job itself cannot be served (visiting hours, closed hours), every technician says so: say it.
+        shared = [r for r in set.intersection(*(set(c.reasons) for c in candidates))
+                  if r.startswith(("territory visited only", "the customer is closed"))]
+        return f"no qualified technician ({shared[0]})" if shared else "no qualified technician"
     if all(c.rejected_at == "threshold" for c in qualified):
         return f"no qualified technician below the {_pct(rules.utilisation_target)} utilisation target"
     return "no qualified technician has room inside the customer's window"
