@@ -137,6 +137,24 @@ def test_bad_input_gets_a_clear_error(client: TestClient, company: date) -> None
     assert r.status_code == 422 and "lat" in r.text
 
 
+def test_location_outside_every_territory_is_refused(client: TestClient, company: date) -> None:
+    """With a territory configured around Dallas, a booking 200 km away is a 422 naming the location, and
+    one inside it is offered windows."""
+    from truckroll.db import session_scope
+    from truckroll.rules_config import load_rules
+
+    box = [[-97.2, 32.5], [-96.4, 32.5], [-96.4, 33.1], [-97.2, 33.1], [-97.2, 32.5]]
+    with session_scope() as s:
+        load_rules({"territories": [{"name": "Dallas", "timezone": "America/Chicago", "polygon": box}]}, session=s)
+    far = _booking(company, 8, lat=north_km(200).lat)
+    r = client.post("/bookings", json=far)
+    assert r.status_code == 422
+    assert any(e["field"] == "location" and "outside every territory" in e["message"] for e in r.json()["detail"])
+    job_only = {k: v for k, v in _booking(company, 8).items() if k not in ("window", "customer_name", "customer_email")}
+    ok = client.post("/availability", json=job_only)
+    assert ok.status_code == 200, ok.text
+
+
 def test_capacity_view_counts_free_technicians(client: TestClient, company: date) -> None:
     """Ana is free in every window she works; an unknown skill is a 422."""
     r = client.get("/capacity", params={"date": company.isoformat()})

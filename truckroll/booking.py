@@ -82,17 +82,8 @@ def validate_job(job: ProspectiveJob, *, session: Session, now: datetime) -> Job
     RequestValidationError
         Naming every failing field.
     """
-    errors: list[FieldError] = []
+    errors = store.reference_errors(job.job_type, job.required_skills, job.time_windows, session=session, now=now)
     jt = session.exec(select(JobType).where(JobType.name == job.job_type)).first()
-    if jt is None:
-        errors.append(FieldError(field="job_type", message=f"unknown job type {job.job_type!r}"))
-    skills = store.known_skills(session=session)
-    for skill in job.required_skills:
-        if skill not in skills:
-            errors.append(FieldError(field=f"required_skills.{skill}", message=f"unknown skill {skill!r}"))
-    for i, w in enumerate(job.time_windows):
-        if w.end <= now:
-            errors.append(FieldError(field=f"time_windows.{i}", message="window is in the past"))
     if isinstance(job, BookingCreate) and job.window.start <= now:
         errors.append(FieldError(field="window", message="window is in the past"))
     outside = outside_every_territory(Location(job.lat, job.lon), session=session)
@@ -105,23 +96,12 @@ def validate_job(job: ProspectiveJob, *, session: Session, now: datetime) -> Job
 
 
 def outside_every_territory(location: Location, *, session: Session) -> str | None:
-    """A message when territories are configured and none contains ``location``; None otherwise.
+    """A message when territories are configured and none contains ``location``; None otherwise."""
+    from engine.territories import territory_of
+    from truckroll import rules_store
 
-    Territories are read through ``truckroll.territories.load_territories`` when that module exists (another
-    part of truckroll); without it, or with no territory configured, every location is accepted.
-    """
-    try:
-        from engine.territories import territory_of
-        from truckroll import territories as terr_io  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    load = getattr(terr_io, "load_territories", None)
-    if load is None:
-        return None
-    found = list(load(session=session))
-    if not found:
-        return None
-    if territory_of(location, found) is None:
+    found = rules_store.territories(session=session)
+    if found and territory_of(location, found) is None:
         return f"({location.lat}, {location.lon}) is outside every territory the company serves"
     return None
 

@@ -55,6 +55,22 @@ def known_skills(*, session: Session) -> set[str]:
     return skills
 
 
+def reference_errors(job_type: str, required_skills: Iterable[str], windows: Iterable[Any], *, session: Session,
+                     now: datetime) -> list[FieldError]:
+    """What a request or a prospective job names that does not exist, and windows already past."""
+    errors: list[FieldError] = []
+    if session.exec(select(JobType.id).where(JobType.name == job_type)).first() is None:
+        errors.append(FieldError(field="job_type", message=f"unknown job type {job_type!r}"))
+    skills = known_skills(session=session)
+    for skill in required_skills:
+        if skill not in skills:
+            errors.append(FieldError(field=f"required_skills.{skill}", message=f"unknown skill {skill!r}"))
+    for i, w in enumerate(windows):
+        if w.end <= now:
+            errors.append(FieldError(field=f"time_windows.{i}", message="window is in the past"))
+    return errors
+
+
 def validate_request(data: dict[str, Any] | ServiceRequestCreate, *, session: Session,
                      now: datetime | None = None) -> ServiceRequestCreate:
     """Check the shape, then every reference (job type, skills, technicians) and that windows are not past.
@@ -72,16 +88,7 @@ def validate_request(data: dict[str, Any] | ServiceRequestCreate, *, session: Se
         except pydantic.ValidationError as exc:
             raise RequestValidationError.from_pydantic(exc) from None
     now = now or datetime.now(UTC)
-    errors: list[FieldError] = []
-    if session.exec(select(JobType.id).where(JobType.name == req.job_type)).first() is None:
-        errors.append(FieldError(field="job_type", message=f"unknown job type {req.job_type!r}"))
-    skills = known_skills(session=session)
-    for skill in req.required_skills:
-        if skill not in skills:
-            errors.append(FieldError(field=f"required_skills.{skill}", message=f"unknown skill {skill!r}"))
-    for i, w in enumerate(req.time_windows):
-        if w.end <= now:
-            errors.append(FieldError(field=f"time_windows.{i}", message="window is in the past"))
+    errors = reference_errors(req.job_type, req.required_skills, req.time_windows, session=session, now=now)
     ids = set(req.preferred_technician_ids) | set(req.excluded_technician_ids)
     if ids:
         found = set(session.exec(select(Technician.id).where(col(Technician.id).in_(ids))).all())
