@@ -136,6 +136,9 @@ def commit_assignment(
     nxt = chosen.day.stops[ins.position + 1] if ins.position + 1 < len(chosen.day.stops) else None
     if nxt is not None:
         ids.append(nxt.request_id)
+    if displaced:
+        # The stop after each displaced one now comes from somewhere else: rewrite the whole route's legs.
+        ids = [s.request_id for s in chosen.day.stops if s.request_id != job.request_id]
     rows = {a.request_id: a for a in session.exec(select(Assignment).where(
         col(Assignment.request_id).in_(ids), Assignment.technician_id == tech_id,
         col(Assignment.status).notin_([AssignmentStatus.CANCELLED]))).all()}
