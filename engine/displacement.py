@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from engine.availability import start_location
-from engine.insertion import best_insertion
+from engine.insertion import best_insertion, leg_minutes
 from engine.travel import TravelTimeProvider
 from models.domain import Insertion, JobRequirements, Stop, TechnicianDay
 
@@ -44,7 +44,7 @@ def without_stops(day: TechnicianDay, request_ids: Iterable[int], travel: Travel
             continue
         copy = replace(s)
         if gap:
-            copy.travel_minutes = travel.minutes(prev, s.location)
+            copy.travel_minutes = leg_minutes(travel, prev, s)
             gap = False
         kept.append(copy)
         prev = s.location

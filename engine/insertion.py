@@ -31,6 +31,11 @@ def _minutes(m: float) -> timedelta:
     return timedelta(seconds=math.ceil(m * 60 - 0.01))
 
 
+def leg_minutes(travel: TravelTimeProvider, origin: Location, stop: Stop, depart_at: datetime | None = None) -> float:
+    """Minutes from ``origin`` into ``stop``: the drive plus the stop's depot detour, if it has one."""
+    return travel.minutes(origin, stop.location, depart_at) + stop.detour_minutes
+
+
 def route_travel_minutes(day: TechnicianDay, travel: TravelTimeProvider) -> float:
     """Travel of the whole route: home to the first stop, between stops, and the last stop back home."""
     if not day.stops:
@@ -59,7 +64,7 @@ def _propagate(
     here, t = origin, depart
     for i in range(first, len(stops)):
         s = stops[i]
-        arrival = t + _minutes(travel.minutes(here, s.location, t))
+        arrival = t + _minutes(leg_minutes(travel, here, s, t))
         if arrival <= s.start:
             # The delay is absorbed here: this stop and all after it keep their times.
             last = stops[-1]
@@ -137,8 +142,8 @@ def best_insertion(
             prev = stops[pos - 1]
             depart, leg_in, prev_loc = prev.end, travel.minutes(prev.location, job.location), prev.location
         if pos < n:
-            old_leg = stops[pos].travel_minutes if pos > 0 else travel.minutes(base_out, stops[pos].location)
-            added = leg_in + travel.minutes(job.location, stops[pos].location) - old_leg + parts_detour_minutes
+            old_leg = stops[pos].travel_minutes if pos > 0 else leg_minutes(travel, base_out, stops[pos])
+            added = leg_in + leg_minutes(travel, job.location, stops[pos]) - old_leg + parts_detour_minutes
         else:
             old_back = travel.minutes(prev_loc, base_in) if pos > 0 else 0.0
             added = leg_in + job_to_home - old_back + parts_detour_minutes
@@ -208,7 +213,8 @@ def apply_insertion(day: TechnicianDay, job: JobRequirements, ins: Insertion, wi
     Returns the new stop.
     """
     new = Stop(request_id=job.request_id, location=job.location, start=ins.start, end=ins.end, window=window,
-               travel_minutes=ins.travel_from_previous_minutes, priority=job.priority)
+               travel_minutes=ins.travel_from_previous_minutes, detour_minutes=ins.parts_detour_minutes,
+               priority=job.priority)
     by_request = {c.request_id: c for c in ins.later_stops}
     for s in day.stops[ins.position:]:
         change = by_request.get(s.request_id)
@@ -220,6 +226,6 @@ def apply_insertion(day: TechnicianDay, job: JobRequirements, ins: Insertion, wi
             s.start, s.end = change.new_start, change.new_end
     if ins.position < len(day.stops):
         nxt = day.stops[ins.position]
-        nxt.travel_minutes = travel.minutes(job.location, nxt.location)
+        nxt.travel_minutes = leg_minutes(travel, job.location, nxt)
     day.stops.insert(ins.position, new)
     return new

@@ -127,7 +127,8 @@ def retime(day: TechnicianDay, travel: TravelTimeProvider, jobs: Mapping[int, Jo
     """
     here, t = day.home, day.shift_start
     for s in day.stops:
-        leg = travel.minutes(here, s.location, t) + _detour(day, jobs.get(s.request_id), options)
+        s.detour_minutes = _detour(day, jobs.get(s.request_id), options)
+        leg = travel.minutes(here, s.location, t) + s.detour_minutes
         s.travel_minutes = leg
         if not s.fixed:
             duration = s.end - s.start

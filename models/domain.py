@@ -47,7 +47,11 @@ class Stop:
     end: datetime
     # The arrival window promised to the customer: the service must start inside it.
     window: TimeWindow
+    # Driving from the previous stop, including any depot detour below.
     travel_minutes: float = 0.0
+    # Minutes of a stop at the parts depot on the way to this job (the van lacked its parts). Whatever comes
+    # before the job, the detour stays on the leg into it.
+    detour_minutes: float = 0.0
     # Locked, in-progress and completed stops never move.
     fixed: bool = False
     priority: int = 5

@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import select
 
 from flows.dispatch import dispatch_service_request
-from models import Assignment, RequestStatus, ServiceRequest
+from models import Assignment, AssignmentStatus, RequestStatus, ServiceRequest
 from tests.factories import DAY, TZ
 from truckroll import demo
 from truckroll.cli.core import compute_day_metrics
@@ -29,12 +29,16 @@ def test_demo_day_keeps_every_promise_and_the_metrics_add_up(db):
     outcomes = [dispatch_service_request(payload=r.payload) for r in demo.generate_requests(DAY, 40, seed=3)]
     outcomes = [o.result() if hasattr(o, "result") else o for o in outcomes]
     with session_scope() as s:
-        assignments = s.exec(select(Assignment)).all()
+        # Displaced work is cancelled and dispatched again: only live assignments hold time.
+        assignments = s.exec(select(Assignment).where(Assignment.status != AssignmentStatus.CANCELLED)).all()
         requests = {r.id: r for r in s.exec(select(ServiceRequest)).all()}
     assigned = [o for o in outcomes if o["status"] == "assigned"]
     escalated = [o for o in outcomes if o["status"] == "escalated"]
     assert len(assigned) + len(escalated) == 40 and len(assigned) >= 25
-    assert len(assignments) == len(assigned)
+    # A later emergency may displace work that was assigned earlier: count final states, not flow outcomes.
+    final_assigned = [r for r in requests.values() if r.status == RequestStatus.ASSIGNED]
+    assert len(assignments) == len(final_assigned)
+    assert len({a.request_id for a in assignments}) == len(assignments)
 
     by_tech = defaultdict(list)
     for a in assignments:

@@ -125,7 +125,8 @@ def commit_assignment(
     assignment = Assignment(
         request_id=job.request_id, technician_id=tech_id, scheduled_start=ins.start, scheduled_end=ins.end,
         window_start=final.arrival_window.start, window_end=final.arrival_window.end,
-        travel_minutes=ins.travel_from_previous_minutes, status=AssignmentStatus.CONFIRMED, score=details)
+        travel_minutes=ins.travel_from_previous_minutes, detour_minutes=ins.parts_detour_minutes,
+        status=AssignmentStatus.CONFIRMED, score=details)
     session.add(assignment)
     request.status = RequestStatus.ASSIGNED
     session.add(request)

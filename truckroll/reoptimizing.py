@@ -177,13 +177,14 @@ def apply_plan(snapshot: DaySnapshot, plan: ReoptimizedPlan, *, session: Session
                 row.technician_id = d.technician_id
                 row.scheduled_start, row.scheduled_end = s.start, s.end
                 row.window_start, row.window_end = window.start, window.end
-                row.travel_minutes = s.travel_minutes
+                row.travel_minutes, row.detour_minutes = s.travel_minutes, s.detour_minutes
                 session.add(row)
                 continue
             request = store.get_request(s.request_id, session=session)
             row = Assignment(request_id=s.request_id, technician_id=d.technician_id, scheduled_start=s.start,
                              scheduled_end=s.end, window_start=window.start, window_end=window.end,
-                             travel_minutes=s.travel_minutes, status=AssignmentStatus.CONFIRMED,
+                             travel_minutes=s.travel_minutes, detour_minutes=s.detour_minutes,
+                             status=AssignmentStatus.CONFIRMED,
                              score={"source": RESOLVED_BY,
                                     "reoptimized": {"at": now.isoformat(), "notice": "pending",
                                                     "previous_window": None, "previous_technician_id": None}})

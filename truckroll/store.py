@@ -169,7 +169,8 @@ def requirements_of(request_id: int, *, session: Session) -> JobRequirements:
 def _stop(a: Assignment, r: ServiceRequest) -> Stop:
     return Stop(request_id=a.request_id, location=Location(r.lat, r.lon), start=a.scheduled_start,
                 end=a.scheduled_end, window=TimeWindow(a.window_start, a.window_end),
-                travel_minutes=a.travel_minutes, fixed=a.status in FIXED_STATUSES, priority=r.priority,
+                travel_minutes=a.travel_minutes, detour_minutes=a.detour_minutes,
+                fixed=a.status in FIXED_STATUSES, priority=r.priority,
                 assignment_id=a.id)
 
 
@@ -263,11 +264,12 @@ def day_plan(day: date, tz: Any, *, session: Session) -> tuple[list[TechnicianDa
     ids = [s.request_id for d in days for s in d.stops]
     values = dict(session.exec(select(ServiceRequest.id, ServiceRequest.estimated_value)
                                .where(col(ServiceRequest.id).in_(ids))).all()) if ids else {}
-    # Escalations of requests whose windows touch the day (requests arrive up to two weeks ahead).
+    # Escalations of requests whose windows touch the day, however far ahead they were booked. A request is
+    # counted once even when it was escalated more than once.
     escalated_windows = session.exec(
-        select(ServiceRequest.time_windows).join(Escalation, col(Escalation.request_id) == ServiceRequest.id)
-        .where(Escalation.created_at >= start - timedelta(days=14), Escalation.created_at < end)).all()
+        select(ServiceRequest.id, ServiceRequest.time_windows)
+        .where(col(ServiceRequest.id).in_(select(Escalation.request_id).where(Escalation.created_at < end)))).all()
     esc_for_day = sum(
-        1 for windows in escalated_windows
+        1 for _, windows in escalated_windows
         if any(datetime.fromisoformat(a) < end and datetime.fromisoformat(b) > start for a, b in windows))
     return days, {k: v for k, v in values.items() if k is not None}, esc_for_day

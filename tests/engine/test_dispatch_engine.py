@@ -246,3 +246,18 @@ def test_missing_parts_add_a_depot_detour_or_rule_the_van_out():
 def test_dates_are_checked_against_the_shift_day():
     """Sanity of the factories: the shift is on DAY."""
     assert tech_day().shift_start.date() == DAY == date(2030, 1, 7)
+
+
+def test_a_depot_detour_stays_on_the_leg_when_the_stop_is_pushed():
+    """Stop 1 (at home, 10:00) needs a 30-minute depot detour first. A job inserted 09:00-10:00 before it
+    pushes it to 10:30, not 10:00, and the next leg keeps the detour after the route update."""
+    s1 = stop(1, at(10), 60, location=ORIGIN, win=window(9, 12), travel=30)
+    s1.detour_minutes = 30
+    day = tech_day(stops=[s1])
+    j = job(location=ORIGIN, minutes=60, windows=[window(9, 9, 0, 30)])
+    ins = best_insertion(day, j, TRAVEL)
+    assert ins is not None and ins.position == 0
+    assert [(c.request_id, c.new_start) for c in ins.later_stops] == [(1, at(10, 30))]
+    d = decide(j, [day], TRAVEL, RULES)
+    apply_decision(d, j, TRAVEL)
+    assert day.stops[1].travel_minutes == pytest.approx(30) and day.stops[1].start == at(10, 30)
