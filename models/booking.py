@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from models.schemas import WindowIn
+from models.schemas import WindowIn, check_skill_levels
 
 
 class ProspectiveJob(BaseModel):
@@ -33,10 +33,7 @@ class ProspectiveJob(BaseModel):
     @field_validator("required_skills")
     @classmethod
     def _levels(cls, v: dict[str, int]) -> dict[str, int]:
-        for skill, level in v.items():
-            if not 1 <= level <= 5:
-                raise ValueError(f"level of {skill!r} must be 1..5 (got {level})")
-        return v
+        return check_skill_levels(v)
 
 
 class BookingCreate(ProspectiveJob):

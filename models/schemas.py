@@ -7,6 +7,14 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
+def check_skill_levels(levels: dict[str, int]) -> dict[str, int]:
+    """Skill levels run 1..5; the message names the skill."""
+    for skill, level in levels.items():
+        if not 1 <= level <= 5:
+            raise ValueError(f"level of {skill!r} must be 1..5 (got {level})")
+    return levels
+
+
 class WindowIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -56,10 +64,7 @@ class ServiceRequestCreate(BaseModel):
     @field_validator("required_skills")
     @classmethod
     def _levels(cls, v: dict[str, int]) -> dict[str, int]:
-        for skill, level in v.items():
-            if not 1 <= level <= 5:
-                raise ValueError(f"level of {skill!r} must be 1..5 (got {level})")
-        return v
+        return check_skill_levels(v)
 
     @field_validator("parts_needed")
     @classmethod
