@@ -366,10 +366,17 @@ def _sequence_once(days: Sequence[TechnicianDay], stage: AssignmentStage, travel
                                            options.arrival_window_rounding_minutes)
             windows[s.request_id] = s.window
     lost = sorted(must - set(windows))
-    valid = not lost
+    # A technician above the utilisation target takes no more work: a plan that puts anyone over the target
+    # (or further over it than they already were) is not applied, whichever step put them there.
+    overloaded = [d.name for d, before in zip(new_days, days, strict=True)
+                  if _utilisation(d, travel) > max(target, _utilisation(before, travel)) + 1e-9]
+    valid = not lost and not overloaded
     message = result.message
     if lost:
         message = (f"{len(lost)} promised visit(s) could not be placed ({', '.join(f'#{r}' for r in lost[:10])}); "
+                   "the current plan stays")
+    elif overloaded:
+        message = (f"the plan would put {', '.join(overloaded[:5])} over the {target:.0%} utilisation target; "
                    "the current plan stays")
     timings = {**stage.timings_seconds, "sequence": t_sequenced - t_solved,
                "local_search": time.perf_counter() - t_sequenced}
