@@ -72,9 +72,12 @@ def _point(rng: random.Random, spread_km: float = SPREAD_KM) -> tuple[float, flo
 
 
 def next_service_day(today: date | None = None) -> date:
-    """Tomorrow in the company's time zone (windows are then always in the future)."""
-    today = today or datetime.now(ZoneInfo(TZ)).date()
-    return today + timedelta(days=1)
+    """The next weekday after today in the company's time zone: a full working day, whose windows are always
+    in the future (the weekend has only the on-call emergency cover of the demo rules)."""
+    day = (today or datetime.now(ZoneInfo(TZ)).date()) + timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
 
 
 def seed_company(session: Session, day: date, *, technicians: int = 25, seed: int = 7,

@@ -138,7 +138,7 @@ def schedule_show(technician: int = typer.Option(..., "--technician", help="Tech
 
 
 @app.command()
-def demo(requests: int = typer.Option(180, help="How many requests to replay (150-250 is a realistic day)."),
+def demo(requests: int = typer.Option(150, help="How many requests to replay (150-250 is a realistic day)."),
          technicians: int = typer.Option(25, help="How many technicians the sample company has."),
          reset: bool = typer.Option(True, help="Start from an empty database."),
          seed: int = typer.Option(11, help="Random seed of the requests.")) -> None:
