@@ -32,7 +32,7 @@ from engine.assignment import (
     solve_assignment,
 )
 from engine.eligibility import ineligibility_reasons, missing_parts
-from engine.insertion import apply_insertion, best_insertion, promised_window
+from engine.insertion import apply_insertion, best_insertion, promised_window, route_travel_minutes, utilisation
 from engine.travel import TravelTimeProvider
 from models.domain import JobRequirements, TechnicianDay, TimeWindow
 
@@ -142,19 +142,6 @@ def retime(day: TechnicianDay, travel: TravelTimeProvider, jobs: Mapping[int, Jo
     return True
 
 
-def route_travel(day: TechnicianDay, travel: TravelTimeProvider) -> float:
-    """Travel of a route as its legs say (home to first, between stops, detours) plus the way home."""
-    if not day.stops:
-        return 0.0
-    return sum(s.travel_minutes for s in day.stops) + travel.minutes(day.stops[-1].location, day.home)
-
-
-def _utilisation(day: TechnicianDay, travel: TravelTimeProvider, extra: float = 0.0) -> float:
-    if day.shift_minutes <= 0:
-        return 1.0
-    return (sum(s.duration_minutes for s in day.stops) + route_travel(day, travel) + extra) / day.shift_minutes
-
-
 def _insert(day: TechnicianDay, job: JobRequirements, travel: TravelTimeProvider, jobs: Mapping[int, JobRequirements],
             options: ReoptimizeOptions, own: Mapping[int, JobRequirements] | None = None) -> float | None:
     """Insert ``job`` at its cheapest feasible place (in place); returns the added travel or None.
@@ -167,7 +154,7 @@ def _insert(day: TechnicianDay, job: JobRequirements, travel: TravelTimeProvider
                              allow_broken_promises=allow_broken)
         if ins is None:
             continue
-        before = route_travel(day, travel)
+        before = route_travel_minutes(day, travel)
         trial = copy_day(day)
         apply_insertion(trial, job, ins, ins.customer_window, travel)
         if own is not None:
@@ -182,11 +169,11 @@ def _insert(day: TechnicianDay, job: JobRequirements, travel: TravelTimeProvider
             else:
                 if retime(trial, travel, jobs, options):
                     day.stops = trial.stops
-                    return route_travel(day, travel) - before
+                    return route_travel_minutes(day, travel) - before
             continue
         if retime(trial, travel, jobs, options):
             day.stops = trial.stops
-            return route_travel(day, travel) - before
+            return route_travel_minutes(day, travel) - before
     return None
 
 
@@ -332,7 +319,7 @@ def _sequence_once(days: Sequence[TechnicianDay], stage: AssignmentStage, travel
                 if cost is None:
                     continue
                 if job.request_id not in must and \
-                        _utilisation(new_days[k], travel, job.duration_minutes + cost) > target:
+                        utilisation(new_days[k], travel, job.duration_minutes + cost) > target:
                     continue
                 if best is None or cost < best[0]:
                     best = (cost, k)
@@ -369,7 +356,7 @@ def _sequence_once(days: Sequence[TechnicianDay], stage: AssignmentStage, travel
     # A technician above the utilisation target takes no more work: a plan that puts anyone over the target
     # (or further over it than they already were) is not applied, whichever step put them there.
     overloaded = [d.name for d, before in zip(new_days, days, strict=True)
-                  if _utilisation(d, travel) > max(target, _utilisation(before, travel)) + 1e-9]
+                  if utilisation(d, travel) > max(target, utilisation(before, travel)) + 1e-9]
     valid = not lost and not overloaded
     message = result.message
     if lost:
@@ -407,7 +394,7 @@ def _move_towards(days: Sequence[TechnicianDay], stage: AssignmentStage, travel:
             continue
         trial = copy_day(new_days[k])
         if _insert(trial, stage.work[rid], travel, stage.work, options) is None or \
-                _utilisation(trial, travel) > target:
+                utilisation(trial, travel) > target:
             continue
         new_days[a], new_days[k] = removed, trial
         where[rid] = k
@@ -418,7 +405,7 @@ def _move_towards(days: Sequence[TechnicianDay], stage: AssignmentStage, travel:
         k = stage.result.shift_of_job[rid]
         job = stage.work[rid]
         trial = copy_day(new_days[k])
-        if _insert(trial, job, travel, stage.work, options) is not None and _utilisation(trial, travel) <= target:
+        if _insert(trial, job, travel, stage.work, options) is not None and utilisation(trial, travel) <= target:
             new_days[k] = trial
         else:
             left.append(job)
@@ -482,14 +469,14 @@ def relocate(days: list[TechnicianDay], jobs: Mapping[int, JobRequirements], eli
                 removed = _remove(days[a], job.request_id, travel, jobs, options)
                 if removed is None:
                     continue
-                saving = route_travel(days[a], travel) - route_travel(removed, travel)
+                saving = route_travel_minutes(days[a], travel) - route_travel_minutes(removed, travel)
                 best: tuple[float, int] | None = None
                 for b in eligible.get(job.request_id, []):
                     base = removed if b == a else days[b]
                     added = _insertion_cost(base, job, travel, options)
                     if added is None:
                         continue
-                    if b != a and _utilisation(base, travel, job.duration_minutes + added) > target:
+                    if b != a and utilisation(base, travel, job.duration_minutes + added) > target:
                         continue
                     upsell = job.estimated_value * (days[b].upsell_multiplier - days[a].upsell_multiplier)
                     gain = cost * (saving - added) + upsell
@@ -523,8 +510,8 @@ def score_plan(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequirements
     total_travel = 0.0
     util = 0.0
     for d in days:
-        total_travel += route_travel(d, travel)
-        util = max(util, _utilisation(d, travel))
+        total_travel += route_travel_minutes(d, travel)
+        util = max(util, utilisation(d, travel))
         for s in d.stops:
             n += 1
             job = jobs.get(s.request_id)
