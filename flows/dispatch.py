@@ -50,21 +50,17 @@ def _existing_outcome(request_id: int) -> dict[str, Any] | None:
 
 
 def record_day_metrics(request_day: Any) -> dict[str, float]:
-    """Publish the day's metrics as a keyed artifact (the UI keeps its history)."""
-    from engine.metrics import day_metrics
-    from truckroll.travel import get_travel_provider
+    """Publish the day's metrics as a keyed artifact (the UI keeps its history), and its plan page."""
+    from truckroll.plan import load_day_plan, publish_plan_artifact
 
-    tz = ZoneInfo(get_settings().company_timezone)
-    with session_scope() as session:
-        days, values, escalations = store.day_plan(request_day, tz, session=session)
-    metrics = day_metrics(days, get_travel_provider(), values=values, escalations=escalations).as_dict()
+    # One load of the day serves both artifacts.
+    plan = load_day_plan(request_day)
+    metrics = plan.metrics
     create_table_artifact(key=f"day-metrics-{request_day.isoformat()}",
                           table=[{"metric": k, "value": round(v, 3)} for k, v in metrics.items()],
                           description=f"Plan metrics for {request_day.isoformat()}")
-    from truckroll.plan import publish_plan_artifact
-
     # The map and timeline of the day, linked from a markdown artifact next to the metrics.
-    publish_plan_artifact(request_day, metrics)
+    publish_plan_artifact(plan)
     return metrics
 
 

@@ -293,15 +293,20 @@ above each job is the arrival window promised to the customer.</p>
 """
 
 
-def write_plan(day: date, path: Path | str, *, leaflet: bool = False) -> DayPlan:
-    """Build the day's plan from the configured database and write the page to ``path``."""
+def load_day_plan(day: date) -> DayPlan:
+    """The day's plan (routes, legs, utilisation, metrics) from the configured database."""
     from truckroll.db import session_scope
     from truckroll.settings import get_settings
     from truckroll.travel import get_travel_provider
 
     s = get_settings()
     with session_scope() as session:
-        plan = build_day_plan(day, tz=s.company_timezone, session=session, travel=get_travel_provider())
+        return build_day_plan(day, tz=s.company_timezone, session=session, travel=get_travel_provider())
+
+
+def write_plan(day: date, path: Path | str, *, leaflet: bool = False) -> DayPlan:
+    """Build the day's plan from the configured database and write the page to ``path``."""
+    plan = load_day_plan(day)
     Path(path).write_text(render_plan_html(plan, leaflet=leaflet), encoding="utf-8")
     return plan
 
@@ -313,14 +318,15 @@ def plan_dir() -> Path:
     return d
 
 
-def publish_plan_artifact(day: date, metrics: dict[str, float]) -> str | None:
-    """Write the day's plan page and attach a Prefect markdown artifact: the metrics, a line per technician
-    and the link to the page. Returns the page's path; never raises (a picture must not fail a dispatch)."""
+def publish_plan_artifact(plan: DayPlan) -> str | None:
+    """Write the plan's page and attach a Prefect markdown artifact: the metrics, a line per technician and
+    the link to the page. Returns the page's path; never raises (a picture must not fail a dispatch)."""
+    day, metrics = plan.day, plan.metrics
     try:
         from prefect.artifacts import create_markdown_artifact
 
         path = plan_dir() / f"plan-{day.isoformat()}.html"
-        plan = write_plan(day, path)
+        path.write_text(render_plan_html(plan), encoding="utf-8")
         lines = [f"## Plan for {day.isoformat()}", "", f"[Open the map and timeline]({path.resolve().as_uri()})", "",
                  "| metric | value |", "|---|---|"]
         lines += [f"| {k.replace('_', ' ')} | {v:,.2f} |" for k, v in metrics.items()]

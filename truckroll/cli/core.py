@@ -55,14 +55,9 @@ def print_metrics(metrics: dict[str, float], title: str) -> None:
 
 
 def compute_day_metrics(day: date) -> dict[str, float]:
-    from engine.metrics import day_metrics
-    from truckroll import store
-    from truckroll.db import session_scope
-    from truckroll.travel import get_travel_provider
+    from truckroll.plan import load_day_plan
 
-    with session_scope() as session:
-        days, values, escalations = store.day_plan(day, _tz(), session=session)
-    return day_metrics(days, get_travel_provider(), values=values, escalations=escalations).as_dict()
+    return load_day_plan(day).metrics
 
 
 @app.command()
