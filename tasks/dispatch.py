@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from prefect import task
@@ -219,7 +219,3 @@ def generate_assignment_confirmation(result: CommittedAssignment) -> int:
     create_markdown_artifact(key=_artifact_key("confirmation-request", result.request_id), markdown="\n".join(lines),
                              description=f"Assignment confirmation for request #{result.request_id}")
     return conf_id
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
