@@ -227,13 +227,6 @@ def job_horizon(job: JobRequirements) -> tuple[datetime, datetime]:
     return min(w.start for w in job.windows), max(w.end for w in job.windows)
 
 
-def lock_technician(technician_id: int, *, session: Session) -> None:
-    """Serialise schedule writes for one technician: a row lock on PostgreSQL; SQLite serialises all writers."""
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        session.exec(select(Technician.id).where(Technician.id == technician_id).with_for_update()).one()
-
-
 # ---------------------------------------------------------------- escalations and metrics
 
 
