@@ -6,8 +6,9 @@ import logging
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import INPUTS
 from prefect.states import Completed, State
 
 from models import RequestStatus
@@ -15,6 +16,7 @@ from tasks.dispatch import (
     analyse_job_requirements,
     calculate_optimal_assignment,
     check_capacity_threshold,
+    escalate_failed_dispatch,
     escalate_to_manual_review,
     generate_assignment_confirmation,
     receive_service_request,
@@ -22,7 +24,7 @@ from tasks.dispatch import (
     update_schedule_and_notify,
 )
 from tasks.notifications import deliver_quietly
-from truckroll import dispatching, store
+from truckroll import dispatching, requeue, store
 from truckroll.db import session_scope
 from truckroll.settings import get_settings
 
@@ -89,6 +91,8 @@ def dispatch_service_request(request_id: int | None = None, payload: dict[str, A
     idempotency_key:
         With a payload: the same key never creates a second request.
     """
+    from prefect.runtime import flow_run
+
     logger = get_run_logger()
     received = receive_service_request(request_id, payload, idempotency_key)
     rid = received.request_id
@@ -96,6 +100,31 @@ def dispatch_service_request(request_id: int | None = None, payload: dict[str, A
     if earlier is not None:
         logger.info("request %s was already handled (%s); nothing to do", rid, earlier["status"])
         return earlier
+    settings = get_settings()
+    holder = str(flow_run.id or "in-process")
+    try:
+        with requeue.dispatch_lease(rid, holder, lease_seconds=settings.dispatch_lease_seconds) as claim:
+            if claim.attempt > settings.max_dispatch_attempts:
+                reason = (f"dispatch failed {claim.attempt - 1} times; last error: "
+                          f"{claim.previous_error or 'the run died without a word (process or worker killed)'}")
+                esc_id = escalate_failed_dispatch(rid, reason)
+                deliver_quietly(request_id=rid)
+                logger.error("request %s escalated as a dead letter: %s", rid, reason)
+                return Completed(name="Escalated", message=f"Escalated to manual review: {reason}",
+                                 data={"request_id": rid, "status": "escalated", "escalation_id": esc_id,
+                                       "reason": reason})
+            if claim.attempt > 1:
+                logger.warning("request %s: attempt %s (previous: %s)", rid, claim.attempt,
+                               claim.previous_error or "the run died")
+            return _decide_and_commit(rid, logger)
+    except requeue.LeaseHeld as exc:
+        logger.info("%s; this run leaves it alone", exc)
+        return {"request_id": rid, "status": "under way", "already_done": True}
+
+
+def _decide_and_commit(rid: int, logger: Any) -> dict[str, Any] | State:
+    """Steps 2 to 7, deciding again when another dispatch took the chosen technician's time first."""
+    tz = ZoneInfo(get_settings().company_timezone)
     job = analyse_job_requirements(rid)
     for attempt in range(1, MAX_DECISION_ATTEMPTS + 1):
         available = retrieve_available_technicians(job)
@@ -105,7 +134,8 @@ def dispatch_service_request(request_id: int | None = None, payload: dict[str, A
             reason = decision.escalation_reason or "no technician could take the job"
             esc_id = escalate_to_manual_review(job, candidates, reason)
             deliver_quietly(request_id=rid)
-            logger.warning("request %s escalated to manual review: %s", rid, reason)
+            logger.warning("request %s escalated to manual review (escalation %s): %s; %d technicians considered",
+                           rid, esc_id, reason, len(candidates))
             return Completed(name="Escalated", message=f"Escalated to manual review: {reason}",
                              data={"request_id": rid, "status": "escalated", "escalation_id": esc_id,
                                    "reason": reason})
@@ -118,10 +148,30 @@ def dispatch_service_request(request_id: int | None = None, payload: dict[str, A
                 raise
     confirmation_id = generate_assignment_confirmation(result)
     deliver_quietly(notification_ids=result.notification_ids)
-    day = result.start.astimezone(ZoneInfo(get_settings().company_timezone)).date()
+    day = result.start.astimezone(tz).date()
     record_day_metrics(day)
+    logger.info("request %s assigned to %s (technician %s): arrival window %s-%s %s, start %s, score %s%s",
+                rid, result.technician_name, result.technician_id,
+                result.window_start.astimezone(tz).strftime("%a %d %b %H:%M"),
+                result.window_end.astimezone(tz).strftime("%H:%M"), tz.key,
+                result.start.astimezone(tz).strftime("%H:%M"),
+                ", ".join(f"{k} {v:.3f}" for k, v in result.score.items() if isinstance(v, int | float)) or "-",
+                f"; {len(result.moved)} other stop(s) moved" if result.moved else "")
     return {"request_id": rid, "status": "assigned", "technician_id": result.technician_id,
             "technician": result.technician_name, "assignment_id": result.assignment_id,
             "confirmation_id": confirmation_id, "start": result.start.isoformat(),
             "window_start": result.window_start.isoformat(), "window_end": result.window_end.isoformat(),
             "moved": len(result.moved)}
+
+
+@task(name="dispatch-request", cache_policy=INPUTS, persist_result=True)
+def dispatch_request(request_id: int, attempt: str = "intake") -> dict[str, Any]:
+    """What a Prefect task worker runs for one accepted request: the dispatch flow, as its own flow run.
+
+    ``attempt`` names the hand-over (the intake's first, or a fresh one from the requeue sweep): the same
+    request and attempt share a cache key, so a hand-over delivered twice runs the flow once.
+    """
+    outcome: Any = dispatch_service_request(request_id=request_id)
+    if isinstance(outcome, dict):
+        return outcome
+    return {"request_id": request_id, "status": "escalated" if outcome is not None else "unknown"}

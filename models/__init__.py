@@ -13,6 +13,7 @@ from models.domain import (
     TechnicianDay,
     TimeWindow,
 )
+from models.operations import DispatchLease  # noqa: F401  (registers the lease table)
 from models.tables import (
     ACTIVE_ASSIGNMENT_STATUSES,
     Assignment,
@@ -42,6 +43,7 @@ from models.territory_tables import (  # noqa: F401  (registers the dispatch-rul
 )
 
 __all__ = [
+    "DispatchLease",
     "ACTIVE_ASSIGNMENT_STATUSES", "Assignment", "AssignmentStatus", "Candidate", "Channel", "Confirmation",
     "Decision", "Escalation", "Insertion", "JobRequirements", "JobType", "JobTypeSpec", "Location", "Notification",
     "NotificationAttempt", "RequestStatus", "ScoreBreakdown", "ServiceRequest", "Shift", "Stop", "StopChange",

@@ -1,58 +1,131 @@
 #!/usr/bin/env bash
-# `make serve`: the Prefect server (UI), one worker and the intake service on this machine; Ctrl-C stops all.
+# `make serve`: the whole stack on this machine; Ctrl-C (or SIGTERM) stops all of it and leaves nothing behind.
 #   Prefect UI        http://127.0.0.1:4200
 #   intake service    http://127.0.0.1:8000/docs
+#   mail inbox        http://127.0.0.1:8025 (every notification sent, unless TRUCKROLL_NOTIFY_EMAIL_URL is set)
 # Settings: TRUCKROLL_DATABASE_URL (default sqlite:///truckroll.db here), TRUCKROLL_WEBHOOK_SECRET,
-# TRUCKROLL_PORT (8000), PREFECT_PORT (4200), TRUCKROLL_HOST / PREFECT_HOST (127.0.0.1).
+# TRUCKROLL_PORT (8000), PREFECT_PORT (4200), MAIL_PORT (8025, SMTP on 1025 or SMTP_PORT),
+# TRUCKROLL_HOST / PREFECT_HOST (127.0.0.1), TRUCKROLL_WORKERS (task workers, 2), TRUCKROLL_WORKER_LIMIT (runs
+# at once per worker, 4), PREFECT_API_DATABASE_CONNECTION_URL (Prefect's own database; SQLite in PREFECT_HOME
+# by default, postgresql+asyncpg://... in production).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="$PWD/.venv/bin"
 PREFECT_HOST=${PREFECT_HOST:-127.0.0.1}
 PREFECT_PORT=${PREFECT_PORT:-4200}
+MAIL_PORT=${MAIL_PORT:-8025}
+SMTP_PORT=${SMTP_PORT:-1025}
+WORKERS=${TRUCKROLL_WORKERS:-2}
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
 export PREFECT_HOME=${PREFECT_HOME:-$PWD/.prefect}
 export PREFECT_API_URL=${PREFECT_API_URL:-http://$PREFECT_HOST:$PREFECT_PORT/api}
 export TRUCKROLL_DATABASE_URL=${TRUCKROLL_DATABASE_URL:-sqlite:///$PWD/truckroll.db}
+# A burst makes many clients write to Prefect's database at once: clients retry a busy server (503/502) with
+# backoff instead of crashing a run, and the server waits for its SQLite lock longer than its 10 s default.
+export PREFECT_CLIENT_MAX_RETRIES=${PREFECT_CLIENT_MAX_RETRIES:-10}
+export PREFECT_CLIENT_RETRY_EXTRA_CODES=${PREFECT_CLIENT_RETRY_EXTRA_CODES:-502,503}
+export PREFECT_SERVER_DATABASE_TIMEOUT=${PREFECT_SERVER_DATABASE_TIMEOUT:-60}
+export PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT=${PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT:-30}
+# Process workers poll every 2 s (Prefect's default is 10 s).
+export PREFECT_WORKER_QUERY_SECONDS=${PREFECT_WORKER_QUERY_SECONDS:-2}
+# The default webhook secret is refused unless this says we are on a developer's machine.
+export TRUCKROLL_DEVELOPMENT=${TRUCKROLL_DEVELOPMENT:-true}
 mkdir -p "$PREFECT_HOME/logs"
+LOGS="$PREFECT_HOME/logs"
 
 PIDS=()
+declare -A NAME_OF=()
+stopping=0
 stop_all() {
+  [ "$stopping" = 1 ] && return
+  stopping=1
   trap - EXIT INT TERM
   echo "stopping: ${PIDS[*]:-nothing}"
-  # SIGINT is what Prefect's server and worker shut down cleanly on; whatever is left after 15 s is killed.
-  for pid in "${PIDS[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
-  for _ in $(seq 1 15); do
+  # Every child leads its own process group (setsid), so its own children (flow-run processes, Prefect's
+  # services) are signalled with it. SIGINT first (what Prefect and uvicorn shut down cleanly on), then
+  # whatever is left after 20 s is killed.
+  for pid in "${PIDS[@]}"; do kill -INT -- "-$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 40); do
     alive=0
-    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    for pid in "${PIDS[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
     [ "$alive" = 0 ] && break
-    sleep 1
+    sleep 0.5
   done
-  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  echo "stopped"
 }
 trap stop_all EXIT INT TERM
 
-echo "Prefect server on $PREFECT_API_URL (log: $PREFECT_HOME/logs/server.log)"
-"$BIN/prefect" server start --host "$PREFECT_HOST" --port "$PREFECT_PORT" >"$PREFECT_HOME/logs/server.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 1 120); do
-  "$BIN/python" -c "import httpx,sys; sys.exit(httpx.get('$PREFECT_API_URL/health', timeout=2).status_code != 200)" \
-    2>/dev/null && break
+start() {  # start NAME LOG CMD...: in its own session and process group, remembered for stop_all
+  local name=$1 log=$2
+  shift 2
+  setsid "$@" >>"$log" 2>&1 &
+  PIDS+=($!)
+  NAME_OF[$!]=$name
+}
+
+start_dispatch_worker() {  # a Prefect task worker that runs the dispatch flow (truckroll worker)
+  start "dispatch-worker-$1" "$LOGS/dispatch-worker-$1.log" "$BIN/truckroll" worker
+}
+
+if [ -z "${TRUCKROLL_NOTIFY_EMAIL_URL:-}" ]; then
+  start mail "$LOGS/mail.log" "$BIN/truckroll" mailsink --smtp-port "$SMTP_PORT" --http-port "$MAIL_PORT" \
+    --maildir "$PREFECT_HOME/mail"
+  # Email to the catcher; text messages too, addressed to <phone>@sms.local so the inbox shows them apart.
+  export TRUCKROLL_NOTIFY_EMAIL_URL="mailto://127.0.0.1:$SMTP_PORT?from=dispatch@truckroll.local&mode=insecure"
+  export TRUCKROLL_NOTIFY_SMS_URL=${TRUCKROLL_NOTIFY_SMS_URL:-"$TRUCKROLL_NOTIFY_EMAIL_URL&to={recipient}@sms.local"}
+  MAIL_NOTE="notifications: a local mail catcher, inbox at http://127.0.0.1:$MAIL_PORT (maildir $PREFECT_HOME/mail)"
+else
+  MAIL_NOTE="notifications: delivered through TRUCKROLL_NOTIFY_EMAIL_URL"
+fi
+
+echo "Prefect server on $PREFECT_API_URL (log: $LOGS/server.log)"
+start server "$LOGS/server.log" "$BIN/prefect" server start --host "$PREFECT_HOST" --port "$PREFECT_PORT"
+up=0
+for _ in $(seq 1 240); do
+  if "$BIN/python" -c "import httpx,sys; sys.exit(httpx.get('$PREFECT_API_URL/health', timeout=2).status_code != 200)" \
+    2>/dev/null; then up=1; break; fi
   sleep 1
 done
+[ "$up" = 1 ] || { echo "the Prefect server did not start: see $LOGS/server.log"; exit 1; }
 
 "$BIN/truckroll" db upgrade
 "$BIN/prefect" work-pool create truckroll-pool --type process >/dev/null 2>&1 || true
-# `prefect deploy --all` with a work-around for a Prefect 3.8.8 client bug (truckroll/deploy.py).
-"$BIN/python" -m truckroll.deploy --all
+# `prefect deploy --all` with a work-around for a Prefect 3.8.8 client bug, then the operators' automations
+# (truckroll/deploy.py).
+"$BIN/python" -m truckroll.deploy --all >"$LOGS/deploy.log" 2>&1 || { cat "$LOGS/deploy.log"; exit 1; }
+echo "deployments and automations created (log: $LOGS/deploy.log)"
 
-echo "worker on pool truckroll-pool (log: $PREFECT_HOME/logs/worker.log)"
-"$BIN/prefect" worker start --pool truckroll-pool --name "worker-$(hostname)-1" \
-  >"$PREFECT_HOME/logs/worker.log" 2>&1 &
-PIDS+=($!)
+echo "process worker on pool truckroll-pool for the scheduled deployments (log: $LOGS/worker.log)"
+start worker "$LOGS/worker.log" "$BIN/prefect" worker start --pool truckroll-pool --name "worker-$(hostname)-1"
+for i in $(seq 1 "$WORKERS"); do start_dispatch_worker "$i"; done
+echo "$WORKERS dispatch task worker(s) (logs: $LOGS/dispatch-worker-N.log)"
 
 echo "intake service on http://${TRUCKROLL_HOST:-127.0.0.1}:${TRUCKROLL_PORT:-8000} (docs at /docs)"
 echo "Prefect UI at http://$PREFECT_HOST:$PREFECT_PORT"
-"$BIN/truckroll" serve --host "${TRUCKROLL_HOST:-127.0.0.1}" --port "${TRUCKROLL_PORT:-8000}" &
-PIDS+=($!)
-wait -n
+echo "$MAIL_NOTE"
+start intake "$LOGS/intake.log" "$BIN/truckroll" serve --host "${TRUCKROLL_HOST:-127.0.0.1}" \
+  --port "${TRUCKROLL_PORT:-8000}"
+echo "ready (intake log: $LOGS/intake.log); Ctrl-C stops everything"
+# Supervise: a dispatch worker that dies is started again (the runs it held are recovered by the requeue sweep
+# once their leases expire); if any other part exits, everything stops.
+while true; do
+  rc=0
+  wait -n || rc=$?
+  alive=()
+  for pid in "${PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then alive+=("$pid"); continue; fi
+    name=${NAME_OF[$pid]:-?}
+    case $name in
+      dispatch-worker-*)
+        echo "$(date +%T) $name (pid $pid) exited (status $rc); starting it again"
+        PIDS=("${alive[@]}" "${PIDS[@]:${#alive[@]}+1}")
+        start_dispatch_worker "${name#dispatch-worker-}"
+        continue 2 ;;
+      *)
+        echo "$(date +%T) $name (pid $pid) exited (status $rc); stopping the rest (its log is in $LOGS)"
+        exit 1 ;;
+    esac
+  done
+done

@@ -128,30 +128,42 @@ def check_capacity_threshold(job: JobRequirements, available: AvailableTechnicia
 @task(name="Escalate to manual scheduling review", **DB_RETRIES)
 def escalate_to_manual_review(job: JobRequirements, candidates: list[Candidate], reason: str) -> int:
     """An Escalation row, an alert to dispatch, a Prefect artifact and event; the request waits for a person."""
-    settings = get_settings()
     why_not = {str(c.technician_id): {"name": c.name, "reasons": c.reasons} for c in candidates}
+    return _escalate(job.request_id, reason, why_not, alert_why_not=[(c.name, c.reasons) for c in candidates
+                                                                     if c.reasons][:25],
+                     table=_candidate_rows(candidates, None))
+
+
+@task(name="Escalate a request that keeps failing", **DB_RETRIES)
+def escalate_failed_dispatch(request_id: int, reason: str) -> int:
+    """A dead letter: the request's dispatch failed too often; a dispatcher takes it, with the error."""
+    return _escalate(request_id, reason, {"error": {"name": "dispatch", "reasons": [reason]}}, alert_why_not=[],
+                     table=[{"request": request_id, "reason": reason}])
+
+
+def _escalate(request_id: int, reason: str, why_not: dict[str, Any], *, alert_why_not: list[Any],
+              table: list[dict[str, Any]]) -> int:
+    settings = get_settings()
     with session_scope() as session:
-        esc = store.open_escalation(job.request_id, reason, why_not, session=session)
-        row = store.get_request(job.request_id, session=session)
+        esc = store.open_escalation(request_id, reason, why_not, session=session)
+        row = store.get_request(request_id, session=session)
         assert esc.id is not None
         notify.queue(session=session, dedupe_key=f"escalation:{esc.id}:dispatch", template="escalation_alert",
-                     recipient=settings.dispatch_email, recipient_kind="dispatch", request_id=job.request_id,
-                     context=dict(request_id=job.request_id, customer_name=row.customer_name, address=row.address,
+                     recipient=settings.dispatch_email, recipient_kind="dispatch", request_id=request_id,
+                     context=dict(request_id=request_id, customer_name=row.customer_name, address=row.address,
                                   job_type=row.job_type, priority=row.priority, reason=reason,
-                                  escalation_id=esc.id,
-                                  why_not=[(c.name, c.reasons) for c in candidates if c.reasons][:25]))
-        esc_id = esc.id
-    create_table_artifact(key=_artifact_key("escalation-request", job.request_id),
-                          table=_candidate_rows(candidates, None),
-                          description=f"Request #{job.request_id} needs manual scheduling review: {reason}")
+                                  escalation_id=esc.id, why_not=alert_why_not))
+        esc_id, priority = esc.id, row.priority
+    create_table_artifact(key=_artifact_key("escalation-request", request_id), table=table,
+                          description=f"Request #{request_id} needs manual scheduling review: {reason}")
     try:
         from prefect.events import emit_event
 
         emit_event(event="truckroll.request.escalated",
-                   resource={"prefect.resource.id": f"truckroll.request.{job.request_id}"},
-                   payload={"reason": reason, "escalation_id": esc_id, "priority": job.priority})
+                   resource={"prefect.resource.id": f"truckroll.request.{request_id}"},
+                   payload={"reason": reason, "escalation_id": esc_id, "priority": priority})
     except Exception:  # noqa: BLE001 - an event that cannot be emitted must not lose the escalation
-        log.warning("could not emit the escalation event for request %s", job.request_id, exc_info=True)
+        log.warning("could not emit the escalation event for request %s", request_id, exc_info=True)
     return esc_id
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, State
 
 from truckroll import delivery
 
@@ -15,13 +16,21 @@ log = logging.getLogger(__name__)
 
 @task(name="Deliver notifications", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
 def deliver_notifications(notification_ids: list[int] | None = None, request_id: int | None = None,
-                          limit: int = 200) -> dict[str, Any]:
-    """Send due outbox messages once each (claimed atomically; a sent message is never sent again)."""
+                          limit: int = 200) -> dict[str, Any] | State:
+    """Send due outbox messages once each (claimed atomically; a sent message is never sent again).
+
+    Messages whose channel has no URL configured stay pending: the run then ends in a "Not delivered" state
+    with a warning naming the settings to set, not as a plain success.
+    """
     report = delivery.deliver_pending(notification_ids=notification_ids, request_id=request_id, limit=limit)
-    counts = report.as_dict()
+    result = report.as_dict() | {"sent_ids": report.sent, "failed_ids": report.failed}
     if report.unrouted:
-        log.info("%d message(s) stay pending: no delivery channel configured", len(report.unrouted))
-    return counts | {"sent_ids": report.sent, "failed_ids": report.failed}
+        message = (f"{len(report.unrouted)} message(s) not delivered and left pending: no delivery channel is "
+                   "configured for them (set TRUCKROLL_NOTIFY_EMAIL_URL, TRUCKROLL_NOTIFY_SMS_URL, ...; make serve "
+                   "starts a local mail catcher)")
+        get_run_logger().warning(message)
+        return Completed(name="Not delivered", message=message, data=result)
+    return result
 
 
 def deliver_quietly(notification_ids: list[int] | None = None, request_id: int | None = None) -> dict[str, Any]:

@@ -39,6 +39,30 @@ def patch_prefect_worker_filter() -> None:
     WorkPoolClient.read_workers_for_work_pool = read_sync  # type: ignore[method-assign]
 
 
+def patch_subscription_timeouts(open_timeout: float = 60.0, ping_timeout: float = 120.0) -> None:
+    """Give a task worker's subscription to the Prefect server patience on a busy machine.
+
+    Prefect 3.8.8 opens it with the websockets defaults (10 s to open, 20 s for a pong). A worker whose threads
+    are busy dispatching, on a loaded machine, misses a pong; the server closes the connection, the reconnect
+    times out, and the worker exits silently (``serve`` swallows the ``TimeoutError``), cancelling the runs in
+    hand. Longer timeouts keep it connected; ``make serve`` restarts a worker that exits anyway and the requeue
+    sweep recovers what it held.
+    """
+    import prefect.client.subscriptions as subscriptions
+
+    original = subscriptions.websocket_connect
+    if getattr(original, "_truckroll_patched", False):
+        return
+
+    def connect(uri: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("open_timeout", open_timeout)
+        kwargs.setdefault("ping_timeout", ping_timeout)
+        return original(uri, **kwargs)
+
+    connect._truckroll_patched = True  # type: ignore[attr-defined]
+    subscriptions.websocket_connect = connect  # type: ignore[assignment]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``prefect --no-prompt deploy ARGV`` (default ``--all``) from the current directory."""
     patch_prefect_worker_filter()

@@ -1,9 +1,19 @@
-"""Starting dispatch flow runs: through the Prefect deployment when a Prefect server is configured, in this
-process otherwise; and which requests already have a flow run under way.
+"""Starting dispatch flow runs, and which requests already have one under way.
+
+Three ways, chosen by ``TRUCKROLL_FLOW_RUNS`` (``auto`` picks the first when a Prefect server is configured,
+the last otherwise):
+
+- ``task-worker``: the request goes to Prefect task workers (``truckroll worker``, started by ``make serve``):
+  long-lived processes that run the dispatch flow as soon as the server pushes the request to them, several at
+  once each. Every request is still its own flow run with its seven task runs in the Prefect UI. Add workers
+  (on this machine or others) to drain faster.
+- ``deployment``: a flow run of the ``dispatch`` deployment, run by a process worker of the work pool (a new
+  Python process per run: seconds of start-up each, fine for re-runs from the UI, slow for a burst).
+- ``in-process``: the flow runs inside this process, one at a time (a laptop without a Prefect server).
 
 Submission is always handed to a background thread, so whoever accepted the request (the intake service)
-answers at once. The request is persisted before it is handed over: if the process dies with a backlog, the
-requeue sweep finds those requests and runs them (truckroll.requeue).
+answers at once. The request is persisted and held by a queued lease before it is handed over: if the process
+dies with a backlog, the requeue sweep finds those requests and runs them (truckroll.requeue).
 """
 
 from __future__ import annotations
@@ -36,7 +46,7 @@ def flow_run_mode() -> str:
 
     mode = get_settings().flow_runs
     if mode == "auto":
-        return "deployment" if prefect_api_configured() else "in-process"
+        return "task-worker" if prefect_api_configured() else "in-process"
     return mode
 
 
@@ -56,6 +66,49 @@ def submit_to_deployment(request_id: int, *, attempt: str = "intake") -> str:
                          as_subflow=False, tags=["truckroll", request_tag(request_id)],
                          idempotency_key=f"dispatch-{request_id}-{attempt}")
     return str(run.id)  # type: ignore[union-attr]
+
+
+def submit_to_task_worker(request_id: int, *, attempt: str = "intake") -> str:
+    """Hand the request to the Prefect task workers; returns the id of the background task run at once.
+
+    The same request and ``attempt`` give the same cache key, so a retried hand-over runs the flow once.
+    """
+    from flows.dispatch import dispatch_request
+
+    future = dispatch_request.delay(request_id, attempt)
+    return str(future.task_run_id)
+
+
+def submit(request_id: int, *, attempt: str = "intake", mode: str | None = None) -> Any:
+    """Start a dispatch run of the request the configured way (see the module docstring)."""
+    mode = mode or flow_run_mode()
+    if mode == "task-worker":
+        return submit_to_task_worker(request_id, attempt=attempt)
+    if mode == "deployment":
+        return submit_to_deployment(request_id, attempt=attempt)
+    return run_in_process(request_id)
+
+
+def mark_crashed(flow_run_ids: Iterable[str], *, message: str) -> list[str]:
+    """Set still-active Prefect flow runs to Crashed (their process died); returns the ones changed."""
+    ids = [i for i in flow_run_ids if i]
+    if not ids or not prefect_api_configured():
+        return []
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
+    changed: list[str] = []
+    with get_client(sync_client=True) as client:
+        for run_id in ids:
+            try:
+                run = client.read_flow_run(uuid.UUID(run_id))
+                if run.state is None or run.state.type.value not in ACTIVE_STATE_TYPES:
+                    continue
+                client.set_flow_run_state(run.id, Crashed(message=message), force=True)
+                changed.append(run_id)
+            except Exception:  # noqa: BLE001 - a run the API cannot find or change is left as it is
+                log.warning("could not mark flow run %s crashed", run_id, exc_info=True)
+    return changed
 
 
 def run_in_process(request_id: int) -> Any:
@@ -92,45 +145,53 @@ def active_flow_run_request_ids(request_ids: Iterable[int]) -> set[int]:
 
 
 class BackgroundDispatcher:
-    """Hands accepted request ids to the dispatch flow from one background thread, one at a time.
+    """Hands accepted request ids to the dispatch flow from background threads.
 
-    ``mode="deployment"`` creates a flow run on the Prefect server (workers run it); ``mode="in-process"``
-    runs the flow in this process, one after the other, so an SQLite database has a single flow writer.
+    ``task-worker`` and ``deployment`` only hand the request over (workers run it), from ``threads`` threads
+    at once (default 8: a hand-over is a few calls to the Prefect API, so a burst is handed over in parallel);
+    ``in-process`` runs the flow in this process from one thread, one after the other, so an SQLite database
+    has a single flow writer.
     """
 
-    def __init__(self, mode: str | None = None, run: Callable[[int, str], Any] | None = None) -> None:
+    def __init__(self, mode: str | None = None, run: Callable[[int, str], Any] | None = None,
+                 threads: int = 8) -> None:
         self.mode = mode or flow_run_mode()
-        if self.mode not in ("deployment", "in-process"):
-            raise ValueError(f"mode must be 'deployment' or 'in-process' (got {self.mode!r})")
-        self._run = run or (self._to_deployment if self.mode == "deployment" else self._here)
+        if self.mode not in ("task-worker", "deployment", "in-process"):
+            raise ValueError(f"mode must be 'task-worker', 'deployment' or 'in-process' (got {self.mode!r})")
+        self._run = run or self._submit
         self._queue: queue.Queue[tuple[int, str] | None] = queue.Queue()
         self._pending: set[int] = set()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._thread_count = 1 if self.mode == "in-process" else max(1, threads)
         self.handled = 0
         self.failed = 0
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="truckroll-dispatcher", daemon=True)
-            self._thread.start()
+        if not self._threads:
+            self._threads = [threading.Thread(target=self._loop, name=f"truckroll-dispatcher-{i}", daemon=True)
+                             for i in range(self._thread_count)]
+            for t in self._threads:
+                t.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop after the item in hand; what is still queued is picked up later by the sweep."""
-        if self._thread is not None:
+        """Stop after the items in hand; what is still queued is picked up later by the sweep."""
+        if self._threads:
             with self._queue.mutex:
                 self._queue.queue.clear()
-            self._queue.put(None)
-            self._thread.join(timeout)
-            self._thread = None
+            for _ in self._threads:
+                self._queue.put(None)
+            for t in self._threads:
+                t.join(timeout)
+            self._threads = []
 
-    @staticmethod
-    def _to_deployment(request_id: int, attempt: str) -> Any:
-        return submit_to_deployment(request_id, attempt=attempt)
+    def _submit(self, request_id: int, attempt: str) -> Any:
+        from truckroll.requeue import mark_queued
+        from truckroll.settings import get_settings
 
-    @staticmethod
-    def _here(request_id: int, attempt: str) -> Any:
-        return run_in_process(request_id)
+        if self.mode != "in-process":
+            mark_queued([request_id], hold_seconds=get_settings().requeue_after_seconds)
+        return submit(request_id, attempt=attempt, mode=self.mode)
 
     def submit(self, request_id: int, attempt: str = "intake") -> bool:
         """Queue a request; False when it is already queued or being handled.
@@ -161,9 +222,11 @@ class BackgroundDispatcher:
             request_id, attempt = item
             try:
                 self._run(request_id, attempt)
-                self.handled += 1
+                with self._lock:
+                    self.handled += 1
             except Exception:  # noqa: BLE001 - one failed run must not stop the others; the sweep retries it
-                self.failed += 1
+                with self._lock:
+                    self.failed += 1
                 log.exception("dispatch of request %s failed; the requeue sweep will retry it", request_id)
             finally:
                 with self._lock:

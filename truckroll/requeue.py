@@ -1,23 +1,33 @@
-"""Find accepted requests whose dispatch never finished (a crashed flow run, a process that died with a
-backlog) and run them again.
+"""Nothing stranded: leases on a request's dispatch, and the sweep that runs again the requests whose dispatch
+never finished (a crashed flow run, a worker or process that died, a service that died with a backlog).
 
-Running a request again is safe: the flow returns early when the request is already assigned or escalated,
-the schedule write re-checks for an existing assignment under the technician's write lock, and every
-notification has a unique dedupe key.
+A request handed to a worker is held by a *queued* lease (``mark_queued``), which lasts the requeue delay; the
+run that takes it claims the lease (``dispatch_lease``) and renews it every third of ``dispatch_lease_seconds``
+while it works (a heartbeat). A run whose process died stops renewing; once its lease has expired the sweep
+runs the request again and marks the dead Prefect run Crashed. A request that was claimed more than
+``max_dispatch_attempts`` times is escalated with the last error by the flow (a dead letter) instead of being
+tried forever.
+
+Running a request again is safe: a live lease keeps a second run out, the flow returns early when the request
+is already assigned or escalated, the schedule write re-checks for an existing assignment under the
+technician's write lock, and every notification has a unique dedupe key.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists
+from sqlalchemy import exists, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from models import Assignment, AssignmentStatus, Escalation, RequestStatus, ServiceRequest
+from models import Assignment, AssignmentStatus, DispatchLease, Escalation, RequestStatus, ServiceRequest
 
 log = logging.getLogger(__name__)
 
@@ -30,22 +40,171 @@ class RequeueReport:
     already_running: list[int] = field(default_factory=list)
     started: list[int] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
+    # Prefect flow runs whose lease expired (their process died) and that were marked Crashed.
+    crashed_runs: list[str] = field(default_factory=list)
+
+
+QUEUED = "queued"
+
+
+class LeaseHeld(RuntimeError):
+    """Another run holds the request's lease and is still renewing it."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    request_id: int
+    holder: str
+    attempt: int
+    # The error the previous attempt ended with ("" if none or if it died without saying).
+    previous_error: str
+
+
+def _ensure_row(request_id: int, *, session: Session) -> None:
+    if session.get(DispatchLease, request_id) is None:
+        try:
+            with session.begin_nested():
+                session.add(DispatchLease(request_id=request_id))
+        except IntegrityError:
+            pass  # another run created it first
+
+
+def mark_queued(request_ids: Iterable[int], *, hold_seconds: float, now: datetime | None = None) -> None:
+    """Hold requests just handed to a worker for ``hold_seconds``: the sweep leaves them alone meanwhile."""
+    from truckroll.db import session_scope
+
+    now = now or datetime.now(UTC)
+    with session_scope() as session:
+        for rid in request_ids:
+            _ensure_row(rid, session=session)
+            session.execute(update(DispatchLease).where(
+                col(DispatchLease.request_id) == rid,
+                or_(col(DispatchLease.holder).is_(None), col(DispatchLease.holder) == QUEUED,
+                    col(DispatchLease.lease_expires_at) < now))
+                .values(holder=QUEUED, lease_expires_at=now + timedelta(seconds=hold_seconds), updated_at=now))
+
+
+def claim(request_id: int, holder: str, *, lease_seconds: float, now: datetime | None = None) -> Claim:
+    """Take the request's lease for ``holder`` (a queued or expired lease can be taken; a live one cannot).
+
+    Raises
+    ------
+    LeaseHeld
+        Another run holds a live lease on the request.
+    """
+    from truckroll.db import session_scope
+
+    now = now or datetime.now(UTC)
+    with session_scope() as session:
+        _ensure_row(request_id, session=session)
+        took = session.execute(update(DispatchLease).where(
+            col(DispatchLease.request_id) == request_id,
+            or_(col(DispatchLease.holder).is_(None), col(DispatchLease.holder).in_([QUEUED, holder]),
+                col(DispatchLease.lease_expires_at).is_(None), col(DispatchLease.lease_expires_at) < now))
+            .values(holder=holder, lease_expires_at=now + timedelta(seconds=lease_seconds),
+                    attempts=DispatchLease.attempts + 1, updated_at=now))
+        row = session.get(DispatchLease, request_id)
+        session.refresh(row)
+        assert row is not None
+        if took.rowcount == 0:  # type: ignore[attr-defined]
+            raise LeaseHeld(f"request {request_id} is being dispatched by {row.holder} "
+                            f"(lease until {row.lease_expires_at})")
+        return Claim(request_id, holder, row.attempts, row.last_error)
+
+
+def renew(request_id: int, holder: str, *, lease_seconds: float) -> bool:
+    """Extend the holder's lease; False when it is no longer the holder."""
+    from truckroll.db import session_scope
+
+    now = datetime.now(UTC)
+    with session_scope() as session:
+        res = session.execute(update(DispatchLease).where(col(DispatchLease.request_id) == request_id,
+                                                          col(DispatchLease.holder) == holder)
+                              .values(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now))
+        return bool(res.rowcount)  # type: ignore[attr-defined]
+
+
+def release(request_id: int, holder: str, *, error: str = "") -> None:
+    """Give the lease up (the run finished, or failed with ``error``, which the next attempt sees)."""
+    from truckroll.db import session_scope
+
+    with session_scope() as session:
+        values: dict[str, Any] = dict(holder=None, lease_expires_at=None, updated_at=datetime.now(UTC))
+        if error:
+            values["last_error"] = error[:2000]
+        session.execute(update(DispatchLease).where(col(DispatchLease.request_id) == request_id,
+                                                    col(DispatchLease.holder) == holder).values(**values))
+
+
+@contextmanager
+def dispatch_lease(request_id: int, holder: str, *, lease_seconds: float) -> Iterator[Claim]:
+    """Hold the request while the block runs, renewing the lease from a heartbeat thread; release it after,
+    recording the error if the block raised.
+
+    Raises
+    ------
+    LeaseHeld
+        Another run holds a live lease on the request.
+    """
+    got = claim(request_id, holder, lease_seconds=lease_seconds)
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(lease_seconds / 3):
+            try:
+                if not renew(request_id, holder, lease_seconds=lease_seconds):
+                    return
+            except Exception:  # noqa: BLE001 - a missed beat is retried; the lease outlives two of them
+                log.warning("could not renew the lease on request %s", request_id, exc_info=True)
+
+    thread = threading.Thread(target=beat, name=f"lease-{request_id}", daemon=True)
+    thread.start()
+    try:
+        yield got
+    except BaseException as exc:
+        stop.set()
+        release(request_id, holder, error=f"{type(exc).__name__}: {exc}")
+        raise
+    else:
+        stop.set()
+        release(request_id, holder)
+    finally:
+        thread.join(1)
 
 
 def stranded_requests(*, session: Session, older_than_seconds: float, now: datetime | None = None,
                       limit: int = 500) -> list[int]:
-    """Requests received or analysed more than ``older_than_seconds`` ago with no assignment and no open
-    escalation, oldest first."""
-    cutoff = (now or datetime.now(UTC)) - timedelta(seconds=older_than_seconds)
+    """Requests received or analysed with no assignment, no open escalation and no live lease, oldest first:
+    those accepted more than ``older_than_seconds`` ago, and at once those whose run's lease expired (the run
+    died: its process or worker was killed)."""
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(seconds=older_than_seconds)
+    has_live_lease = exists().where(col(DispatchLease.request_id) == ServiceRequest.id,
+                                    col(DispatchLease.lease_expires_at) >= now)
+    run_died = exists().where(col(DispatchLease.request_id) == ServiceRequest.id,
+                              col(DispatchLease.holder).is_not(None), col(DispatchLease.holder) != QUEUED,
+                              col(DispatchLease.lease_expires_at) < now)
     has_assignment = exists().where(col(Assignment.request_id) == ServiceRequest.id,
                                     col(Assignment.status) != AssignmentStatus.CANCELLED)
     has_open_escalation = exists().where(col(Escalation.request_id) == ServiceRequest.id,
                                          col(Escalation.resolved_at).is_(None))
     q = (select(ServiceRequest.id)
-         .where(col(ServiceRequest.status).in_(UNFINISHED_STATUSES), ServiceRequest.created_at < cutoff,
-                ~has_assignment, ~has_open_escalation)
+         .where(col(ServiceRequest.status).in_(UNFINISHED_STATUSES), or_(ServiceRequest.created_at < cutoff, run_died),
+                ~has_assignment, ~has_open_escalation, ~has_live_lease)
          .order_by(col(ServiceRequest.id)).limit(limit))
     return [i for i in session.exec(q).all() if i is not None]
+
+
+def expired_holders(request_ids: Iterable[int], *, session: Session) -> dict[int, str]:
+    """Among ``request_ids``, those whose last run's lease expired without a release: the run (a Prefect flow
+    run id, or "in-process") died."""
+    ids = list(request_ids)
+    if not ids:
+        return {}
+    rows = session.exec(select(DispatchLease.request_id, DispatchLease.holder)
+                        .where(col(DispatchLease.request_id).in_(ids), col(DispatchLease.holder).is_not(None),
+                               col(DispatchLease.holder) != QUEUED)).all()
+    return {rid: holder for rid, holder in rows if holder}
 
 
 def requeue(*, older_than_seconds: float = 300, dry_run: bool = False, skip: Iterable[int] = (),
@@ -55,36 +214,38 @@ def requeue(*, older_than_seconds: float = 300, dry_run: bool = False, skip: Ite
     Parameters
     ----------
     older_than_seconds:
-        Leave younger requests alone: their first flow run may simply not have finished.
+        Leave younger requests alone: their first flow run may simply not have started. A request handed over
+        again is held (queued) for as long.
     skip:
         Requests the caller knows are queued (the intake service's own backlog).
     submit:
-        How to start a run; default: a new flow run of the deployment when flows run on Prefect workers
-        (truckroll.flowruns.flow_run_mode), in this process otherwise. With workers, requests that have a flow
-        run scheduled or running are left alone whatever ``submit`` is.
+        How to start a run; default ``truckroll.flowruns.submit`` (a task worker, a deployment flow run or this
+        process, as configured). With deployments, requests that have a flow run scheduled or running in Prefect
+        and no expired lease are left alone whatever ``submit`` is.
 
     Returns
     -------
     RequeueReport
-        What was found, left alone, started and what failed to start.
+        What was found, left alone, started, what failed to start, and the dead runs marked Crashed.
     """
     from truckroll import flowruns
     from truckroll.db import session_scope
 
     with session_scope() as session:
         found = stranded_requests(session=session, older_than_seconds=older_than_seconds, limit=limit)
+        dead = expired_holders(found, session=session)
     report = RequeueReport(found=found)
     skipped = set(skip)
-    deployment = flowruns.flow_run_mode() == "deployment"
-    if deployment:
-        skipped |= flowruns.active_flow_run_request_ids(found)
+    if flowruns.flow_run_mode() == "deployment":
+        skipped |= flowruns.active_flow_run_request_ids([r for r in found if r not in dead])
+    if not dry_run:
+        report.crashed_runs = flowruns.mark_crashed([h for h in dead.values() if h != "in-process"],
+                                                    message="its lease expired: the process running it died")
     if submit is None:
-        if deployment:
 
-            def submit(rid: int) -> Any:
-                return flowruns.submit_to_deployment(rid, attempt=flowruns.new_attempt())
-        else:
-            submit = flowruns.run_in_process
+        def submit(rid: int) -> Any:
+            return flowruns.submit(rid, attempt=flowruns.new_attempt())
+
     for rid in found:
         if rid in skipped:
             report.already_running.append(rid)
@@ -92,6 +253,7 @@ def requeue(*, older_than_seconds: float = 300, dry_run: bool = False, skip: Ite
         if dry_run:
             continue
         try:
+            mark_queued([rid], hold_seconds=older_than_seconds)
             submit(rid)
             report.started.append(rid)
         except Exception as exc:  # noqa: BLE001 - report it and go on with the others

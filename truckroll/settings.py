@@ -56,12 +56,22 @@ class Settings(BaseSettings):
     notify_backoff_seconds: float = 30.0
     webhook_secret: str = "change-me"
     # Accepted requests whose dispatch has not finished after this long are run again (truckroll requeue).
-    requeue_after_seconds: float = 300.0
+    requeue_after_seconds: float = 120.0
     # How often the intake service sweeps for them (0 = never; the requeue-sweep deployment also does it).
     requeue_sweep_interval_seconds: float = 60.0
     # Where dispatch flows run: "deployment" (Prefect workers), "in-process" (inside the intake service), or
     # "auto": deployment when PREFECT_API_URL is set.
-    flow_runs: Literal["auto", "deployment", "in-process"] = "auto"
+    flow_runs: Literal["auto", "task-worker", "deployment", "in-process"] = "auto"
+    # Requests whose windows start further ahead than this are refused (422 naming the window).
+    planning_horizon_days: int = 90
+    # A dispatch run holds its request by a lease it renews every third of this while it works; a run whose
+    # process died stops renewing and the sweep runs the request again once the lease has expired.
+    dispatch_lease_seconds: float = 60.0
+    # After this many runs that did not finish, the request is escalated with the last error (a dead letter).
+    max_dispatch_attempts: int = 3
+    # Concurrent dispatch runs per task worker (truckroll worker, make serve): threads share one core, so a
+    # few per worker and more workers (one per core) rather than many threads.
+    worker_limit: int = 2
 
 
 @lru_cache

@@ -56,8 +56,12 @@ def known_skills(*, session: Session) -> set[str]:
 
 
 def reference_errors(job_type: str, required_skills: Iterable[str], windows: Iterable[Any], *, session: Session,
-                     now: datetime) -> list[FieldError]:
-    """What a request or a prospective job names that does not exist, and windows already past."""
+                     now: datetime, horizon_days: int | None = None) -> list[FieldError]:
+    """What a request or a prospective job names that does not exist, windows already past, and windows that
+    start beyond the planning horizon (``horizon_days``, default the setting ``planning_horizon_days``)."""
+    from truckroll.settings import get_settings
+
+    horizon = horizon_days if horizon_days is not None else get_settings().planning_horizon_days
     errors: list[FieldError] = []
     if session.exec(select(JobType.id).where(JobType.name == job_type)).first() is None:
         errors.append(FieldError(field="job_type", message=f"unknown job type {job_type!r}"))
@@ -68,6 +72,9 @@ def reference_errors(job_type: str, required_skills: Iterable[str], windows: Ite
     for i, w in enumerate(windows):
         if w.end <= now:
             errors.append(FieldError(field=f"time_windows.{i}", message="window is in the past"))
+        elif w.start > now + timedelta(days=horizon):
+            errors.append(FieldError(field=f"time_windows.{i}",
+                                     message=f"window starts more than {horizon} days ahead (the planning horizon)"))
     return errors
 
 

@@ -34,6 +34,55 @@ def serve(host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
 
 
 @app.command()
+def worker(limit: int = typer.Option(None, "--limit", min=1,
+                                     help="Dispatch runs at once (default TRUCKROLL_WORKER_LIMIT, 2).")) -> None:
+    """Run a Prefect task worker that dispatches accepted requests (needs PREFECT_API_URL).
+
+    Each request runs as its own flow run of the seven steps; the worker keeps Prefect and truckroll loaded,
+    so a run starts at once. Start several (here or on other machines sharing the database) to drain faster.
+    """
+    import os
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from truckroll.flowruns import prefect_api_configured
+    from truckroll.settings import get_settings
+
+    if not prefect_api_configured():
+        console.print("[red]truckroll worker needs a Prefect server:[/] set PREFECT_API_URL "
+                      "(make serve does), e.g. http://127.0.0.1:4200/api")
+        raise typer.Exit(2)
+    from prefect.task_worker import serve as serve_tasks
+
+    from flows.dispatch import dispatch_request
+    from truckroll.db import init_db
+    from truckroll.deploy import patch_subscription_timeouts
+
+    init_db()
+    patch_subscription_timeouts()
+    serve_tasks(dispatch_request, limit=limit or get_settings().worker_limit)
+
+
+@app.command()
+def mailsink(smtp_port: int = typer.Option(1025, help="SMTP port to accept mail on."),
+             http_port: int = typer.Option(8025, help="Port of the web inbox."),
+             maildir: str = typer.Option(".prefect/mail", help="Maildir the messages are filed in."),
+             host: str = typer.Option("127.0.0.1", help="Interface to listen on.")) -> None:
+    """A local mail catcher: accepts every notification by SMTP and shows it in a web inbox (make serve)."""
+    import signal
+    import threading
+    from pathlib import Path
+
+    from truckroll.mailsink import running
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with running(Path(maildir), smtp_port=smtp_port, http_port=http_port, host=host):
+        console.print(f"mail catcher: SMTP {host}:{smtp_port}, inbox http://{host}:{http_port} (maildir {maildir})")
+        stop.wait()
+
+
+@app.command()
 def requeue(older_than: float = typer.Option(None, "--older-than",
                                              help="Seconds since acceptance (default from settings)."),
             dry_run: bool = typer.Option(False, "--dry-run", help="Only list the stranded requests."),
@@ -55,11 +104,14 @@ def requeue(older_than: float = typer.Option(None, "--older-than",
     report = do_requeue(older_than_seconds=age, dry_run=dry_run)
     if as_json:
         typer.echo(json.dumps({"found": report.found, "already_running": report.already_running,
-                               "started": report.started, "failed": report.failed}))
+                               "started": report.started, "failed": report.failed,
+                               "crashed_runs": report.crashed_runs}))
         return
     console.print(f"{len(report.found)} stranded request(s) older than {age:.0f} s: {report.found or '-'}")
     if report.already_running:
         console.print(f"left alone (a flow run is under way): {report.already_running}")
+    if report.crashed_runs:
+        console.print(f"marked Crashed (their process died): {report.crashed_runs}")
     if not dry_run:
         console.print(f"run again: {report.started or '-'}")
     for rid, err in report.failed.items():

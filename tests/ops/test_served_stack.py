@@ -1,0 +1,137 @@
+"""The served stack as `make serve` runs it (scripts/serve.sh on free ports): a burst of signed requests, a
+dispatch worker killed mid-run, the scheduler, and a clean stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+BURST = 24
+
+
+def _seed(url: str, n: int) -> list[dict[str, Any]]:
+    from truckroll import demo
+    from truckroll.db import init_db, make_engine, session_scope
+
+    engine = init_db(make_engine(url))
+    day = demo.next_service_day()
+    with session_scope(engine) as s:
+        demo.seed_company(s, day, technicians=25)
+    engine.dispose()
+    return [r.payload for r in demo.generate_requests(day, n, seed=11)]
+
+
+def _post_all(base: str, secret: str, payloads: list[dict[str, Any]]) -> list[int]:
+    import asyncio
+
+    import httpx
+
+    from service.security import sign
+
+    async def run() -> list[int]:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+            async def one(i: int, p: dict[str, Any]) -> int:
+                body = json.dumps(p).encode()
+                r = await client.post("/service-requests", content=body,
+                                      headers={"Content-Type": "application/json", "Idempotency-Key": f"ops-{i}",
+                                               "X-Truckroll-Signature": sign(body, secret)})
+                assert r.status_code == 202, r.text
+                return int(r.json()["request_id"])
+            return list(await asyncio.gather(*(one(i, p) for i, p in enumerate(payloads))))
+
+    return asyncio.run(run())
+
+
+def _flow_runs(api_url: str) -> list[dict[str, Any]]:
+    import httpx
+
+    r = httpx.post(f"{api_url}/flow_runs/filter", json={"limit": 200, "sort": "ID_DESC"}, timeout=30)
+    r.raise_for_status()
+    return list(r.json())
+
+
+def test_burst_with_a_killed_worker_ends_every_request_once_and_the_scheduler_fires(tmp_path: Path) -> None:
+    """Every request of a burst ends assigned or escalated exactly once although a dispatch worker is killed
+    mid-run (the sweep finds the expired leases, marks the dead runs Crashed and runs the requests again; the
+    stack restarts the worker); the scheduler creates runs of the interval-scheduled requeue-sweep deployment;
+    SIGTERM leaves no process of the stack behind."""
+    from sqlalchemy import text
+    from sqlmodel import Session
+
+    from truckroll.db import make_engine
+    from truckroll.stack import Stack
+
+    url = f"sqlite:///{tmp_path / 'truckroll.db'}"
+    payloads = _seed(url, BURST)
+    stack = Stack(tmp_path, database_url=url, workers=1, env={
+        "TRUCKROLL_DISPATCH_LEASE_SECONDS": "9", "TRUCKROLL_REQUEUE_AFTER_SECONDS": "60",
+        "TRUCKROLL_REQUEUE_SWEEP_INTERVAL_SECONDS": "3", "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5"})
+    engine = make_engine(url)
+    try:
+        stack.start()
+        ids = _post_all(stack.intake_url, stack.secret, payloads)
+        assert len(set(ids)) == BURST
+
+        # Kill the worker while it holds runs (leases held by flow runs), as an operator's OOM killer would.
+        killed = False
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not killed:
+            with Session(engine) as s:
+                held = s.execute(text("SELECT count(*) FROM dispatchlease WHERE holder IS NOT NULL "
+                                      "AND holder != 'queued'")).scalar_one()
+            if held:
+                for pid in stack.worker_pids():
+                    os.kill(pid, signal.SIGKILL)
+                    killed = True
+            time.sleep(0.2)
+        assert killed, "no dispatch run ever held a lease"
+
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            with Session(engine) as s:
+                done = s.execute(text("SELECT count(*) FROM servicerequest WHERE status IN ('assigned','escalated')"
+                                      )).scalar_one()
+            if done == BURST:
+                break
+            time.sleep(2)
+        with Session(engine) as s:
+            statuses = dict(s.execute(text("SELECT status, count(*) FROM servicerequest GROUP BY status")).all())
+            live = dict(s.execute(text("SELECT request_id, count(*) FROM assignment WHERE status != 'cancelled' "
+                                       "GROUP BY request_id")).all())
+            open_esc = dict(s.execute(text("SELECT request_id, count(*) FROM escalation WHERE resolved_at IS NULL "
+                                           "GROUP BY request_id")).all())
+            retried = s.execute(text("SELECT count(*) FROM dispatchlease WHERE attempts >= 2")).scalar_one()
+            status_of = dict(s.execute(text("SELECT id, status FROM servicerequest")).all())
+        assert statuses.get("assigned", 0) + statuses.get("escalated", 0) == BURST, statuses
+        for rid in ids:  # exactly once: one live assignment, or one open escalation and no assignment
+            if status_of[rid] == "assigned":
+                assert live.get(rid) == 1 and rid not in open_esc, rid
+            else:
+                assert open_esc.get(rid) == 1 and rid not in live, rid
+        assert retried >= 1, "the killed worker's runs were never run again"
+
+        runs = _flow_runs(stack.api_url)
+        dispatch_runs = [r for r in runs if r["name"].startswith("dispatch request ")]
+        crashed = [r for r in dispatch_runs if r["state_type"] == "CRASHED"]
+        # The runs the kill interrupted were marked Crashed by the sweep, and each one's request was recovered.
+        assert crashed, "no run of the killed worker was marked Crashed"
+        for r in crashed:
+            rid = int(r["name"].removeprefix("dispatch request "))
+            assert status_of[rid] in ("assigned", "escalated")
+        assert not [r for r in dispatch_runs if r["state_type"] in ("RUNNING", "PENDING")], "a run was left hanging"
+        # The scheduler works (SQLAlchemy capped below 2.1): it created runs of the 5-minute requeue sweep.
+        sweep_runs = [r for r in runs if r["name"] and r.get("deployment_id") and r["state_type"] == "SCHEDULED"]
+        assert sweep_runs, "the scheduler created no run of a scheduled deployment"
+        assert "dispatch-worker-1" in stack.log_path.read_text() and "starting it again" in stack.log_path.read_text()
+    finally:
+        left = stack.stop()
+        engine.dispose()
+    assert left == [], f"processes left behind: {left}"
