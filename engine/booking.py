@@ -82,8 +82,12 @@ def _overlap_minutes(a0: datetime, a1: datetime, b0: datetime, b1: datetime) -> 
 
 
 def free_minutes(day: TechnicianDay, window: TimeWindow) -> float:
-    """Minutes of the window inside the shift not taken by a stop or the drive to it."""
-    total = _overlap_minutes(window.start, window.end, day.shift_start, day.shift_end)
+    """Minutes of the window inside the shift, outside the technician's absences, not taken by a stop or the
+    drive to it."""
+    if day.available is not None:  # the shift minus absences (truckroll.rules_store.attach_rules)
+        total = sum(_overlap_minutes(window.start, window.end, a.start, a.end) for a in day.available)
+    else:
+        total = _overlap_minutes(window.start, window.end, day.shift_start, day.shift_end)
     for s in day.stops:
         busy_from = s.start - timedelta(minutes=s.travel_minutes)
         total -= _overlap_minutes(window.start, window.end, busy_from, s.end)

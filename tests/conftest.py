@@ -35,3 +35,34 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+# ------------------------------------------------------------------ no process outlives the test session
+# Every process the tests start inherits this marker, however it is started (subprocesses, process groups,
+# Prefect's temporary API server, uvicorn, PostgreSQL, workers). At the end of the session any survivor fails the
+# run (and is killed, so that the next run starts clean).
+_SESSION_MARKER = "TRUCKROLL_TEST_SESSION"
+os.environ[_SESSION_MARKER] = f"{os.getpid()}-{os.urandom(4).hex()}"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    import signal
+    import time
+
+    from truckroll.stack import processes_with_env
+
+    marker = os.environ[_SESSION_MARKER]
+    deadline = time.monotonic() + 15  # let servers stopped by the last fixtures finish exiting
+    left = processes_with_env(_SESSION_MARKER, marker)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.5)
+        left = processes_with_env(_SESSION_MARKER, marker)
+    if left:
+        lines = "\n".join(f"  {pid}: {cmd[:200]}" for pid, cmd in left)
+        print(f"\nFAILED: {len(left)} process(es) started by the tests are still running (now killed):\n{lines}")
+        for pid, _ in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

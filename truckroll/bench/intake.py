@@ -143,8 +143,9 @@ def run_intake_bench(*, requests: int = 1000, concurrency: int = 16, retry_share
                PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_LOGGING_LEVEL="WARNING")
     log = open(tmp / "service.log", "wb")  # noqa: SIM115 - closed below
     serve = ["serve", "--port", str(port), "--log-level", "warning", "--sweep-seconds", "0"]
+    # Its own process group: Prefect's temporary API server, which the service starts, is stopped with it.
     proc = subprocess.Popen([sys.executable, "-c", "from truckroll.cli import main; main()", *serve], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_up(base, proc)
         t0 = time.perf_counter()
@@ -199,9 +200,22 @@ def run_intake_bench(*, requests: int = 1000, concurrency: int = 16, retry_share
             proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
+        _stop_group(proc.pid)
         log.close()
         if database_url is None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _stop_group(pgid: int) -> None:
+    """SIGTERM, then SIGKILL, to whatever is left of the service's process group."""
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        time.sleep(2)
 
 
 def as_dict(result: IntakeResult) -> dict[str, Any]:

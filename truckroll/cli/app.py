@@ -32,3 +32,23 @@ def read_json_file(path: Path) -> Any:
         raise fail(f"cannot read {path}: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
         raise fail(f"{path} is not valid JSON: {exc}") from None
+
+
+def cli_command() -> str:
+    """How to run truckroll from the user's shell: ``truckroll`` when it is on PATH, else the path of this
+    executable (``.venv/bin/truckroll`` after ``make demo``), relative to the working directory when inside it."""
+    import os
+    import shutil
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    on_path = shutil.which("truckroll")
+    if on_path and (exe is None or Path(on_path).resolve() == exe):
+        return "truckroll"
+    if exe is None or exe.name != "truckroll":
+        return "truckroll"
+    try:
+        return str(exe.relative_to(Path(os.getcwd()).resolve()))
+    except ValueError:
+        return str(exe)

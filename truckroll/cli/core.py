@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from truckroll.bench import dispatch as _bench_dispatch  # noqa: F401  (registers `truckroll bench dispatch`)
-from truckroll.cli.app import app, console, fail, read_json_file
+from truckroll.cli.app import app, cli_command, console, fail, read_json_file
 
 request_app = typer.Typer(help="Service requests.", no_args_is_help=True)
 schedule_app = typer.Typer(help="Technicians' schedules.", no_args_is_help=True)
@@ -175,7 +175,7 @@ def demo(requests: int = typer.Option(150, help="How many requests to replay (15
                                                         f"{outcomes['escalated']} escalated)")
     print_technician_table(day)
     print_metrics(compute_day_metrics(day), f"Metrics for {day.isoformat()}")
-    console.print(f"Try: truckroll schedule show --technician 1 --date {day.isoformat()}")
+    console.print(f"Try: {cli_command()} schedule show --technician 1 --date {day.isoformat()}")
 
 
 def print_technician_table(day: date) -> None:
