@@ -151,3 +151,24 @@ def bench_intake(requests: int = typer.Option(1000, min=1, help="Distinct reques
     if r.drain_seconds is not None:
         console.print(f"flows drained: {r.drained} in {r.drain_seconds:.0f} s ({r.flows_per_second} flows/s): "
                       f"{r.assigned} assigned, {r.escalated} escalated")
+
+
+@bench_app.command("ops")
+def bench_ops(burst: int = typer.Option(200, min=1, help="Signed requests posted at once."),
+              workers: int = typer.Option(2, min=1, help="Dispatch task workers."),
+              worker_limit: int = typer.Option(2, min=1, help="Dispatch runs at once per worker."),
+              warmup: int = typer.Option(5, min=0, help="Single requests first, one at a time (idle latency)."),
+              database_url: str = typer.Option(None, help="truckroll's database (default a fresh SQLite file)."),
+              prefect_database_url: str = typer.Option(None, help="Prefect's database, postgresql+asyncpg://... "
+                                                                  "(default SQLite)."),
+              as_json: bool = typer.Option(False, "--json")) -> None:
+    """The served stack (make serve) under a burst: drain time, webhook-to-assignment p50/p95, crashed runs."""
+    from truckroll.bench.ops import as_dict, run_ops_bench
+
+    result = as_dict(run_ops_bench(burst=burst, workers=workers, worker_limit=worker_limit, warmup=warmup,
+                                   database_url=database_url, prefect_database_url=prefect_database_url))
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    for k, v in result.items():
+        console.print(f"{k:>16}: {v}")
