@@ -62,7 +62,9 @@ def submit_to_deployment(request_id: int, *, attempt: str = "intake") -> str:
     """
     from prefect.deployments import run_deployment
 
+    # Named at creation, so a run that crashes before it starts still says which request it was.
     run = run_deployment(name=DISPATCH_DEPLOYMENT, parameters={"request_id": request_id}, timeout=0,
+                         flow_run_name=f"dispatch request {request_id}",
                          as_subflow=False, tags=["truckroll", request_tag(request_id)],
                          idempotency_key=f"dispatch-{request_id}-{attempt}")
     return str(run.id)  # type: ignore[union-attr]

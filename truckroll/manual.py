@@ -137,7 +137,15 @@ def _emit_resolved_event(resolution: Resolution, resolved_by: str) -> None:
     try:
         from prefect.events import emit_event
 
-        emit_event(event="truckroll.escalation.resolved",
+        from truckroll.db import session_scope
+        from truckroll.requeue import last_run_id
+
+        with session_scope() as session:
+            run_id = last_run_id(resolution.assignment.request_id, session=session)
+        # Related to the dispatch run that escalated it: the event shows on that run's page in the UI.
+        related = [{"prefect.resource.id": f"prefect.flow-run.{run_id}", "prefect.resource.role": "flow-run"}
+                   ] if run_id else None
+        emit_event(event="truckroll.escalation.resolved", related=related,
                    resource={"prefect.resource.id": f"truckroll.request.{resolution.assignment.request_id}"},
                    payload={"escalation_id": resolution.escalation_id, "resolved_by": resolved_by,
                             "technician_id": resolution.assignment.technician_id})

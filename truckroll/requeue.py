@@ -80,7 +80,7 @@ def mark_queued(request_ids: Iterable[int], *, hold_seconds: float, now: datetim
             session.execute(update(DispatchLease).where(
                 col(DispatchLease.request_id) == rid,
                 or_(col(DispatchLease.holder).is_(None), col(DispatchLease.holder) == QUEUED,
-                    col(DispatchLease.lease_expires_at) < now))
+                    col(DispatchLease.lease_expires_at).is_(None), col(DispatchLease.lease_expires_at) < now))
                 .values(holder=QUEUED, lease_expires_at=now + timedelta(seconds=hold_seconds), updated_at=now))
 
 
@@ -129,11 +129,20 @@ def release(request_id: int, holder: str, *, error: str = "") -> None:
     from truckroll.db import session_scope
 
     with session_scope() as session:
-        values: dict[str, Any] = dict(holder=None, lease_expires_at=None, updated_at=datetime.now(UTC))
+        # The holder stays: it names the request's last run (the resolution event links to it).
+        values: dict[str, Any] = dict(lease_expires_at=None, updated_at=datetime.now(UTC))
         if error:
             values["last_error"] = error[:2000]
         session.execute(update(DispatchLease).where(col(DispatchLease.request_id) == request_id,
                                                     col(DispatchLease.holder) == holder).values(**values))
+
+
+def last_run_id(request_id: int, *, session: Session) -> str | None:
+    """The Prefect flow run that last dispatched the request (None if none did, or it ran without Prefect)."""
+    row = session.get(DispatchLease, request_id)
+    if row is None or not row.holder or row.holder in (QUEUED, "in-process"):
+        return None
+    return row.holder
 
 
 @contextmanager
@@ -203,7 +212,8 @@ def expired_holders(request_ids: Iterable[int], *, session: Session) -> dict[int
         return {}
     rows = session.exec(select(DispatchLease.request_id, DispatchLease.holder)
                         .where(col(DispatchLease.request_id).in_(ids), col(DispatchLease.holder).is_not(None),
-                               col(DispatchLease.holder) != QUEUED)).all()
+                               col(DispatchLease.holder) != QUEUED,
+                               col(DispatchLease.lease_expires_at).is_not(None))).all()
     return {rid: holder for rid, holder in rows if holder}
 
 

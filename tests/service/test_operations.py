@@ -49,7 +49,7 @@ def test_a_run_that_raises_releases_its_lease_with_the_error(company: dict[str, 
     with pytest.raises(RuntimeError), rq.dispatch_lease(rid, "run-a", lease_seconds=60):
         raise RuntimeError("the travel provider is down")
     row = _lease(rid)
-    assert row.holder is None and row.lease_expires_at is None
+    assert row.holder == "run-a" and row.lease_expires_at is None  # released; the holder names the last run
     assert row.last_error == "RuntimeError: the travel provider is down"
     assert rq.claim(rid, "run-b", lease_seconds=60).previous_error == row.last_error
 
