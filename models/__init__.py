@@ -13,6 +13,7 @@ from models.domain import (
     TechnicianDay,
     TimeWindow,
 )
+from models.security_tables import AuditEntry, Credential, User, WebhookDelivery  # noqa: F401
 from models.tables import (
     ACTIVE_ASSIGNMENT_STATUSES,
     Assignment,

@@ -9,6 +9,8 @@ import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Tests may run with the default webhook secret (the service refuses to outside a development set-up).
+os.environ.setdefault("TRUCKROLL_DEVELOPMENT", "true")
 
 # A throwaway PostgreSQL server: postgres_server, postgres_url, pg_db (tests marked postgres).
 pytest_plugins = ("tests.pg",)
