@@ -2,7 +2,8 @@
 # `make serve`: the Prefect server (UI), one worker and the intake service on this machine; Ctrl-C stops all.
 #   Prefect UI        http://127.0.0.1:4200
 #   intake service    http://127.0.0.1:8000/docs
-# Settings: TRUCKROLL_DATABASE_URL (default sqlite:///truckroll.db here), TRUCKROLL_WEBHOOK_SECRET,
+# Settings: TRUCKROLL_DATABASE_URL (default sqlite:///truckroll.db here), TRUCKROLL_WEBHOOK_SECRET (unset:
+# development mode with the default secret, and a warning),
 # TRUCKROLL_PORT (8000), PREFECT_PORT (4200), TRUCKROLL_HOST / PREFECT_HOST (127.0.0.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,12 @@ export PREFECT_SERVER_ANALYTICS_ENABLED=false
 export PREFECT_HOME=${PREFECT_HOME:-$PWD/.prefect}
 export PREFECT_API_URL=${PREFECT_API_URL:-http://$PREFECT_HOST:$PREFECT_PORT/api}
 export TRUCKROLL_DATABASE_URL=${TRUCKROLL_DATABASE_URL:-sqlite:///$PWD/truckroll.db}
+# A development convenience: without a webhook secret of your own the service would refuse to start.
+if [ -z "${TRUCKROLL_WEBHOOK_SECRET:-}" ] && [ -z "${TRUCKROLL_WEBHOOK_SECRETS:-}" ]; then
+  export TRUCKROLL_DEVELOPMENT=${TRUCKROLL_DEVELOPMENT:-true}
+  echo "WARNING: development set-up: the webhook accepts the default secret 'change-me'." \
+       "Set TRUCKROLL_WEBHOOK_SECRET for anything but a try-out." >&2
+fi
 mkdir -p "$PREFECT_HOME/logs"
 
 PIDS=()
