@@ -115,6 +115,7 @@ def create_app(*, dispatcher: BackgroundDispatcher | None = None, init_database:
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     _document_shared_errors(app, settings.max_body_bytes)
+    _allow_every_method_of_a_path(app)
 
     @app.get("/healthz", tags=["service"], summary="Liveness and the dispatch backlog")
     def healthz() -> dict[str, object]:
@@ -122,6 +123,31 @@ def create_app(*, dispatcher: BackgroundDispatcher | None = None, init_database:
         return {"ok": True, "flows": d.mode, "backlog": d.backlog(), "handled": d.handled, "failed": d.failed}
 
     return app
+
+
+def _allow_every_method_of_a_path(app: FastAPI) -> None:
+    """A 405 names in ``Allow`` every method the path has (Starlette names only those of the first route that
+    matched, e.g. GET of /territories but not its POST)."""
+    import re
+
+    from fastapi.exception_handlers import http_exception_handler
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.requests import Request
+
+    patterns: list[tuple[re.Pattern[str], set[str]]] = []
+
+    async def handler(request: Request, exc: StarletteHTTPException) -> Any:
+        if exc.status_code == 405:
+            if not patterns:
+                for path, item in app.openapi().get("paths", {}).items():
+                    regex = re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path))
+                    patterns.append((re.compile(f"^{regex}$"), {m.upper() for m in item}))
+            methods = set().union(*(m for p, m in patterns if p.match(request.url.path)))
+            if methods:
+                exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(methods))}
+        return await http_exception_handler(request, exc)
+
+    app.add_exception_handler(StarletteHTTPException, handler)
 
 
 def _document_shared_errors(app: FastAPI, max_body_bytes: int) -> None:
@@ -143,6 +169,7 @@ def _document_shared_errors(app: FastAPI, max_body_bytes: int) -> None:
                                                             "value out of range), each named"})
                 if method in ("post", "put", "patch"):
                     responses.setdefault("413", {"description": f"Body over {max_body_bytes} bytes"})
+                    responses.setdefault("400", {"description": "The body does not parse"})
                 for code, response in responses.items():
                     if code.startswith("4"):
                         response["content"] = error
