@@ -154,3 +154,15 @@ def test_every_endpoint_has_a_body_limit(client: TestClient) -> None:
 
     r = client.post("/rules", content=chunks(), headers={"Content-Type": "application/json"})
     assert r.status_code == 413
+
+
+def test_rules_with_dates_at_the_calendars_ends_are_422(client: TestClient, company: dict[str, int]) -> None:
+    """A shift in year 1 overflowed when stored (500); an absence to 9999-12-31 likewise: now 422, nothing changed."""
+    shift = {"shifts": [{"technician": "Ana", "start": "0001-01-01T00:00:00+01:00",
+                         "end": "0001-01-01T05:00:00+01:00"}]}
+    absence = {"absences": [{"technician": "Ana", "start": "2030-01-01T00:00:00+00:00",
+                             "end": "9999-12-31T23:00:00-01:00"}]}
+    for doc in (shift, absence):
+        r = client.post("/rules", json=doc)
+        assert r.status_code == 422 and "between 2000 and 2200" in r.text, r.text
+    assert client.get("/audit").json() == []
