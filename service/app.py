@@ -78,6 +78,11 @@ def create_app(*, dispatcher: BackgroundDispatcher | None = None, init_database:
         Bring the schema to the latest migration at start-up.
     sweep_interval_seconds:
         How often to requeue stranded requests; default from settings, 0 = no sweep in this process.
+
+    Raises
+    ------
+    RuntimeError
+        When the webhook secret is the default one and TRUCKROLL_DEVELOPMENT is not set.
     """
     from truckroll.settings import get_settings
 

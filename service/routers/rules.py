@@ -12,7 +12,7 @@ from sqlmodel import col, select
 
 from models.security_tables import Role
 from models.territory_tables import SchedulingPolicy, TechnicianMembership, Territory, TravelPolicyRecord
-from service.auth import AUTH_RESPONSES, Principal, require_roles
+from service.auth import AUTH_RESPONSES, Admin, Principal, require_roles
 from service.deps import SessionDep
 from service.errors import ErrorOut
 from service.limits import DbId
@@ -23,7 +23,6 @@ from truckroll.settings import get_settings
 from truckroll.travel import get_travel_provider
 
 router = APIRouter(tags=["rules"], responses=AUTH_RESPONSES)
-Admin = Annotated[Principal, Depends(require_roles())]
 Reader = Depends(require_roles(Role.DISPATCHER))
 _REFUSED = {422: {"model": ErrorOut, "description": "Refused with every error named; nothing was changed"}}
 
