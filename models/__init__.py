@@ -14,6 +14,7 @@ from models.domain import (
     TimeWindow,
 )
 from models.operations import DispatchLease  # noqa: F401  (registers the lease table)
+from models.security_tables import AuditEntry, Credential, User, WebhookDelivery  # noqa: F401
 from models.tables import (
     ACTIVE_ASSIGNMENT_STATUSES,
     Assignment,

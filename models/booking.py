@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from models.schemas import WindowIn, check_skill_levels
+from models.schemas import IdList, Text, WindowIn, check_skill_levels
 
 
 class ProspectiveJob(BaseModel):
     """A job a customer wants to book: what, where, what it is worth, and when the customer can be home."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
-    job_type: str = Field(min_length=1)
+    job_type: str = Field(min_length=1, max_length=200)
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     address: str = Field("", max_length=500)
     complexity: str = Field("medium", pattern="^(low|medium|high)$")
-    required_skills: dict[str, int] = Field(default_factory=dict)
-    required_certifications: list[str] = Field(default_factory=list)
+    required_skills: dict[str, int] = Field(default_factory=dict, max_length=50)
+    required_certifications: list[Text] = Field(default_factory=list, max_length=50)
     estimated_duration_minutes: int | None = Field(None, gt=0, le=24 * 60)
     # None: the job type's typical value.
     estimated_value: float | None = Field(None, ge=0)
@@ -27,8 +27,8 @@ class ProspectiveJob(BaseModel):
     time_windows: list[WindowIn] = Field(default_factory=list, max_length=20)
     # How many days ahead to look (default: the configured horizon).
     days: int | None = Field(None, ge=1, le=60)
-    preferred_technician_ids: list[int] = Field(default_factory=list)
-    excluded_technician_ids: list[int] = Field(default_factory=list)
+    preferred_technician_ids: IdList = Field(default_factory=list)
+    excluded_technician_ids: IdList = Field(default_factory=list)
 
     @field_validator("required_skills")
     @classmethod

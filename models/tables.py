@@ -103,6 +103,8 @@ class JobType(SQLModel, table=True):
 class ServiceRequest(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     idempotency_key: str | None = Field(default=None, index=True, unique=True)
+    # SHA-256 of the body delivered with the key: the same key with another body is refused.
+    idempotency_fingerprint: str | None = None
     customer_name: str
     customer_phone: str = ""
     customer_email: str = ""

@@ -3,10 +3,11 @@
 #   Prefect UI        http://127.0.0.1:4200
 #   intake service    http://127.0.0.1:8000/docs
 #   mail inbox        http://127.0.0.1:8025 (every notification sent, unless TRUCKROLL_NOTIFY_EMAIL_URL is set)
-# Settings: TRUCKROLL_DATABASE_URL (default sqlite:///truckroll.db here), TRUCKROLL_WEBHOOK_SECRET,
+# Settings: TRUCKROLL_DATABASE_URL (default sqlite:///truckroll.db here), TRUCKROLL_WEBHOOK_SECRET (unset:
+# development mode with the default secret, and a warning),
 # TRUCKROLL_PORT (8000), PREFECT_PORT (4200), MAIL_PORT (8025, SMTP on 1025 or SMTP_PORT),
 # TRUCKROLL_HOST / PREFECT_HOST (127.0.0.1), TRUCKROLL_WORKERS (task workers, 2), TRUCKROLL_WORKER_LIMIT (runs
-# at once per worker, 4), PREFECT_API_DATABASE_CONNECTION_URL (Prefect's own database; SQLite in PREFECT_HOME
+# at once per worker, 2), PREFECT_API_DATABASE_CONNECTION_URL (Prefect's own database; SQLite in PREFECT_HOME
 # by default, postgresql+asyncpg://... in production).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,8 +29,12 @@ export PREFECT_SERVER_DATABASE_TIMEOUT=${PREFECT_SERVER_DATABASE_TIMEOUT:-60}
 export PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT=${PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT:-30}
 # Process workers poll every 2 s (Prefect's default is 10 s).
 export PREFECT_WORKER_QUERY_SECONDS=${PREFECT_WORKER_QUERY_SECONDS:-2}
-# The default webhook secret is refused unless this says we are on a developer's machine.
-export TRUCKROLL_DEVELOPMENT=${TRUCKROLL_DEVELOPMENT:-true}
+# A development convenience: without a webhook secret of your own the service would refuse to start.
+if [ -z "${TRUCKROLL_WEBHOOK_SECRET:-}" ] && [ -z "${TRUCKROLL_WEBHOOK_SECRETS:-}" ]; then
+  export TRUCKROLL_DEVELOPMENT=${TRUCKROLL_DEVELOPMENT:-true}
+  echo "WARNING: development set-up: the webhook accepts the default secret 'change-me'." \
+       "Set TRUCKROLL_WEBHOOK_SECRET for anything but a try-out." >&2
+fi
 mkdir -p "$PREFECT_HOME/logs"
 LOGS="$PREFECT_HOME/logs"
 

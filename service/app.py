@@ -1,6 +1,7 @@
 """The intake service: ``create_app()`` builds it; ``truckroll serve`` runs it under uvicorn.
 
-To add a resource, write ``service/routers/NAME.py`` with a ``router`` and add one line to ``ROUTERS``.
+To add a resource, write ``service/routers/NAME.py`` with a ``router`` and add one line to ``ROUTERS``; give
+it a role check (docs/security.md).
 """
 
 from __future__ import annotations
@@ -9,10 +10,14 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from service.routers import booking, escalations, rules, service_requests, technicians
+from service.errors import ErrorOut
+from service.limits import BodyLimitMiddleware
+from service.routers import auth, booking, escalations, rules, service_requests, technicians
+from service.security import insecure_default_secret
 from truckroll.flowruns import BackgroundDispatcher, new_attempt
 
 log = logging.getLogger(__name__)
@@ -24,6 +29,7 @@ ROUTERS: list[APIRouter] = [
     technicians.router,
     booking.router,
     rules.router,
+    auth.router,
 ]
 
 
@@ -72,10 +78,18 @@ def create_app(*, dispatcher: BackgroundDispatcher | None = None, init_database:
         Bring the schema to the latest migration at start-up.
     sweep_interval_seconds:
         How often to requeue stranded requests; default from settings, 0 = no sweep in this process.
+
+    Raises
+    ------
+    RuntimeError
+        When the webhook secret is the default one and TRUCKROLL_DEVELOPMENT is not set.
     """
     from truckroll.settings import get_settings
 
     settings = get_settings()
+    problem = insecure_default_secret(settings)
+    if problem:
+        raise RuntimeError(f"refusing to start: {problem}")
     interval = settings.requeue_sweep_interval_seconds if sweep_interval_seconds is None else sweep_interval_seconds
 
     @asynccontextmanager
@@ -104,6 +118,9 @@ def create_app(*, dispatcher: BackgroundDispatcher | None = None, init_database:
     app.state.dispatcher = dispatcher or BackgroundDispatcher()
     for router in ROUTERS:
         app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    _document_shared_errors(app, settings.max_body_bytes)
+    _allow_every_method_of_a_path(app)
 
     @app.get("/healthz", tags=["service"], summary="Liveness and the dispatch backlog")
     def healthz() -> dict[str, object]:
@@ -111,3 +128,57 @@ def create_app(*, dispatcher: BackgroundDispatcher | None = None, init_database:
         return {"ok": True, "flows": d.mode, "backlog": d.backlog(), "handled": d.handled, "failed": d.failed}
 
     return app
+
+
+def _allow_every_method_of_a_path(app: FastAPI) -> None:
+    """A 405 names in ``Allow`` every method the path has (Starlette names only those of the first route that
+    matched, e.g. GET of /territories but not its POST)."""
+    import re
+
+    from fastapi.exception_handlers import http_exception_handler
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.requests import Request
+
+    patterns: list[tuple[re.Pattern[str], set[str]]] = []
+
+    async def handler(request: Request, exc: StarletteHTTPException) -> Any:
+        if exc.status_code == 405:
+            if not patterns:
+                for path, item in app.openapi().get("paths", {}).items():
+                    regex = re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path))
+                    patterns.append((re.compile(f"^{regex}$"), {m.upper() for m in item}))
+            methods = set().union(*(m for p, m in patterns if p.match(request.url.path)))
+            if methods:
+                exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(methods))}
+        return await http_exception_handler(request, exc)
+
+    app.add_exception_handler(StarletteHTTPException, handler)
+
+
+def _document_shared_errors(app: FastAPI, max_body_bytes: int) -> None:
+    """Add to the OpenAPI schema what BodyLimitMiddleware answers on every route (413, 422), and give every
+    error answer the one error shape (``{"detail": ...}``)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas.setdefault("ErrorOut", ErrorOut.model_json_schema())
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+        for item in schema.get("paths", {}).values():
+            for method, op in item.items():
+                responses = op.setdefault("responses", {})
+                responses.setdefault("422", {"description": "Bad input (a NUL character, a non-finite number, a "
+                                                            "value out of range), each named"})
+                if method in ("post", "put", "patch"):
+                    responses.setdefault("413", {"description": f"Body over {max_body_bytes} bytes"})
+                    responses.setdefault("400", {"description": "The body does not parse"})
+                for code, response in responses.items():
+                    if code.startswith("4"):
+                        response["content"] = error
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

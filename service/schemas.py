@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from models.schemas import Id, check_time_bounds
+
 
 class WindowOut(BaseModel):
     start: datetime
@@ -63,17 +65,16 @@ class ResolveIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    technician_id: int
+    technician_id: Id
     start: datetime | None = None
-    resolved_by: str = Field(min_length=1, max_length=200)
+    # Default: the signed-in user's name.
+    resolved_by: str | None = Field(None, min_length=1, max_length=200)
     note: str = Field("", max_length=2000)
 
     @field_validator("start")
     @classmethod
     def _aware(cls, v: datetime | None) -> datetime | None:
-        if v is not None and v.tzinfo is None:
-            raise ValueError("must include a timezone offset, e.g. 2026-11-23T10:00:00-06:00")
-        return v
+        return None if v is None else check_time_bounds(v)
 
 
 class ResolveOut(BaseModel):

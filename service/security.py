@@ -1,7 +1,10 @@
-"""Webhook authentication and body checks: size, content type, HMAC-SHA256 signature, JSON.
+"""Webhook authentication and body checks: size, content type, timestamped HMAC-SHA256 signature, JSON.
 
-The signature covers the raw bytes of the body, so it is checked before the body is parsed: a replayed
-signature with a changed body fails here and nothing downstream ever sees the body.
+``X-Truckroll-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">``. The signature covers
+the timestamp and the raw bytes of the body, so it is checked before the body is parsed: a changed body or
+timestamp fails here. A signature older or newer than the tolerance is refused, and one already seen (a
+replayed delivery) is refused too: the seen signatures are kept in the database, so every instance agrees.
+Several secrets may be active at once (``TRUCKROLL_WEBHOOK_SECRETS``) so a secret can be rotated.
 """
 
 from __future__ import annotations
@@ -9,27 +12,74 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 
-from truckroll.settings import get_settings
+from truckroll.settings import DEFAULT_WEBHOOK_SECRET, Settings, get_settings, webhook_secrets
 
 MAX_BODY_BYTES = 64 * 1024
 SIGNATURE_HEADER = "X-Truckroll-Signature"
-SIGNATURE_PREFIX = "sha256="
+SIGNATURE_FORMAT = 't=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">'
 
 
-def sign(body: bytes, secret: str) -> str:
-    """The header value a sender puts in ``X-Truckroll-Signature`` for ``body``."""
-    return SIGNATURE_PREFIX + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+class SignatureError(ValueError):
+    """Why a webhook signature is refused."""
 
 
-def signature_is_valid(body: bytes, header: str | None, secret: str) -> bool:
-    """Constant-time comparison of the sent signature with the expected one."""
-    if not header or not header.startswith(SIGNATURE_PREFIX):
-        return False
-    return hmac.compare_digest(sign(body, secret).encode(), header.strip().encode())
+def sign(body: bytes, secret: str, timestamp: int | None = None) -> str:
+    """The header value a sender puts in ``X-Truckroll-Signature`` for ``body`` (now, or at ``timestamp``)."""
+    t = int(time.time()) if timestamp is None else int(timestamp)
+    mac = hmac.new(secret.encode(), str(t).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+def parse_signature(header: str | None) -> tuple[int, list[str]]:
+    """The timestamp and the ``v1`` signatures of a header (a sender may send several during a rotation)."""
+    if not header:
+        raise SignatureError(f"missing {SIGNATURE_HEADER}")
+    t: int | None = None
+    v1: list[str] = []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit() and len(value) <= 12:
+            t = int(value)
+        elif key == "v1" and value:
+            v1.append(value.strip().lower())
+    if t is None or not v1:
+        raise SignatureError(f"malformed {SIGNATURE_HEADER} (expected {SIGNATURE_FORMAT})")
+    return t, v1
+
+
+def verify_signature(body: bytes, header: str | None, secrets: list[str], *, tolerance_seconds: int,
+                     now: float | None = None) -> tuple[int, str]:
+    """The timestamp and the matching signature, once the header is fresh and made with an active secret.
+
+    Raises
+    ------
+    SignatureError
+        Missing, malformed, outside the tolerance, or made with no active secret.
+    """
+    t, candidates = parse_signature(header)
+    now = time.time() if now is None else now
+    if abs(now - t) > tolerance_seconds:
+        raise SignatureError(f"{SIGNATURE_HEADER} timestamp is more than {tolerance_seconds} s from now")
+    for secret in secrets:
+        expected = sign(body, secret, t).split("v1=", 1)[1]
+        for sent in candidates:
+            if hmac.compare_digest(expected.encode(), sent.encode()):
+                return t, expected
+    raise SignatureError(f"wrong {SIGNATURE_HEADER} (expected {SIGNATURE_FORMAT})")
+
+
+def insecure_default_secret(settings: Settings) -> str | None:
+    """A message when the webhook would accept the default secret outside a development set-up."""
+    if DEFAULT_WEBHOOK_SECRET in webhook_secrets(settings) and not settings.development:
+        return (f"the webhook secret is the default {DEFAULT_WEBHOOK_SECRET!r}: set TRUCKROLL_WEBHOOK_SECRET (or "
+                "TRUCKROLL_WEBHOOK_SECRETS) to a secret of your own, or TRUCKROLL_DEVELOPMENT=true on a "
+                "development machine")
+    return None
 
 
 async def read_limited_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -60,19 +110,36 @@ def require_json_content_type(request: Request) -> None:
                             f"Content-Type must be application/json (got {media_type or 'none'!r})")
 
 
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, message)
+
+
 async def signed_json_body(request: Request) -> dict[str, Any]:
-    """The body of a webhook call, once it is small enough, JSON, signed with the shared secret and an object.
+    """The body of a webhook call, once it is small enough, JSON, freshly signed with an active secret, not
+    seen before, and an object.
 
     Raises
     ------
     HTTPException
-        413 too large, 415 not JSON, 401 missing or wrong signature, 400 malformed JSON or not an object.
+        413 too large, 415 not JSON, 401 missing, wrong, stale or replayed signature, 400 malformed JSON or not
+        an object.
     """
+    from starlette.concurrency import run_in_threadpool
+
+    from truckroll.intake import record_signature
+
     body = await read_limited_body(request)
     require_json_content_type(request)
-    if not signature_is_valid(body, request.headers.get(SIGNATURE_HEADER), get_settings().webhook_secret):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                            f"missing or wrong {SIGNATURE_HEADER} (expected sha256=<hex HMAC of the body>)")
+    settings = get_settings()
+    try:
+        t, signature = verify_signature(body, request.headers.get(SIGNATURE_HEADER), webhook_secrets(settings),
+                                        tolerance_seconds=settings.webhook_tolerance_seconds)
+    except SignatureError as exc:
+        raise _unauthorized(str(exc)) from None
+    if not await run_in_threadpool(record_signature, t, signature,
+                                   tolerance_seconds=settings.webhook_tolerance_seconds):
+        raise _unauthorized(f"replayed delivery: this {SIGNATURE_HEADER} was accepted before (sign every "
+                            "delivery afresh, with a new timestamp)")
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

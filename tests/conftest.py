@@ -12,6 +12,8 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 # The factories' calendar is in 2030 (tests/factories.py): plan that far ahead. The horizon itself is tested
 # with an explicit one (tests/service/test_operations.py).
 os.environ.setdefault("TRUCKROLL_PLANNING_HORIZON_DAYS", "36500")
+# Tests may run with the default webhook secret (the service refuses to outside a development set-up).
+os.environ.setdefault("TRUCKROLL_DEVELOPMENT", "true")
 
 # A throwaway PostgreSQL server: postgres_server, postgres_url, pg_db (tests marked postgres).
 pytest_plugins = ("tests.pg",)

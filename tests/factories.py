@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -94,3 +95,17 @@ def request_payload(**overrides: Any) -> dict[str, Any]:
     }
     base.update(overrides)
     return base
+
+
+def api_key(role: str = "admin", name: str | None = None, technician_id: int | None = None,
+            password: str | None = None) -> str:
+    """A new user of ``role`` in the configured database and an API key for them (X-API-Key)."""
+    from models.security_tables import CredentialKind
+    from truckroll import auth
+    from truckroll.db import session_scope
+
+    with session_scope() as s:
+        user = auth.create_user(name or f"{role}-{uuid.uuid4().hex[:6]}", role, session=s,
+                                technician_id=technician_id, password=password)
+        key, _ = auth.issue(user, CredentialKind.API_KEY, session=s)
+    return key

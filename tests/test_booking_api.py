@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from models import Assignment, Escalation, Notification, ServiceRequest
-from tests.factories import ORIGIN, add_job_type, add_technician, at, north_km
+from tests.factories import ORIGIN, add_job_type, add_technician, api_key, at, north_km
 
 TZ = ZoneInfo("America/Chicago")
 
@@ -43,7 +43,7 @@ def client(company: date) -> TestClient:
 
     app = FastAPI()
     app.include_router(router)
-    return TestClient(app)
+    return TestClient(app, headers={"X-API-Key": api_key("integration")})
 
 
 def _booking(day: date, hour: int, **over: Any) -> dict[str, Any]:

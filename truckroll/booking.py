@@ -32,6 +32,7 @@ from models import (
     JobTypeSpec,
     Location,
     Notification,
+    NotificationAttempt,
     RequestStatus,
     ServiceRequest,
     TimeWindow,
@@ -279,17 +280,18 @@ def capacity(day: date, *, skill: str | None = None) -> list[dict[str, Any]]:
 
 
 def _run_dispatch_flow(request_id: int) -> dict[str, Any]:
-    from flows.dispatch import dispatch_service_request
+    from truckroll.flowruns import run_in_process
 
-    out: Any = dispatch_service_request(request_id=request_id)
-    data = out.result() if hasattr(out, "result") else out
-    return dict(data)
+    return dict(run_in_process(request_id))
 
 
 def _forget_request(request_id: int) -> None:
     """Remove a booked request the flow could not place, with what the flow wrote for it (its escalation and the
     messages queued about it): the booking did not happen."""
     with session_scope() as session:
+        notes = select(Notification.id).where(col(Notification.request_id) == request_id)
+        # Delivery attempts first: with a delivery URL configured the flow already tried to send them.
+        session.execute(delete(NotificationAttempt).where(col(NotificationAttempt.notification_id).in_(notes)))
         session.execute(delete(Notification).where(col(Notification.request_id) == request_id))
         session.execute(delete(Escalation).where(col(Escalation.request_id) == request_id))
         session.execute(delete(ServiceRequest).where(col(ServiceRequest.id) == request_id))

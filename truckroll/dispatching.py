@@ -180,11 +180,11 @@ def queue_assignment_notifications(
                 technician_name=tech.name, window_start=result.window_start, window_end=result.window_end,
                 start=result.start, end=result.end, priority=request.priority)
     notes = []
-    if request.customer_email or request.customer_phone:
+    contact = notify.customer_contact(request)
+    if contact is not None:
         notes.append(notify.queue(
             session=session, dedupe_key=f"assign:{result.assignment_id}:customer", template="customer_arrival_window",
-            recipient=request.customer_email or request.customer_phone, recipient_kind="customer",
-            channel="email" if request.customer_email else "sms", request_id=rid, context=base))
+            recipient=contact[0], recipient_kind="customer", channel=contact[1], request_id=rid, context=base))
     day = decision.chosen.day if decision.chosen else None
     short = missing_parts(day, job) if day else {}
     notes.append(notify.queue(
@@ -207,12 +207,13 @@ def queue_assignment_notifications(
         if not change.breaks_promise:
             continue
         other = store.get_request(change.request_id, session=session)
-        if not (other.customer_email or other.customer_phone):
+        other_contact = notify.customer_contact(other)
+        if other_contact is None:
             continue
         shift = change.new_start - change.old_start
         notes.append(notify.queue(
             session=session, dedupe_key=f"move:{change.request_id}:{change.new_start.isoformat()}",
-            template="customer_reschedule", recipient=other.customer_email or other.customer_phone,
+            template="customer_reschedule", recipient=other_contact[0], channel=other_contact[1],
             recipient_kind="customer", request_id=change.request_id,
             context=dict(request_id=change.request_id, tz=tz, company_name=settings.company_name,
                          customer_name=other.customer_name, technician_name=tech.name,

@@ -89,13 +89,13 @@ def redispatch_displaced(displaced: list[dict[str, Any]], *, travel: TravelTimeP
             result = dispatching.commit_assignment(decision, job, session=session, travel=travel, rules=rules, tz=tz)
             dispatching.write_confirmation(result, session=session)
             queue.extend(result.displaced)
-            if request.customer_email or request.customer_phone:
+            contact = notify.customer_contact(request)
+            if contact is not None:
                 job_tz = (job.rules.timezone if job.rules else None) or tz
                 notify.queue(
                     session=session, dedupe_key=f"displaced:{rid}:{result.assignment_id}",
-                    template="customer_reschedule", recipient=request.customer_email or request.customer_phone,
-                    recipient_kind="customer", request_id=rid,
-                    channel="email" if request.customer_email else "sms",
+                    template="customer_reschedule", recipient=contact[0],
+                    recipient_kind="customer", request_id=rid, channel=contact[1],
                     context=dict(request_id=rid, tz=job_tz, company_name=settings.company_name,
                                  customer_name=request.customer_name, technician_name=result.technician_name,
                                  old_window_start=datetime.fromisoformat(item["window_start"]),

@@ -50,6 +50,33 @@ def flow_run_mode() -> str:
     return mode
 
 
+_prefect_api_lock = threading.Lock()
+
+
+def ensure_prefect_api() -> None:
+    """Start Prefect's temporary (ephemeral) API once, when no Prefect server is configured.
+
+    Prefect starts it lazily on the first flow run, but its start is not thread-safe: flows started from
+    several threads at once (concurrent bookings right after start-up) each saw it "running" before it answered
+    and failed. Every in-process flow start in truckroll calls this first, so the first caller starts it and
+    the others wait for it. A no-op when PREFECT_API_URL is set or the server is already up.
+    """
+    if prefect_api_configured():
+        return
+    from prefect.settings import PREFECT_SERVER_EPHEMERAL_ENABLED
+
+    if not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    with _prefect_api_lock:
+        server = SubprocessASGIServer()
+        if server.running and server.server_process is not None and server.server_process.poll() is None:
+            return
+        server.running = False
+        server.start()
+
+
 def request_tag(request_id: int) -> str:
     return REQUEST_TAG.format(request_id)
 
@@ -117,6 +144,7 @@ def run_in_process(request_id: int) -> Any:
     """Run the dispatch flow here and now; returns its outcome."""
     from flows.dispatch import dispatch_service_request
 
+    ensure_prefect_api()
     outcome: Any = dispatch_service_request(request_id=request_id)
     return outcome.result() if hasattr(outcome, "result") else outcome
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlmodel import Session, select
 
-from models import Notification
+from models import Notification, ServiceRequest
 
 TEMPLATES_DIR = Path(os.environ.get("TRUCKROLL_TEMPLATES_DIR", Path(__file__).resolve().parents[1] / "templates"))
 
@@ -54,6 +54,17 @@ def render_html(template: str, context: dict[str, Any]) -> str:
     except Exception:  # noqa: BLE001 - an HTML variant is optional
         return ""
     return tpl.render(**context)
+
+
+def customer_contact(request: ServiceRequest) -> tuple[str, str] | None:
+    """Where a message to the request's customer goes: (recipient, channel), e-mail first, else SMS to the phone;
+    None when the customer left neither. Every customer message takes its recipient and channel from here, so a
+    message never goes out on a channel the customer does not have."""
+    if request.customer_email:
+        return request.customer_email, "email"
+    if request.customer_phone:
+        return request.customer_phone, "sms"
+    return None
 
 
 def queue(*, session: Session, dedupe_key: str, template: str, recipient: str, recipient_kind: str,

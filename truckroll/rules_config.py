@@ -23,6 +23,7 @@ from engine.territories import check_timezone, overlapping_primaries, polygons_f
 from models import Shift, Technician
 from models.domain import Location
 from models.rules import WEEKDAYS, Membership, SchedulingPolicy, TravelPolicy, WeeklyHours
+from models.schemas import EARLIEST, LATEST
 from models.territory_tables import (
     OperatingHours,
     ShiftScope,
@@ -117,9 +118,12 @@ def _date(value: Any, name: str) -> date | None:
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
     try:
-        return date.fromisoformat(str(value))
+        day = date.fromisoformat(str(value))
     except ValueError:
         raise ValueError(f"{name} must be a date YYYY-MM-DD (got {value!r})") from None
+    if not EARLIEST.date() <= day < LATEST.date():
+        raise ValueError(f"{name} must lie between {EARLIEST.year} and {LATEST.year} (got {value!r})")
+    return day
 
 
 def _datetime(value: Any, name: str) -> datetime:
@@ -131,6 +135,8 @@ def _datetime(value: Any, name: str) -> datetime:
             raise ValueError(f"{name} must be a date-time with offset (got {value!r})") from None
     if dt.tzinfo is None:
         raise ValueError(f"{name} must include a timezone offset, e.g. 2030-01-05T07:00:00-06:00")
+    if not EARLIEST <= dt < LATEST:
+        raise ValueError(f"{name} must lie between {EARLIEST.year} and {LATEST.year} (got {value!r})")
     return dt
 
 

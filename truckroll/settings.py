@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     notify_technician_url: str | None = None
     notify_max_attempts: int = 5
     notify_backoff_seconds: float = 30.0
-    webhook_secret: str = "change-me"
+    webhook_secret: str = "change-me"  # DEFAULT_WEBHOOK_SECRET
     # Accepted requests whose dispatch has not finished after this long are run again (truckroll requeue).
     requeue_after_seconds: float = 120.0
     # How often the intake service sweeps for them (0 = never; the requeue-sweep deployment also does it).
@@ -72,6 +72,28 @@ class Settings(BaseSettings):
     # Concurrent dispatch runs per task worker (truckroll worker, make serve): threads share one core, so a
     # few per worker and more workers (one per core) rather than many threads.
     worker_limit: int = 2
+    # Security (docs/security.md). Webhook secrets accepted at once (rotation: add the new one, move senders,
+    # remove the old one); empty = webhook_secret alone. A signature older or newer than the tolerance is refused.
+    webhook_secrets: list[str] = []
+    webhook_tolerance_seconds: int = 300
+    # The service refuses to start with the default webhook secret unless this says it is a development set-up.
+    development: bool = False
+    # Bearer tokens from POST /auth/token (and `truckroll users token`) expire after this long.
+    token_ttl_minutes: int = 12 * 60
+    # Every request body is refused over this size (413); the webhook has its own, smaller limit.
+    max_body_bytes: int = 1024 * 1024
+    # Dates the API accepts (/capacity, schedules): this many days either side of today.
+    api_date_range_days: int = 3660
+    # A rules document may hold at most this many items in all.
+    max_rules_items: int = 5000
+
+
+DEFAULT_WEBHOOK_SECRET = "change-me"
+
+
+def webhook_secrets(settings: Settings) -> list[str]:
+    """The secrets a webhook signature may be made with, newest first."""
+    return [s for s in settings.webhook_secrets if s] or [settings.webhook_secret]
 
 
 @lru_cache

@@ -1,7 +1,7 @@
 """dispatchlease: a dispatch run's lease on its request (heartbeat), attempts and last error
 
 Revision ID: 0011
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-30 04:00:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from models.sqltypes import UTCDateTime
 
 revision: str = "0011"
-down_revision: str | Sequence[str] | None = "0005"
+down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -5,13 +5,20 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Query, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, status
 from fastapi.responses import JSONResponse
 
 from models.schemas import RequestValidationError
+from models.security_tables import Role
+from service.auth import AUTH_RESPONSES, require_roles
+from service.errors import ErrorOut
+from service.limits import check_day
 from truckroll import booking
 
-router = APIRouter(tags=["booking"])
+# A customer portal (integration) and dispatchers booking on a customer's behalf.
+router = APIRouter(tags=["booking"], responses=AUTH_RESPONSES,
+                   dependencies=[Depends(require_roles(Role.INTEGRATION, Role.DISPATCHER))])
+_INVALID = {"model": ErrorOut, "description": "Failing fields, each named; nothing was written"}
 
 
 def _invalid(exc: RequestValidationError) -> HTTPException:
@@ -19,7 +26,7 @@ def _invalid(exc: RequestValidationError) -> HTTPException:
 
 
 @router.post("/availability", summary="Bookable arrival windows for a prospective job, graded 0-100",
-             responses={422: {"description": "Failing fields, each named"}})
+             responses={422: _INVALID})
 def post_availability(job: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     """``offered``: the windows to put in front of the customer (value-aware); ``options``: every bookable window
     with its grade and reasons; ``unavailable``: the other windows and why."""
@@ -30,8 +37,9 @@ def post_availability(job: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
 
 
 @router.post("/bookings", status_code=status.HTTP_201_CREATED, summary="Book one offered window",
-             responses={409: {"description": "The window was taken meanwhile: `detail` and fresh `options`"},
-                        422: {"description": "Failing fields, each named; nothing was written"}})
+             responses={409: {"model": ErrorOut,
+                              "description": "The window was taken meanwhile: `detail` and fresh `options`"},
+                        422: _INVALID})
 def post_booking(payload: Annotated[dict[str, Any], Body()]) -> Any:
     """Create the service request for the chosen window and dispatch it; 409 with fresh options if it is gone."""
     try:
@@ -42,10 +50,14 @@ def post_booking(payload: Annotated[dict[str, Any], Body()]) -> Any:
         return JSONResponse(status_code=status.HTTP_409_CONFLICT, content={"detail": str(exc), "options": exc.options})
 
 
-@router.get("/capacity", summary="Per window: share booked and technicians still free")
-def get_capacity(day: Annotated[date, Query(alias="date", description="YYYY-MM-DD in the company's time zone")],
-                 skill: Annotated[str | None, Query(description="Only technicians with this skill")] = None
+@router.get("/capacity", summary="Per window: share booked and technicians still free",
+            responses={422: _INVALID})
+def get_capacity(day: Annotated[date, Query(alias="date", description="YYYY-MM-DD in the company's time zone, "
+                                                                     "within ten years of today")],
+                 skill: Annotated[str | None, Query(max_length=200,
+                                                    description="Only technicians with this skill")] = None
                  ) -> list[dict[str, Any]]:
+    check_day(day)
     try:
         return booking.capacity(day, skill=skill)
     except RequestValidationError as exc:

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlmodel import col, select
 
 from models import Escalation, ServiceRequest
+from service.auth import AUTH_RESPONSES, Principal, require_roles
 from service.deps import SessionDep
+from service.errors import ErrorOut
+from service.limits import DbId
 from service.schemas import EscalationOut, ResolveIn, ResolveOut, WindowOut
-from truckroll import manual, store
+from truckroll import auth, manual, store
+from truckroll.db import session_scope
 
-router = APIRouter(prefix="/escalations", tags=["escalations"])
+router = APIRouter(prefix="/escalations", tags=["escalations"], responses=AUTH_RESPONSES,
+                   dependencies=[Depends(require_roles("dispatcher"))])
 
 
 def escalation_out(esc: Escalation, request: ServiceRequest) -> EscalationOut:
@@ -43,16 +48,19 @@ def list_escalations(
 
 @router.post(
     "/{escalation_id}/resolve", response_model=ResolveOut, summary="Assign the request manually",
-    responses={404: {"description": "No such escalation or technician"},
-               409: {"description": "Already resolved, or the technician cannot take it (reasons given)"}},
+    responses={404: {"model": ErrorOut, "description": "No such escalation or technician"},
+               409: {"model": ErrorOut,
+                     "description": "Already resolved, or the technician cannot take it (reasons given)"}},
 )
-def resolve_escalation(escalation_id: int, body: ResolveIn) -> ResolveOut:
+def resolve_escalation(escalation_id: DbId, body: ResolveIn,
+                       who: Annotated[Principal, Depends(require_roles("dispatcher"))]) -> ResolveOut:
     """Assign the escalated request to the named technician (at ``start`` when given, else the best time in
     their route). The schedule update, notifications and confirmation are those of an automatic assignment;
     only the utilisation target is waived."""
+    resolved_by = body.resolved_by or who.name
     try:
         res = manual.resolve_escalation(escalation_id, technician_id=body.technician_id, start=body.start,
-                                        resolved_by=body.resolved_by, note=body.note)
+                                        resolved_by=resolved_by, note=body.note)
     except store.NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except manual.EscalationClosed as exc:
@@ -63,6 +71,13 @@ def resolve_escalation(escalation_id: int, body: ResolveIn) -> ResolveOut:
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     a = res.assignment
+    with session_scope() as session:
+        # Resolving overrides the dispatch rules' utilisation target for this job.
+        auth.audit(session, actor=who.name, actor_role=who.role, action="escalation.resolved",
+                   target=f"escalation {escalation_id}",
+                   details={"request_id": a.request_id, "technician_id": a.technician_id,
+                            "start": a.start.isoformat(), "resolved_by": resolved_by, "note": body.note,
+                            "overridden": ["utilisation target"]})
     return ResolveOut(escalation_id=res.escalation_id, request_id=a.request_id, technician_id=a.technician_id,
                       technician_name=a.technician_name, scheduled_start=a.start, scheduled_end=a.end,
                       arrival_window=WindowOut(start=a.window_start, end=a.window_end),

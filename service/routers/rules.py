@@ -1,90 +1,130 @@
 """Dispatch rules: territories, memberships and policies (read and load), and why a technician cannot take a
 request. Writes take the configuration format of docs/rules.md and are validated whole: a bad item refuses
-the request with every error named (422) and nothing is changed."""
+the request with every error named (422) and nothing is changed. Admins write them (each write is in the
+audit log); dispatchers read them."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, status
 from sqlmodel import col, select
 
+from models.security_tables import Role
 from models.territory_tables import SchedulingPolicy, TechnicianMembership, Territory, TravelPolicyRecord
+from service.auth import AUTH_RESPONSES, Admin, Principal, require_roles
 from service.deps import SessionDep
-from truckroll import store
+from service.errors import ErrorOut
+from service.limits import DbId
+from truckroll import auth, store
 from truckroll.explain import why_not
 from truckroll.rules_config import RulesConfigError, load_rules
 from truckroll.settings import get_settings
 from truckroll.travel import get_travel_provider
 
-router = APIRouter(tags=["rules"])
+router = APIRouter(tags=["rules"], responses=AUTH_RESPONSES)
+Reader = Depends(require_roles(Role.DISPATCHER))
+_REFUSED = {422: {"model": ErrorOut, "description": "Refused with every error named; nothing was changed"}}
 
 
-def _load(document: dict[str, Any], session: SessionDep) -> dict[str, Any]:
+def _count(node: Any) -> int:
+    """Items in a document: every object and list element, at any depth."""
+    n, stack = 0, [node]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            n += 1
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            n += len(value)
+            stack.extend(v for v in value if isinstance(v, dict | list))
+    return n
+
+
+def _refuse(errors: list[str]) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                         {"message": "refused; nothing was changed", "errors": errors})
+
+
+def _load(document: dict[str, Any], session: SessionDep, who: Principal, action: str) -> dict[str, Any]:
+    limit = get_settings().max_rules_items
+    if _count(document) > limit:
+        raise _refuse([f"the document holds more than {limit} items (TRUCKROLL_MAX_RULES_ITEMS)"])
+    # Files on the server are for `truckroll rules load`; over HTTP the GeoJSON comes in the body.
+    if "_base_dir" in document or any(isinstance(t, dict) and "geojson_file" in t
+                                      for t in document.get("territories") or [] if isinstance(t, dict)):
+        raise _refuse(["geojson_file and _base_dir are for `truckroll rules load`; send the boundary as geojson"])
     try:
         report = load_rules(document, session=session)
     except RulesConfigError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
-                            {"message": "refused; nothing was changed", "errors": exc.errors}) from None
-    return {"loaded": {k: n for k, n in report.counts.items() if n}}
+        raise _refuse(exc.errors) from None
+    loaded = {k: n for k, n in report.counts.items() if n}
+    auth.audit(session, actor=who.name, actor_role=who.role, action=action, target=", ".join(sorted(document)),
+               details={"loaded": loaded})
+    return {"loaded": loaded}
 
 
 def _items(body: dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
     return body if isinstance(body, list) else [body]
 
 
-@router.post("/rules", status_code=status.HTTP_201_CREATED, summary="Load a whole rules document")
-def post_rules(session: SessionDep, document: dict[str, Any] = Body(...)) -> dict[str, Any]:
+@router.post("/rules", status_code=status.HTTP_201_CREATED, summary="Load a whole rules document",
+             responses=_REFUSED)
+def post_rules(session: SessionDep, who: Admin, document: dict[str, Any] = Body(...)) -> dict[str, Any]:
     """Territories, memberships, shifts, operating hours, absences and policies in one document (docs/rules.md)."""
-    return _load(document, session)
+    return _load(document, session, who, "rules.loaded")
 
 
-@router.get("/territories", summary="Service territories")
+@router.get("/territories", summary="Service territories", dependencies=[Reader])
 def get_territories(session: SessionDep) -> list[dict[str, Any]]:
     """Every territory with its parent, level, time zone, visiting hours and GeoJSON boundary."""
     return [t.model_dump() for t in session.exec(select(Territory).order_by(Territory.level, Territory.name)).all()]
 
 
-@router.post("/territories", status_code=status.HTTP_201_CREATED, summary="Add or update territories")
-def post_territories(session: SessionDep,
+@router.post("/territories", status_code=status.HTTP_201_CREATED, summary="Add or update territories",
+             responses=_REFUSED)
+def post_territories(session: SessionDep, who: Admin,
                      body: dict[str, Any] | list[dict[str, Any]] = Body(...)) -> dict[str, Any]:
     """One territory or a list, matched by name (``geojson`` or ``polygon``, ``parent``, ``timezone``,
     ``visiting_hours``)."""
-    return _load({"territories": _items(body)}, session)
+    return _load({"territories": _items(body)}, session, who, "rules.territories")
 
 
-@router.get("/memberships", summary="Technicians' territory memberships")
-def get_memberships(session: SessionDep, technician_id: int | None = None) -> list[dict[str, Any]]:
+@router.get("/memberships", summary="Technicians' territory memberships", dependencies=[Reader])
+def get_memberships(session: SessionDep,
+                    technician_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> list[dict[str, Any]]:
     q = select(TechnicianMembership).order_by(TechnicianMembership.technician_id, TechnicianMembership.effective_from)
     if technician_id is not None:
         q = q.where(col(TechnicianMembership.technician_id) == technician_id)
     return [m.model_dump(mode="json") for m in session.exec(q).all()]
 
 
-@router.post("/memberships", status_code=status.HTTP_201_CREATED, summary="Add memberships")
-def post_memberships(session: SessionDep,
+@router.post("/memberships", status_code=status.HTTP_201_CREATED, summary="Add memberships", responses=_REFUSED)
+def post_memberships(session: SessionDep, who: Admin,
                      body: dict[str, Any] | list[dict[str, Any]] = Body(...)) -> dict[str, Any]:
     """One membership or a list (``technician``, ``territory``, ``kind``, ``from``, ``until``, radius); an
     overlap with a stored primary is refused."""
-    return _load({"memberships": _items(body)}, session)
+    return _load({"memberships": _items(body)}, session, who, "rules.memberships")
 
 
-@router.get("/policies", summary="Scheduling and travel policies")
+@router.get("/policies", summary="Scheduling and travel policies", dependencies=[Reader])
 def get_policies(session: SessionDep) -> dict[str, list[dict[str, Any]]]:
     return {"scheduling": [p.model_dump() for p in session.exec(select(SchedulingPolicy)).all()],
             "travel": [p.model_dump() for p in session.exec(select(TravelPolicyRecord)).all()]}
 
 
-@router.post("/policies", status_code=status.HTTP_201_CREATED, summary="Set scheduling and travel policies")
-def post_policies(session: SessionDep, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+@router.post("/policies", status_code=status.HTTP_201_CREATED, summary="Set scheduling and travel policies",
+             responses=_REFUSED)
+def post_policies(session: SessionDep, who: Admin, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
     """``{"scheduling": [...], "travel": [...]}``: replaces the policy of each territory or technician named
     (none = the company default)."""
-    return _load({"policies": body}, session)
+    return _load({"policies": body}, session, who, "rules.policies")
 
 
 @router.get("/service-requests/{request_id}/why-not/{technician_id}",
-            summary="Why (not) this technician for this request")
-def get_why_not(request_id: int, technician_id: int, session: SessionDep) -> dict[str, Any]:
+            summary="Why (not) this technician for this request", dependencies=[Reader],
+            responses={404: {"model": ErrorOut, "description": "No such request or technician"}})
+def get_why_not(request_id: DbId, technician_id: DbId, session: SessionDep) -> dict[str, Any]:
     """Every reason, in a dispatcher's words: qualification, territory and radius, availability, visiting and
     closed hours, the utilisation threshold, room in the route."""
     try:

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
 from sqlmodel import col, select
 
 from models import Escalation
 from models.schemas import RequestValidationError, ServiceRequestCreate
+from models.security_tables import Role
+from service.auth import AUTH_RESPONSES, Principal, require_roles
 from service.deps import DispatcherDep, SessionDep
+from service.errors import ErrorOut
+from service.limits import DbId
 from service.routers.escalations import escalation_out
 from service.schemas import AcceptedOut, AssignmentOut, RequestStatusOut, WindowOut
 from service.security import MAX_BODY_BYTES, SIGNATURE_HEADER, SignedJSON
 from truckroll import dispatching, store
-from truckroll.intake import accept_request
+from truckroll.intake import IdempotencyKeyReused, accept_request
 
 router = APIRouter(prefix="/service-requests", tags=["service requests"])
 
@@ -44,10 +48,13 @@ _BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {
 @router.post(
     "", status_code=status.HTTP_202_ACCEPTED, response_model=AcceptedOut, openapi_extra=_BODY_DOC,
     summary="Accept a service request (signed webhook)",
-    responses={400: {"description": "Malformed JSON"}, 401: {"description": f"Missing or wrong {SIGNATURE_HEADER}"},
-               413: {"description": f"Body over {MAX_BODY_BYTES} bytes"},
-               415: {"description": "Content-Type is not application/json"},
-               422: {"description": "Failing fields, each named; nothing was written"}},
+    responses={400: {"model": ErrorOut, "description": "Malformed JSON"},
+               401: {"model": ErrorOut,
+                     "description": f"Missing, wrong, stale or replayed {SIGNATURE_HEADER}"},
+               413: {"model": ErrorOut, "description": f"Body over {MAX_BODY_BYTES} bytes"},
+               415: {"model": ErrorOut, "description": "Content-Type is not application/json"},
+               422: {"model": ErrorOut, "description": "Failing fields, each named, or an Idempotency-Key used "
+                                                       "before with another body; nothing was written"}},
 )
 def create_service_request(
     payload: SignedJSON, response: Response, dispatcher: DispatcherDep,
@@ -55,15 +62,19 @@ def create_service_request(
 ) -> AcceptedOut:
     """Validate and persist the request, then start its dispatch flow run in the background.
 
-    Sign the raw body: ``X-Truckroll-Signature: sha256=<hex HMAC-SHA256 of the body with the shared secret>``.
-    Send the same ``Idempotency-Key`` when retrying a delivery: the answer names the first request and nothing new
-    is created.
+    Sign every delivery afresh: ``X-Truckroll-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw
+    body>" with the shared secret>``. A signature more than the tolerance (5 minutes) from now, or seen before,
+    is refused (401). Send the same ``Idempotency-Key`` and body when retrying a delivery: the answer names the
+    first request and nothing new is created; the same key with another body is refused (422).
     """
     try:
         accepted = accept_request(payload, idempotency_key=idempotency_key)
     except RequestValidationError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             detail=[e.model_dump() for e in exc.errors]) from None
+    except IdempotencyKeyReused as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            detail=[{"field": "Idempotency-Key", "message": str(exc)}]) from None
     if accepted.created:
         dispatcher.submit(accepted.request_id)
     else:
@@ -73,16 +84,23 @@ def create_service_request(
     return AcceptedOut(request_id=accepted.request_id, status="received", status_url=url, created=accepted.created)
 
 
-@router.get("/{request_id}", response_model=RequestStatusOut, summary="Status, assignment and arrival window")
-def get_service_request(request_id: int, session: SessionDep) -> RequestStatusOut:
-    """Where the request stands: received, analysed, assigned (technician, start, arrival window), escalated."""
+@router.get("/{request_id}", response_model=RequestStatusOut, summary="Status, assignment and arrival window",
+            responses={**AUTH_RESPONSES, 404: {"model": ErrorOut, "description": "No such request (or, for a "
+                                                                                 "technician, not their job)"}})
+def get_service_request(request_id: DbId, session: SessionDep,
+                        who: Annotated[Principal, Depends(require_roles(Role.DISPATCHER, Role.TECHNICIAN))]
+                        ) -> RequestStatusOut:
+    """Where the request stands: received, analysed, assigned (technician, start, arrival window), escalated.
+    A technician sees only the jobs assigned to them."""
     try:
         row = store.get_request(request_id, session=session)
     except store.NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    a = dispatching.existing_assignment(request_id, session=session)
+    if who.role == Role.TECHNICIAN and (a is None or not who.may_see_technician(a.technician_id)):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no service request {request_id} among your jobs")
     out = RequestStatusOut(request_id=request_id, status=row.status, job_type=row.job_type, priority=row.priority,
                            created_at=row.created_at)
-    a = dispatching.existing_assignment(request_id, session=session)
     if a is not None:
         assert a.id is not None
         tech = store.get_technician(a.technician_id, session=session)

@@ -6,11 +6,15 @@ from datetime import date
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlmodel import col, select
 
 from models import ServiceRequest
+from models.security_tables import Role
+from service.auth import AUTH_RESPONSES, Principal, require_roles
 from service.deps import SessionDep
+from service.errors import ErrorOut
+from service.limits import DbId, check_day
 from service.schemas import ScheduleOut, ShiftOut, StopOut, WindowOut
 from truckroll import store
 from truckroll.settings import get_settings
@@ -18,12 +22,19 @@ from truckroll.settings import get_settings
 router = APIRouter(prefix="/technicians", tags=["technicians"])
 
 
-@router.get("/{technician_id}/schedule", response_model=ScheduleOut, summary="A technician's route for a day")
+@router.get("/{technician_id}/schedule", response_model=ScheduleOut, summary="A technician's route for a day",
+            responses={**AUTH_RESPONSES, 404: {"model": ErrorOut, "description": "No such technician"}})
 def technician_schedule(
-    technician_id: int, session: SessionDep,
-    day: Annotated[date, Query(alias="date", description="YYYY-MM-DD in the company's time zone")],
+    technician_id: DbId, session: SessionDep,
+    day: Annotated[date, Query(alias="date", description="YYYY-MM-DD in the company's time zone, within the "
+                                                         "API's date range (ten years either side of today)")],
+    who: Annotated[Principal, Depends(require_roles(Role.DISPATCHER, Role.TECHNICIAN))],
 ) -> ScheduleOut:
-    """Each shift that starts on the day, with its stops in order: times, promised windows, travel."""
+    """Each shift that starts on the day, with its stops in order: times, promised windows, travel. A technician
+    sees only their own day."""
+    if not who.may_see_technician(technician_id):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "a technician sees only their own schedule")
+    check_day(day)
     try:
         tech = store.get_technician(technician_id, session=session)
     except store.NotFound as exc:

@@ -1,8 +1,10 @@
-"""An intake service on a fresh SQLite database, with a signing client and a dispatcher that records hand-overs."""
+"""An intake service on a fresh SQLite database, with a signing client (signed in as an admin) and a dispatcher
+that records hand-overs."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,11 +26,20 @@ class RecordingRun:
         self.started.append(request_id)
 
 
-def signed(body: bytes | str, secret: str = SECRET) -> dict[str, str]:
+_signed: set[tuple[bytes, str, int]] = set()
+
+
+def signed(body: bytes | str, secret: str = SECRET, timestamp: int | None = None) -> dict[str, str]:
+    """Headers of a freshly signed delivery, as a sender signs every delivery afresh: the same body signed again
+    gets an earlier second (within the tolerance), so its signature is new."""
     from service.security import sign
 
     raw = body.encode() if isinstance(body, str) else body
-    return {"X-Truckroll-Signature": sign(raw, secret), "Content-Type": "application/json"}
+    t = int(time.time()) if timestamp is None else timestamp
+    while timestamp is None and (raw, secret, t) in _signed:
+        t -= 1
+    _signed.add((raw, secret, t))
+    return {"X-Truckroll-Signature": sign(raw, secret, t), "Content-Type": "application/json"}
 
 
 def post_request(client: TestClient, payload: dict[str, Any], key: str | None = None) -> Any:
@@ -68,7 +79,7 @@ def client(company: dict[str, int], recorder: RecordingRun, monkeypatch: pytest.
     get_settings.cache_clear()
     app = create_app(dispatcher=BackgroundDispatcher(mode="in-process", run=recorder), init_database=False,
                      sweep_interval_seconds=0)
-    with TestClient(app) as c:
+    with TestClient(app, headers={"X-API-Key": f.api_key("admin", "root")}) as c:
         yield c
     get_settings.cache_clear()
 

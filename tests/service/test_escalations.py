@@ -112,13 +112,15 @@ def test_resolving_twice_is_409_and_assigns_once(client: TestClient, company: di
 
 
 def test_resolve_input_is_validated(client: TestClient, company: dict[str, int], escalated: dict[str, int]) -> None:
-    """Unknown escalation or technician: 404; a naive start or a missing resolved_by: 422."""
+    """Unknown escalation or technician: 404; a naive start, an id out of range or a blank resolved_by: 422."""
     ok = {"technician_id": company["ana"], "resolved_by": "maria"}
     assert client.post("/escalations/999/resolve", json=ok).status_code == 404
     url = f"/escalations/{escalated['escalation_id']}/resolve"
     assert client.post(url, json=ok | {"technician_id": 999}).status_code == 404
     assert client.post(url, json=ok | {"start": "2030-01-07T10:00:00"}).status_code == 422
-    assert client.post(url, json={"technician_id": company["ana"]}).status_code == 422
+    assert client.post(url, json=ok | {"resolved_by": ""}).status_code == 422
+    assert client.post(url, json=ok | {"technician_id": 2**31}).status_code == 422
+    assert client.post(url, json=ok | {"start": "0001-01-01T00:00:00+01:00"}).status_code == 422
 
 
 def test_schedule_of_unknown_technician_or_bad_date(client: TestClient, company: dict[str, int]) -> None:

@@ -6,8 +6,10 @@ import json
 
 from fastapi.testclient import TestClient
 
+from models import ServiceRequest
 from tests import factories as f
 from tests.service.conftest import SECRET, RecordingRun, count_requests, post_request, signed
+from truckroll.db import session_scope
 
 
 def test_signed_request_is_accepted_persisted_and_handed_to_dispatch(client: TestClient,
@@ -29,14 +31,19 @@ def test_signed_request_is_accepted_persisted_and_handed_to_dispatch(client: Tes
 
 
 def test_same_idempotency_key_returns_same_id_and_creates_nothing(client: TestClient, recorder: RecordingRun) -> None:
-    """Three deliveries with one Idempotency-Key: one row, one id, one flow start; the replays say so."""
+    """Deliveries with one Idempotency-Key: one row, one id, one flow start; the replays say so; the same key
+    with another body is refused (422) and changes nothing."""
     first = post_request(client, f.request_payload(), key="order-42")
     again = post_request(client, f.request_payload(), key="order-42")
     third = post_request(client, f.request_payload(customer_name="Someone Else"), key="order-42")
-    assert first.status_code == again.status_code == third.status_code == 202
-    assert first.json()["request_id"] == again.json()["request_id"] == third.json()["request_id"]
+    assert first.status_code == again.status_code == 202
+    assert first.json()["request_id"] == again.json()["request_id"]
     assert again.json()["created"] is False and again.headers["Idempotent-Replayed"] == "true"
+    assert third.status_code == 422 and "another body" in third.text
+    assert recorder.started == [first.json()["request_id"]]
     assert count_requests() == 1
+    with session_scope() as s:
+        assert s.get(ServiceRequest, first.json()["request_id"]).customer_name == "Dana Reyes"  # type: ignore[union-attr]
     other = post_request(client, f.request_payload(), key="order-43")
     assert other.json()["request_id"] != first.json()["request_id"]
     assert count_requests() == 2

@@ -87,7 +87,8 @@ def test_in_process_service_dispatches_accepted_requests(company: dict[str, int]
 
     monkeypatch.setenv("TRUCKROLL_WEBHOOK_SECRET", SECRET)
     get_settings.cache_clear()
-    with TestClient(create_app(init_database=False, sweep_interval_seconds=0)) as client:
+    with TestClient(create_app(init_database=False, sweep_interval_seconds=0),
+                    headers={"X-API-Key": f.api_key()}) as client:
         accepted = post_request(client, f.request_payload(), key="k-1").json()
         status = {}
         for _ in range(600):

@@ -94,12 +94,19 @@ async def _fire(base: str, deliveries: list[tuple[str, bytes]], concurrency: int
     results: list[tuple[str, int, int, float]] = []
     it = iter(deliveries)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    used: set[tuple[str, int]] = set()
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
 
         async def worker() -> None:
             for key, body in it:
+                # Every delivery is signed afresh: a retry of the same body in the same second gets an earlier
+                # timestamp, so its signature differs (the service refuses a signature it has seen: a replay).
+                t = int(time.time())
+                while (key, t) in used:
+                    t -= 1
+                used.add((key, t))
                 headers = {"Content-Type": "application/json", "Idempotency-Key": key,
-                           "X-Truckroll-Signature": sign(body, SECRET)}
+                           "X-Truckroll-Signature": sign(body, SECRET, t)}
                 t0 = time.perf_counter()
                 r = await client.post("/service-requests", content=body, headers=headers)
                 ms = (time.perf_counter() - t0) * 1000

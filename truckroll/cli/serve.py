@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from truckroll.cli.app import app, bench_app, console
+from truckroll.cli.app import app, bench_app, console, fail
 
 db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -29,8 +29,11 @@ def serve(host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from service.app import create_app
 
-    uvicorn.run(create_app(sweep_interval_seconds=sweep_seconds), host=host, port=port, log_level=log_level,
-                access_log=log_level == "debug")
+    try:
+        service = create_app(sweep_interval_seconds=sweep_seconds)
+    except RuntimeError as exc:
+        raise fail(str(exc)) from None
+    uvicorn.run(service, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
 
 
 @app.command()
