@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from service.routers import booking, escalations, rules, service_requests, technicians
+from service.routers import booking, company, escalations, live, rules, service_requests, technicians
 from truckroll.flowruns import BackgroundDispatcher, new_attempt
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,8 @@ ROUTERS: list[APIRouter] = [
     technicians.router,
     booking.router,
     rules.router,
+    company.router,
+    live.router,
 ]
 
 
