@@ -75,13 +75,28 @@ def metrics(day: str = typer.Option(..., "--date", help="The day, YYYY-MM-DD, in
 
 @request_app.command("create")
 def request_create(file: Path = typer.Option(..., "--file", exists=False, help="A JSON service request."),
-                   idempotency_key: str | None = typer.Option(None, "--idempotency-key")) -> None:
-    """Validate a request, persist it and run the dispatch flow on it."""
+                   idempotency_key: str | None = typer.Option(None, "--idempotency-key"),
+                   via: str = typer.Option("auto", "--via", help="auto: this process (reported to the Prefect "
+                                                                 "server when PREFECT_API_URL is set); deployment: "
+                                                                 "a flow run on the workers, waited for."),
+                   wait: float = typer.Option(120.0, "--wait", help="deployment: seconds to wait for the outcome."),
+                   as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON.")) -> None:
+    """Validate a request, persist it, dispatch it, and say what was decided.
+
+    With PREFECT_API_URL set (a running Prefect server, e.g. `make serve`) the flow runs here against that
+    server and answers in about a second; without it Prefect starts a temporary server for this process first
+    (about 20 s). See docs/live-day.md.
+    """
     payload = read_json_file(file)
     from models.schemas import RequestValidationError
     from truckroll import store
     from truckroll.db import session_scope
+    from truckroll.flowruns import prefect_api_configured
 
+    if via not in ("auto", "deployment"):
+        raise fail(f"--via must be auto or deployment (got {via!r})")
+    if via == "deployment" and not prefect_api_configured():
+        raise fail("--via deployment needs a Prefect server: set PREFECT_API_URL")
     _init()
     try:
         with session_scope() as session:
@@ -91,11 +106,69 @@ def request_create(file: Path = typer.Option(..., "--file", exists=False, help="
         for e in exc.errors:
             console.print(f"[red]invalid[/] {e.field}: {e.message}")
         raise fail("request refused; nothing was written") from None
-    from flows.dispatch import dispatch_service_request
+    assert rid is not None
+    if via == "deployment":
+        _run_on_deployment(rid, wait)
+    else:
+        from truckroll.flowruns import run_in_process
 
-    outcome = dispatch_service_request(request_id=rid)
-    result: Any = outcome.result() if hasattr(outcome, "result") else outcome  # type: ignore[union-attr]
-    typer.echo(json.dumps(result, indent=2, default=str))
+        run_in_process(rid)
+    result = describe_outcome(rid)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+    else:
+        console.print(result["summary"], soft_wrap=True)
+
+
+def _run_on_deployment(request_id: int, wait: float) -> None:
+    """Hand the request to the dispatch deployment and wait for its flow run to finish."""
+    from prefect.client.orchestration import get_client
+
+    from truckroll.flowruns import submit_to_deployment
+
+    run_id = submit_to_deployment(request_id, attempt="cli")
+    import time as clock
+    from uuid import UUID
+
+    deadline = clock.monotonic() + wait
+    with get_client(sync_client=True) as client:
+        while clock.monotonic() < deadline:
+            state = client.read_flow_run(UUID(run_id)).state
+            if state is not None and state.is_final():
+                return
+            clock.sleep(0.2)
+    raise fail(f"request #{request_id} is accepted; its flow run {run_id} did not finish within {wait:.0f} s "
+               "(are workers running?)")
+
+
+def describe_outcome(request_id: int) -> dict[str, Any]:
+    """What was decided for the request, from the database: assigned (to whom, when) or escalated (why)."""
+    from sqlmodel import col, select
+
+    from models import Escalation
+    from truckroll import dispatching, store
+    from truckroll.db import session_scope
+
+    tz = _tz()
+    with session_scope() as session:
+        row = store.get_request(request_id, session=session)
+        out: dict[str, Any] = {"request_id": request_id, "status": row.status}
+        a = dispatching.existing_assignment(request_id, session=session)
+        if a is not None and row.status == "assigned":
+            tech = store.get_technician(a.technician_id, session=session)
+            out |= {"technician_id": a.technician_id, "technician": tech.name, "start": a.scheduled_start.isoformat(),
+                    "window_start": a.window_start.isoformat(), "window_end": a.window_end.isoformat()}
+            out["summary"] = (f"request #{request_id} assigned to {tech.name}: arrival window "
+                              f"{a.window_start.astimezone(tz):%a %d %b %H:%M}-{a.window_end.astimezone(tz):%H:%M}, "
+                              f"planned start {a.scheduled_start.astimezone(tz):%H:%M}")
+        elif row.status == "escalated":
+            esc = session.exec(select(Escalation).where(Escalation.request_id == request_id)
+                               .order_by(col(Escalation.id).desc())).first()
+            out["reason"] = esc.reason if esc else ""
+            out["summary"] = f"request #{request_id} escalated to a dispatcher: {out['reason']}"
+        else:
+            out["summary"] = f"request #{request_id} is {row.status}"
+    return out
 
 
 @schedule_app.command("show")

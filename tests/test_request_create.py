@@ -1,0 +1,45 @@
+"""`truckroll request create` against a configured Prefect server: the flow runs in the command's process
+(no temporary server) and the command says what it decided."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import factories as f
+from truckroll.db import session_scope
+
+
+def _create(path: Path, url: str, api: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, TRUCKROLL_DATABASE_URL=url, PREFECT_API_URL=api)
+    return subprocess.run([sys.executable, "-m", "truckroll.cli.__main__", "request", "create", "--file", str(path),
+                           *extra], capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_request_create_says_what_it_decided(db: str, tmp_path: Path) -> None:
+    """Assigned: to whom and the window told; escalated: the reason. Both as text and JSON."""
+    from prefect.settings import PREFECT_API_URL
+
+    api = str(PREFECT_API_URL.value())
+    with session_scope() as s:
+        f.add_job_type(s)
+        f.add_technician(s, "Ana")
+    ok = tmp_path / "ok.json"
+    ok.write_text(json.dumps(f.request_payload()))
+    r = _create(ok, db, api)
+    assert r.returncode == 0, r.stderr
+    # Ana leaves home at 08:00 for a customer at her door: start 08:00, window 08:00-10:00.
+    assert r.stdout.strip() == "request #1 assigned to Ana: arrival window Mon 07 Jan 08:00-10:00, planned start 08:00"
+    late = tmp_path / "late.json"
+    late.write_text(json.dumps(f.request_payload(time_windows=[{"start": f.at(18).isoformat(),
+                                                                "end": f.at(20).isoformat()}])))
+    r = _create(late, db, api, "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["status"] == "escalated" and out["request_id"] == 2 and "shift" in out["reason"]
