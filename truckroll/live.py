@@ -119,7 +119,8 @@ def overlay_live_state(days: list[TechnicianDay], *, session: Session, travel: T
                  for f in [facts_of(progress[s.request_id])] if f is not None}
         if not facts:
             continue
-        for s, eta in zip(d.stops, propagate(d.stops, facts, now, travel), strict=True):
+        # A job never reported finished on a past day ends at the end of that shift at the latest.
+        for s, eta in zip(d.stops, propagate(d.stops, facts, min(now, d.shift_end), travel), strict=True):
             s.start, s.end, s.window, s.travel_minutes = eta.start, eta.end, eta.window, eta.travel_minutes
             if eta.state != "planned":
                 s.fixed = True
@@ -271,8 +272,15 @@ def record_event(request_id: int, kind: str, *, session: Session, travel: Travel
         outcome.state = row.state
         if kind == "not_home":
             _leave_route(a, request, "not_home", at, session=session, outcome=outcome)
-            store.open_escalation(request_id, f"customer not home at {at.isoformat()}"
-                                  + (f": {note}" if note else ""), {}, session=session)
+            reason = f"customer not home at {at.isoformat()}" + (f": {note}" if note else "")
+            esc = store.open_escalation(request_id, reason, {}, session=session)
+            alert = notify.queue(
+                session=session, dedupe_key=f"escalation:{esc.id}:dispatch", template="escalation_alert",
+                recipient=get_settings().dispatch_email, recipient_kind="dispatch", request_id=request_id,
+                context=dict(request_id=request_id, customer_name=request.customer_name, address=request.address,
+                             job_type=request.job_type, priority=request.priority, reason=reason,
+                             escalation_id=esc.id, why_not=[]))
+            outcome.notification_ids.append(alert.id or 0)
     session.add(event)
     session.flush()
     assert event.id is not None
@@ -449,10 +457,11 @@ def _tell_eta(a: Assignment, request: ServiceRequest, eta: datetime, *, session:
 
 
 def offer_freed_time(technician_id: int, window: tuple[datetime, datetime], *, travel: TravelTimeProvider,
-                     limit: int = 5) -> list[dict[str, Any]]:
+                     limit: int = 5, exclude: set[int] | None = None) -> list[dict[str, Any]]:
     """Offer the technician's freed time to escalated requests whose windows touch it (most urgent first):
     each is decided on this technician's fresh route and committed through ``dispatching.commit_assignment``
-    (notifications and confirmation included), its escalation closed. Returns what was placed."""
+    (notifications and confirmation included), its escalation closed. ``exclude``: requests not to offer (the
+    one whose customer was not home waits for a dispatcher). Returns what was placed."""
     from engine.dispatch import decide
     from truckroll import dispatching
     from truckroll.db import session_scope
@@ -465,7 +474,7 @@ def offer_freed_time(technician_id: int, window: tuple[datetime, datetime], *, t
                                .where(col(Escalation.resolved_at).is_(None),
                                       ServiceRequest.status == RequestStatus.ESCALATED)
                                .order_by(col(ServiceRequest.priority), col(ServiceRequest.created_at))).all()
-        ids = [r.id for r in waiting if r.id is not None and any(
+        ids = [r.id for r in waiting if r.id is not None and r.id not in (exclude or set()) and any(
             datetime.fromisoformat(a) < end and datetime.fromisoformat(b) > start for a, b in r.time_windows)]
     for rid in ids:
         if len(placed) >= limit:
@@ -504,7 +513,8 @@ def apply_event(request_id: int, kind: str, **kwargs: Any) -> EventOutcome:
     with session_scope() as session:
         outcome = record_event(request_id, kind, session=session, travel=travel, **kwargs)
     if outcome.freed_window is not None and outcome.technician_id is not None:
-        outcome.offered = offer_freed_time(outcome.technician_id, outcome.freed_window, travel=travel)
+        outcome.offered = offer_freed_time(outcome.technician_id, outcome.freed_window, travel=travel,
+                                           exclude={request_id})
     return outcome
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -36,14 +37,19 @@ def bench_create(requests: int = typer.Option(5, help="Requests to create, one p
         engine.dispose()
         env = dict(os.environ, TRUCKROLL_DATABASE_URL=url)
         times: list[float] = []
+        cpu: list[float] = []
         outcomes: dict[str, int] = {}
         for i, item in enumerate(demo.generate_requests(day, requests, seed=seed)):
             path = Path(tmp) / f"r{i}.json"
             path.write_text(json.dumps(item.payload))
             t0 = clock.perf_counter()
+            c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             r = subprocess.run([sys.executable, "-m", "truckroll.cli.__main__", "request", "create", "--file",
                                 str(path), "--json"], capture_output=True, text=True, env=env, timeout=600)
             times.append(clock.perf_counter() - t0)
+            c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            # CPU seconds of the command (and of a temporary Prefect server it starts): less noisy than wall time.
+            cpu.append(c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime)
             if r.returncode != 0:
                 console.print(f"[red]request {i} failed[/]: {r.stderr.strip()[-400:]}")
                 continue
@@ -51,4 +57,5 @@ def bench_create(requests: int = typer.Option(5, help="Requests to create, one p
             outcomes[status] = outcomes.get(status, 0) + 1
     where = f"Prefect server at {api}" if api else "no Prefect server configured (temporary server per process)"
     console.print(f"truckroll request create x{len(times)}, {where}: median {statistics.median(times):.2f} s, "
-                  f"min {min(times):.2f} s, max {max(times):.2f} s; outcomes {outcomes}", soft_wrap=True)
+                  f"min {min(times):.2f} s, max {max(times):.2f} s; CPU median {statistics.median(cpu):.2f} s; "
+                  f"outcomes {outcomes}", soft_wrap=True)
