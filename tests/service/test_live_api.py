@@ -17,6 +17,16 @@ from truckroll.db import session_scope
 
 def _dispatch(payload: dict[str, Any]) -> int:
     """Create and assign a request through the engine and the committing code (as the flow's steps do)."""
+    from truckroll import store
+
+    with session_scope() as s:
+        row, _ = store.create_request(payload, session=s, now=f.at(6))
+        assert row.id is not None
+    return _dispatch_existing(row.id)
+
+
+def _dispatch_existing(request_id: int) -> int:
+    """Assign (or escalate) a stored request as the flow's steps do, without Prefect."""
     from engine.dispatch import decide
     from truckroll import dispatching, store
     from truckroll.settings import get_settings
@@ -24,7 +34,7 @@ def _dispatch(payload: dict[str, Any]) -> int:
 
     st, travel = get_settings(), get_travel_provider()
     with session_scope() as s:
-        row, _ = store.create_request(payload, session=s, now=f.at(6))
+        row = store.get_request(request_id, session=s)
         assert row.id is not None
         job = store.requirements_of(row.id, session=s)
         lo, hi = store.job_horizon(job)

@@ -79,15 +79,23 @@ def request_create(file: Path = typer.Option(..., "--file", exists=False, help="
                    via: str = typer.Option("auto", "--via", help="auto: this process (reported to the Prefect "
                                                                  "server when PREFECT_API_URL is set); deployment: "
                                                                  "a flow run on the workers, waited for."),
-                   wait: float = typer.Option(120.0, "--wait", help="deployment: seconds to wait for the outcome."),
+                   wait: float = typer.Option(120.0, "--wait", help="Seconds to wait for the outcome "
+                                                                    "(deployment, service)."),
+                   service: str | None = typer.Option(None, "--service", envvar="TRUCKROLL_SERVICE_URL",
+                                                      help="A running intake service (truckroll serve): send the "
+                                                           "request there, signed, and wait for its outcome."),
                    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON.")) -> None:
     """Validate a request, persist it, dispatch it, and say what was decided.
 
-    With PREFECT_API_URL set (a running Prefect server, e.g. `make serve`) the flow runs here against that
-    server and answers in about a second; without it Prefect starts a temporary server for this process first
-    (about 20 s). See docs/live-day.md.
+    Fastest with a running intake service (``--service`` / TRUCKROLL_SERVICE_URL): this process only sends
+    the request and reads the outcome. Otherwise the flow runs in this process: against the Prefect server of
+    PREFECT_API_URL when set, else Prefect first starts a temporary server for this process. See
+    docs/live-day.md.
     """
     payload = read_json_file(file)
+    if service:
+        _create_via_service(service.rstrip("/"), payload, idempotency_key, wait, as_json)
+        return
     from models.schemas import RequestValidationError
     from truckroll import store
     from truckroll.db import session_scope
@@ -141,6 +149,67 @@ def _run_on_deployment(request_id: int, wait: float) -> None:
                "(are workers running?)")
 
 
+def _create_via_service(url: str, payload: Any, idempotency_key: str | None, wait: float, as_json: bool) -> None:
+    """POST the request to the intake service (signed like any webhook delivery), then poll its status."""
+    import time as clock
+
+    import httpx
+
+    from service.security import SIGNATURE_HEADER, sign
+    from truckroll.settings import get_settings
+
+    body = json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, get_settings().webhook_secret)}
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
+    try:
+        with httpx.Client(base_url=url, timeout=10) as client:
+            r = client.post("/service-requests", content=body, headers=headers)
+            if r.status_code == 422:
+                for e in r.json().get("detail", []):
+                    console.print(f"[red]invalid[/] {e.get('field')}: {e.get('message')}")
+                raise fail("request refused; nothing was written")
+            if r.status_code != 202:
+                raise fail(f"the intake service answered {r.status_code}: {r.text[:300]}")
+            rid = int(r.json()["request_id"])
+            deadline = clock.monotonic() + wait
+            while True:
+                data = client.get(f"/service-requests/{rid}").json()
+                if data["status"] not in ("received", "analysed") or clock.monotonic() > deadline:
+                    break
+                clock.sleep(0.1)
+    except httpx.HTTPError as exc:
+        raise fail(f"cannot reach the intake service at {url}: {exc}") from None
+    a, w, esc = data.get("assignment") or {}, data.get("arrival_window") or {}, data.get("escalation") or {}
+    result = {"request_id": rid, "status": data["status"], "technician_id": a.get("technician_id"),
+              "technician": a.get("technician_name"), "start": a.get("scheduled_start"),
+              "window_start": w.get("start"), "window_end": w.get("end"), "reason": esc.get("reason")}
+    result = {k: v for k, v in result.items() if v is not None}
+    result["summary"] = outcome_summary(result)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+    else:
+        console.print(result["summary"], soft_wrap=True)
+
+
+def outcome_summary(out: dict[str, Any]) -> str:
+    """One line: "request #4 assigned to Ana: arrival window Mon 07 Jan 08:00-10:00, planned start 08:10"."""
+    from datetime import datetime
+
+    rid, status = out["request_id"], out["status"]
+    if status == "assigned" and out.get("window_start"):
+        tz = _tz()
+        ws, we, start = (datetime.fromisoformat(str(out[k])).astimezone(tz)
+                         for k in ("window_start", "window_end", "start"))
+        return (f"request #{rid} assigned to {out['technician']}: arrival window {ws:%a %d %b %H:%M}-{we:%H:%M}, "
+                f"planned start {start:%H:%M}")
+    if status == "escalated":
+        return f"request #{rid} escalated to a dispatcher: {out.get('reason', '')}"
+    if status in ("received", "analysed"):
+        return f"request #{rid} is accepted and still being dispatched ({status})"
+    return f"request #{rid} is {status}"
+
+
 def describe_outcome(request_id: int) -> dict[str, Any]:
     """What was decided for the request, from the database: assigned (to whom, when) or escalated (why)."""
     from sqlmodel import col, select
@@ -149,7 +218,6 @@ def describe_outcome(request_id: int) -> dict[str, Any]:
     from truckroll import dispatching, store
     from truckroll.db import session_scope
 
-    tz = _tz()
     with session_scope() as session:
         row = store.get_request(request_id, session=session)
         out: dict[str, Any] = {"request_id": request_id, "status": row.status}
@@ -158,16 +226,11 @@ def describe_outcome(request_id: int) -> dict[str, Any]:
             tech = store.get_technician(a.technician_id, session=session)
             out |= {"technician_id": a.technician_id, "technician": tech.name, "start": a.scheduled_start.isoformat(),
                     "window_start": a.window_start.isoformat(), "window_end": a.window_end.isoformat()}
-            out["summary"] = (f"request #{request_id} assigned to {tech.name}: arrival window "
-                              f"{a.window_start.astimezone(tz):%a %d %b %H:%M}-{a.window_end.astimezone(tz):%H:%M}, "
-                              f"planned start {a.scheduled_start.astimezone(tz):%H:%M}")
         elif row.status == "escalated":
             esc = session.exec(select(Escalation).where(Escalation.request_id == request_id)
                                .order_by(col(Escalation.id).desc())).first()
             out["reason"] = esc.reason if esc else ""
-            out["summary"] = f"request #{request_id} escalated to a dispatcher: {out['reason']}"
-        else:
-            out["summary"] = f"request #{request_id} is {row.status}"
+    out["summary"] = outcome_summary(out)
     return out
 
 
