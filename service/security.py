@@ -6,23 +6,18 @@ signature with a changed body fails here and nothing downstream ever sees the bo
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 
+from truckroll.client import SIGNATURE_HEADER, SIGNATURE_PREFIX, sign
 from truckroll.settings import get_settings
 
+__all__ = ["MAX_BODY_BYTES", "SIGNATURE_HEADER", "SIGNATURE_PREFIX", "sign", "signature_is_valid"]
+
 MAX_BODY_BYTES = 64 * 1024
-SIGNATURE_HEADER = "X-Truckroll-Signature"
-SIGNATURE_PREFIX = "sha256="
-
-
-def sign(body: bytes, secret: str) -> str:
-    """The header value a sender puts in ``X-Truckroll-Signature`` for ``body``."""
-    return SIGNATURE_PREFIX + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def signature_is_valid(body: bytes, header: str | None, secret: str) -> bool:

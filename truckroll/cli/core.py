@@ -152,14 +152,15 @@ def _run_on_deployment(request_id: int, wait: float) -> None:
 def _create_via_service(url: str, payload: Any, idempotency_key: str | None, wait: float, as_json: bool) -> None:
     """POST the request to the intake service (signed like any webhook delivery), then poll its status."""
     import time as clock
+    from zoneinfo import ZoneInfo
 
     import httpx
 
-    from service.security import SIGNATURE_HEADER, sign
-    from truckroll.settings import get_settings
+    from truckroll.client import SIGNATURE_HEADER, ClientSettings, sign
 
+    settings = ClientSettings()
     body = json.dumps(payload).encode()
-    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, get_settings().webhook_secret)}
+    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, settings.webhook_secret)}
     if idempotency_key:
         headers["Idempotency-Key"] = idempotency_key
     try:
@@ -185,20 +186,20 @@ def _create_via_service(url: str, payload: Any, idempotency_key: str | None, wai
               "technician": a.get("technician_name"), "start": a.get("scheduled_start"),
               "window_start": w.get("start"), "window_end": w.get("end"), "reason": esc.get("reason")}
     result = {k: v for k, v in result.items() if v is not None}
-    result["summary"] = outcome_summary(result)
+    result["summary"] = outcome_summary(result, ZoneInfo(settings.company_timezone))
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
     else:
         console.print(result["summary"], soft_wrap=True)
 
 
-def outcome_summary(out: dict[str, Any]) -> str:
+def outcome_summary(out: dict[str, Any], tz: ZoneInfo | None = None) -> str:
     """One line: "request #4 assigned to Ana: arrival window Mon 07 Jan 08:00-10:00, planned start 08:10"."""
     from datetime import datetime
 
     rid, status = out["request_id"], out["status"]
     if status == "assigned" and out.get("window_start"):
-        tz = _tz()
+        tz = tz or _tz()
         ws, we, start = (datetime.fromisoformat(str(out[k])).astimezone(tz)
                          for k in ("window_start", "window_end", "start"))
         return (f"request #{rid} assigned to {out['technician']}: arrival window {ws:%a %d %b %H:%M}-{we:%H:%M}, "
