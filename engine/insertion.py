@@ -185,6 +185,13 @@ def best_insertion(
     return best
 
 
+def repromise(window: TimeWindow, old_start: datetime, new_start: datetime) -> TimeWindow:
+    """The window to tell a customer whose visit moved from ``old_start`` to ``new_start``: the promised
+    window, same width, moved by the delay (it contains the new start as it contained the old one)."""
+    shift = new_start - old_start
+    return TimeWindow(window.start + shift, window.end + shift)
+
+
 def promised_window(
     start: datetime, customer_window: TimeWindow, width_minutes: int, rounding_minutes: int
 ) -> TimeWindow:
@@ -221,8 +228,7 @@ def apply_insertion(day: TechnicianDay, job: JobRequirements, ins: Insertion, wi
         if change is not None:
             if change.breaks_promise:
                 # Re-promise a window of the same width moved by the delay; the customer is notified.
-                shift = change.new_start - s.start
-                s.window = TimeWindow(s.window.start + shift, s.window.end + shift)
+                s.window = repromise(s.window, s.start, change.new_start)
             s.start, s.end = change.new_start, change.new_end
     if ins.position < len(day.stops):
         nxt = day.stops[ins.position]

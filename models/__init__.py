@@ -1,5 +1,13 @@
 """Tables (SQLModel) and the plain domain types the engine works on."""
 
+from models.company_tables import (  # noqa: F401  (registers the company set-up and live-day tables)
+    Customer,
+    LiveEvent,
+    ShiftException,
+    ShiftPattern,
+    StopProgress,
+    TechnicianShiftPattern,
+)
 from models.domain import (
     Candidate,
     Decision,

@@ -16,7 +16,7 @@ from fastapi import APIRouter, FastAPI
 
 from service.errors import ErrorOut
 from service.limits import BodyLimitMiddleware
-from service.routers import auth, booking, escalations, rules, service_requests, technicians
+from service.routers import auth, booking, company, escalations, live, rules, service_requests, technicians
 from service.security import insecure_default_secret
 from truckroll.flowruns import BackgroundDispatcher, new_attempt
 
@@ -30,6 +30,8 @@ ROUTERS: list[APIRouter] = [
     booking.router,
     rules.router,
     auth.router,
+    company.router,
+    live.router,
 ]
 
 

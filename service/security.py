@@ -9,7 +9,6 @@ Several secrets may be active at once (``TRUCKROLL_WEBHOOK_SECRETS``) so a secre
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import time
@@ -17,22 +16,17 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 
+from truckroll.client import SIGNATURE_HEADER, sign
 from truckroll.settings import DEFAULT_WEBHOOK_SECRET, Settings, get_settings, webhook_secrets
 
+__all__ = ["MAX_BODY_BYTES", "SIGNATURE_HEADER", "sign", "verify_signature"]
+
 MAX_BODY_BYTES = 64 * 1024
-SIGNATURE_HEADER = "X-Truckroll-Signature"
 SIGNATURE_FORMAT = 't=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">'
 
 
 class SignatureError(ValueError):
     """Why a webhook signature is refused."""
-
-
-def sign(body: bytes, secret: str, timestamp: int | None = None) -> str:
-    """The header value a sender puts in ``X-Truckroll-Signature`` for ``body`` (now, or at ``timestamp``)."""
-    t = int(time.time()) if timestamp is None else int(timestamp)
-    mac = hmac.new(secret.encode(), str(t).encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"t={t},v1={mac}"
 
 
 def parse_signature(header: str | None) -> tuple[int, list[str]]:

@@ -80,6 +80,10 @@ def next_service_day(today: date | None = None) -> date:
     return day
 
 
+# Shift start hours of the demo's technicians, in turn (9-hour shifts).
+START_HOURS = (8, 8, 8, 7, 10)
+
+
 def seed_company(session: Session, day: date, *, technicians: int = 25, seed: int = 7,
                  rules: bool = False) -> list[Technician]:
     """The catalogue, ``technicians`` technicians with skills, certifications and vans, and their shifts on ``day``.
@@ -122,7 +126,7 @@ def seed_company(session: Session, day: date, *, technicians: int = 25, seed: in
     for i, tech in enumerate(techs):
         if rules and weekend and (i == len(techs) - 1 or i % 3 == 2):
             continue  # the weekend crew; the on-call shift comes with the rules
-        start_h = [8, 8, 8, 7, 10][i % 5]
+        start_h = START_HOURS[i % len(START_HOURS)]
         start = datetime.combine(day, time(start_h), tzinfo=tz)
         session.add(Shift(technician_id=tech.id, start=start, end=start + timedelta(hours=9)))
     session.flush()
@@ -185,6 +189,23 @@ def seed_rules(session: Session, day: date, techs: list[Technician]) -> None:
                                 "end": datetime.combine(d, time(21), tzinfo=tz).isoformat()})
     load_rules(read_file(RULES_FILE), session=session)
     load_rules(dated, session=session)
+    seed_shift_patterns(session, techs)
+
+
+def seed_shift_patterns(session: Session, techs: list[Technician]) -> None:
+    """Each technician's weekday hours as a weekly shift pattern (truckroll.company), the same hours as their
+    shift on the demo day: requests for the following weekdays find them on shift too."""
+    from truckroll.company import sync
+
+    hours = {i: START_HOURS[i % len(START_HOURS)] for i in range(len(techs))}
+    name = {h: f"weekdays {h:02d}:00-{h + 9:02d}:00" for h in set(hours.values())}
+    sync({"shift_patterns": [{"name": n, "hours": [{"days": "weekdays", "start": f"{h:02d}:00",
+                                                     "end": f"{h + 9:02d}:00"}]} for h, n in sorted(name.items())],
+          "technicians": [{"name": t.name, "email": t.email, "phone": t.phone,
+                           "home": {"lat": t.home_lat, "lon": t.home_lon}, "skills": t.skills,
+                           "certifications": t.certifications, "multiplier": t.upsell_multiplier,
+                           "van_inventory": t.van_inventory, "shift_pattern": name[hours[i]]}
+                          for i, t in enumerate(techs)]}, session=session)
 
 
 @dataclass

@@ -36,6 +36,50 @@ from models.territory_tables import SchedulingPolicy as SchedulingPolicyRow
 from truckroll.rules_store import clock, parse_clock
 
 SECTIONS = ("territories", "memberships", "shifts", "operating_hours", "absences", "policies")
+_HOURS_KEYS = {"days", "day", "start", "end"}
+# The keys each item may have: any other key is refused with its path (a misspelt key is never ignored).
+ITEM_KEYS: dict[str, set[str]] = {
+    "territories": {"name", "timezone", "geojson", "geojson_file", "polygon", "visiting_hours", "parent"},
+    "memberships": {"technician", "territory", "kind", "from", "effective_from", "until", "effective_until",
+                    "max_radius_km", "max_radius_minutes"},
+    "shifts": {"technician", "start", "end", "kind", "max_priority", "all_territories"},
+    "operating_hours": {"technician", "hours"} | _HOURS_KEYS,
+    "absences": {"technician", "start", "end", "reason"},
+    "policies.scheduling": {"territory", "boundaries"},
+    "policies.travel": {"technician", "start_at", "end_at", "depot", "outbound", "outbound_own_minutes", "inbound",
+                        "inbound_own_minutes", "max_radius_km", "max_radius_minutes"},
+}
+
+
+def unknown_keys(data: Mapping[str, Any]) -> list[str]:
+    """Every key the format does not know, with its path (``memberships[0].max_radius_kms``)."""
+    errors: list[str] = []
+
+    def check(path: str, item: Any, allowed: set[str]) -> None:
+        if not isinstance(item, dict):
+            return
+        for key in item:
+            if key not in allowed:
+                errors.append(f"{path}.{key}: unknown key (allowed: {', '.join(sorted(allowed))})")
+        for sub in ("hours", "visiting_hours"):
+            if sub in allowed and isinstance(item.get(sub), list):
+                for j, h in enumerate(item[sub]):
+                    check(f"{path}.{sub}[{j}]", h, _HOURS_KEYS)
+
+    for section in SECTIONS:
+        value = data.get(section)
+        if section == "policies":
+            if isinstance(value, dict):
+                for key in value:
+                    if key not in ("scheduling", "travel"):
+                        errors.append(f"policies.{key}: unknown key (allowed: scheduling, travel)")
+                for sub in ("scheduling", "travel"):
+                    for i, item in enumerate(value.get(sub) or []):
+                        check(f"policies.{sub}[{i}]", item, ITEM_KEYS[f"policies.{sub}"])
+            continue
+        for i, item in enumerate(value or [] if isinstance(value, list) else []):
+            check(f"{section}[{i}]", item, ITEM_KEYS[section])
+    return errors
 DAY_GROUPS = {"weekdays": WEEKDAYS[:5], "weekends": WEEKDAYS[5:], "all": WEEKDAYS}
 
 
@@ -262,12 +306,16 @@ class _Loader:
                 out.append((m, str(item["territory"])))
             except (ValueError, TypeError) as exc:
                 self.fail(where, str(exc))
-        # Overlapping primaries, with the memberships already stored for the same technicians.
+        # Overlapping primaries, with the memberships already stored for the same technicians. A stored row the
+        # document restates (same technician, territory, kind and start) is the same membership, updated in
+        # place: it is not compared with itself, so loading a file twice is not refused.
         ids = {m.technician_id for m, _ in out}
-        stored = self.session.exec(select(TechnicianMembership).where(
-            col(TechnicianMembership.technician_id).in_(ids), TechnicianMembership.kind == "primary")).all() \
-            if ids else []
         names = {r.id: n for n, r in self.terr_rows.items()}
+        restated = {(m.technician_id, terr, m.kind, m.effective_from) for m, terr in out}
+        stored = [r for r in self.session.exec(select(TechnicianMembership).where(
+            col(TechnicianMembership.technician_id).in_(ids), TechnicianMembership.kind == "primary")).all()
+            if (r.technician_id, names.get(r.territory_id), r.kind, r.effective_from) not in restated] \
+            if ids else []
         everything = [(m, terr) for m, terr in out] + [
             (Membership(r.technician_id, -1, r.kind, r.effective_from, r.effective_until),
              f"{names.get(r.territory_id, r.territory_id)} (stored)") for r in stored]
@@ -368,7 +416,9 @@ class _Loader:
 def load_rules(data: Mapping[str, Any], *, session: Session) -> LoadReport:
     """Validate the whole document, then write it in ``session`` (the caller commits).
 
-    Territories are matched by name (a known one is updated); memberships, shifts and absences are added;
+    Territories are matched by name (a known one is updated); a membership is matched by technician,
+    territory, kind and start (a restated one is updated: loading the same file twice changes nothing); shifts
+    and absences are added unless already stored; unknown keys are refused with their path;
     a technician's operating hours are replaced by the document's; policies are replaced per territory or
     technician (none = the company default).
 
@@ -381,6 +431,7 @@ def load_rules(data: Mapping[str, Any], *, session: Session) -> LoadReport:
     loader = _Loader(data, session)
     if unknown:
         loader.errors.append(f"unknown section(s) {', '.join(map(str, unknown))} (use {', '.join(SECTIONS)})")
+    loader.errors.extend(unknown_keys(data))
     loader.territories()
     memberships = loader.memberships()
     shifts = loader.shifts()
@@ -394,6 +445,7 @@ def load_rules(data: Mapping[str, Any], *, session: Session) -> LoadReport:
     # Territories: parents before children.
     rows = dict(loader.terr_rows)
     pending = dict(loader.new_territories)
+    territories_changed = 0
     while pending:
         progressed = False
         for name, spec in list(pending.items()):
@@ -401,6 +453,8 @@ def load_rules(data: Mapping[str, Any], *, session: Session) -> LoadReport:
             if parent is not None and (parent in pending or parent not in rows):
                 continue
             row = rows.get(name) or Territory(name=name)
+            before = None if row.id is None else (row.timezone, row.geometry, row.visiting_hours, row.parent_id,
+                                                  row.level)
             if spec["timezone"]:
                 row.timezone = spec["timezone"]
             if spec["polygons"] is not None:
@@ -409,18 +463,36 @@ def load_rules(data: Mapping[str, Any], *, session: Session) -> LoadReport:
                 row.visiting_hours = _hours_json(spec["visiting_hours"])
             row.parent_id = rows[parent].id if parent is not None else None
             row.level = rows[parent].level + 1 if parent is not None else 0
-            session.add(row)
-            session.flush()
+            if before != (row.timezone, row.geometry, row.visiting_hours, row.parent_id, row.level):
+                session.add(row)
+                session.flush()
+                territories_changed += 1
             rows[name] = row
             del pending[name]
             progressed = True
         assert progressed, "territory parents were validated"
-    report.counts["territories"] = len(loader.new_territories)
+    report.counts["territories"] = territories_changed
+    changed = 0
     for m, terr in memberships:
-        session.add(TechnicianMembership(technician_id=m.technician_id, territory_id=rows[terr].id, kind=m.kind,
-                                         effective_from=m.effective_from, effective_until=m.effective_until,
-                                         max_radius_km=m.max_radius_km, max_radius_minutes=m.max_radius_minutes))
-    report.counts["memberships"] = len(memberships)
+        row = session.exec(select(TechnicianMembership).where(
+            TechnicianMembership.technician_id == m.technician_id, TechnicianMembership.territory_id == rows[terr].id,
+            TechnicianMembership.kind == m.kind, TechnicianMembership.effective_from == m.effective_from)).first()
+        values = dict(effective_until=m.effective_until, max_radius_km=m.max_radius_km,
+                      max_radius_minutes=m.max_radius_minutes)
+        if row is not None and all(getattr(row, k) == v for k, v in values.items()):
+            continue  # already stored as the document says
+        row = row or TechnicianMembership(technician_id=m.technician_id, territory_id=rows[terr].id, kind=m.kind,
+                                          effective_from=m.effective_from)
+        for k, v in values.items():
+            setattr(row, k, v)
+        session.add(row)
+        changed += 1
+    report.counts["memberships"] = changed
+    stored_shifts = {(r.technician_id, r.start, r.end, r.kind, r.max_priority) for r in session.exec(
+        select(Shift).where(col(Shift.technician_id).in_({sh.technician_id for sh, _ in shifts}))).all()} \
+        if shifts else set()
+    shifts = [(sh, a) for sh, a in shifts
+              if (sh.technician_id, sh.start, sh.end, sh.kind, sh.max_priority) not in stored_shifts]
     for shift, all_territories in shifts:
         session.add(shift)
         session.flush()
@@ -434,6 +506,9 @@ def load_rules(data: Mapping[str, Any], *, session: Session) -> LoadReport:
         for h in _hours_json(weekly):
             session.add(OperatingHours(technician_id=tid, **h))
     report.counts["operating_hours"] = sum(len(v) for v in hours.values())
+    stored_absences = {(r.technician_id, r.start, r.end) for r in session.exec(select(TechnicianAbsence).where(
+        col(TechnicianAbsence.technician_id).in_({a.technician_id for a in absences}))).all()} if absences else set()
+    absences = [a for a in absences if (a.technician_id, a.start, a.end) not in stored_absences]
     for a in absences:
         session.add(a)
     report.counts["absences"] = len(absences)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from engine.availability import merge, subtract, weekly_intervals
+from engine.shifts import ShiftExceptionSpec, apply_exceptions
 from engine.territories import job_rules_for, polygons_from_geojson
 from models import Location, Shift, Technician, TechnicianDay, TimeWindow
 from models.rules import (
@@ -140,9 +141,12 @@ def work_blocks(shift_rows: Sequence[tuple[Shift, Technician]], *, session: Sess
             assert tech.id is not None
             techs[tech.id] = tech
             hours_by_tech[tech.id].append(WeeklyHours(h.weekday, parse_clock(h.start), parse_clock(h.end)))
+        exceptions = shift_exceptions(hours_by_tech, start, end, session=session)
         for tid, hours in hours_by_tech.items():
             tz = _technician_tz(tid, by_tech_m[tid], by_id, start.date())
-            regular[tid] += weekly_intervals(hours, start - timedelta(hours=12), end + timedelta(hours=12), tz)
+            regular[tid] += apply_exceptions(
+                weekly_intervals(hours, start - timedelta(hours=12), end + timedelta(hours=12), tz),
+                exceptions.get(tid, []), tz)
     blocks: list[WorkBlock] = []
     for tid, tech in techs.items():
         reg = merge(regular.get(tid, []))
@@ -155,6 +159,23 @@ def work_blocks(shift_rows: Sequence[tuple[Shift, Technician]], *, session: Sess
                 taken.append(piece)
     blocks.sort(key=lambda b: (b.technician.id or 0, b.start))
     return blocks
+
+
+def shift_exceptions(technician_ids: Iterable[int], start: datetime, end: datetime, *,
+                     session: Session) -> dict[int, list[ShiftExceptionSpec]]:
+    """The dated exceptions to the technicians' weekly patterns around [start, end) (truckroll.company)."""
+    from models.company_tables import ShiftException
+
+    ids = list(technician_ids)
+    out: dict[int, list[ShiftExceptionSpec]] = defaultdict(list)
+    if not ids:
+        return out
+    for r in session.exec(select(ShiftException).where(
+            col(ShiftException.technician_id).in_(ids), ShiftException.day >= start.date() - timedelta(days=2),
+            ShiftException.day <= end.date() + timedelta(days=2))).all():
+        out[r.technician_id].append(ShiftExceptionSpec(
+            r.day, parse_clock(r.start) if r.start else None, parse_clock(r.end) if r.end else None))
+    return out
 
 
 def attach_rules(days: list[TechnicianDay], blocks: Sequence[WorkBlock], *, session: Session) -> None:

@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.booking import BookingSettings
 from engine.config import DispatchSettings
+from truckroll.client import DEFAULT_COMPANY_TIMEZONE, DEFAULT_WEBHOOK_SECRET
 
 
 class Settings(BaseSettings):
@@ -16,7 +17,7 @@ class Settings(BaseSettings):
                                       extra="ignore")
 
     database_url: str = "sqlite:///truckroll.db"
-    company_timezone: str = "America/Chicago"
+    company_timezone: str = DEFAULT_COMPANY_TIMEZONE
     company_name: str = "Lone Star Home Services"
     dispatch_email: str = "dispatch@example.com"
     dispatch: DispatchSettings = DispatchSettings()
@@ -54,7 +55,7 @@ class Settings(BaseSettings):
     notify_technician_url: str | None = None
     notify_max_attempts: int = 5
     notify_backoff_seconds: float = 30.0
-    webhook_secret: str = "change-me"  # DEFAULT_WEBHOOK_SECRET
+    webhook_secret: str = DEFAULT_WEBHOOK_SECRET
     # Accepted requests whose dispatch has not finished after this long are run again (truckroll requeue).
     requeue_after_seconds: float = 120.0
     # How often the intake service sweeps for them (0 = never; the requeue-sweep deployment also does it).
@@ -87,8 +88,6 @@ class Settings(BaseSettings):
     # A rules document may hold at most this many items in all.
     max_rules_items: int = 5000
 
-
-DEFAULT_WEBHOOK_SECRET = "change-me"
 
 
 def webhook_secrets(settings: Settings) -> list[str]:

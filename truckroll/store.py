@@ -103,6 +103,11 @@ def validate_request(data: dict[str, Any] | ServiceRequestCreate, *, session: Se
             for tid in getattr(req, name):
                 if tid not in found:
                     errors.append(FieldError(field=name, message=f"unknown technician {tid}"))
+    if req.customer_ref is not None:
+        from truckroll.company import customer_for_request
+
+        if customer_for_request(req.customer_ref, session=session) is None:
+            errors.append(FieldError(field="customer_ref", message=f"unknown customer {req.customer_ref!r}"))
     if errors:
         raise RequestValidationError(errors)
     return req
@@ -119,11 +124,24 @@ def create_request(data: dict[str, Any] | ServiceRequestCreate, *, session: Sess
     req = validate_request(data, session=session, now=now)
     row = ServiceRequest(
         idempotency_key=idempotency_key,
-        **req.model_dump(exclude={"time_windows"}),
+        **req.model_dump(exclude={"time_windows", "customer_ref"}),
         time_windows=[[w.start.isoformat(), w.end.isoformat()] for w in req.time_windows],
     )
+    customer = None
+    if req.customer_ref is not None:
+        from truckroll.company import apply_customer, customer_for_request
+
+        customer = customer_for_request(req.customer_ref, session=session)
+        assert customer is not None  # validated above
+        row.preferred_technician_ids = sorted({*row.preferred_technician_ids, *customer.preferred_technician_ids})
+        row.excluded_technician_ids = sorted({*row.excluded_technician_ids, *customer.excluded_technician_ids})
+        if customer.notes:
+            row.notes = (row.notes + "\n" if row.notes else "") + customer.notes
     session.add(row)
     session.flush()
+    if customer is not None:
+        assert row.id is not None
+        apply_customer(row.id, customer, session=session)
     return row, True
 
 
@@ -186,12 +204,14 @@ def _parse_certs(certs: dict[str, str]) -> dict[str, date]:
 
 
 def technician_days(*, session: Session, start: datetime, end: datetime,
-                    technician_ids: Iterable[int] | None = None) -> list[TechnicianDay]:
+                    technician_ids: Iterable[int] | None = None, live: bool = True) -> list[TechnicianDay]:
     """Step 3: every work block overlapping [start, end) with its technician and the route already in it.
 
     A work block is a shift, or overlapping shifts and weekly operating hours merged; an on-call shift is a block
     of its own (see ``truckroll.rules_store.work_blocks``). Absences, memberships and the travel policy come
     with it. Work already assigned inside a block (tentative to completed) is the route; sorted by start.
+    With ``live`` the routes carry the day's live state: re-timed from what technicians reported, a job in
+    progress ending no earlier than now (``truckroll.live.overlay_live_state``).
     """
     # Shifts just outside the horizon may overlap one inside it and merge with it.
     q = select(Shift, Technician).join(Technician, col(Technician.id) == Shift.technician_id).where(
@@ -227,6 +247,11 @@ def technician_days(*, session: Session, start: datetime, end: datetime,
             van_inventory=dict(tech.van_inventory), stops=stops, max_priority=block.max_priority,
             active=tech.active))
     rules_store.attach_rules(days, blocks, session=session)
+    if live:
+        from truckroll.live import overlay_live_state
+        from truckroll.travel import get_travel_provider
+
+        overlay_live_state(days, session=session, travel=get_travel_provider())
     return days
 
 

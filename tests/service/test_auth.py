@@ -126,7 +126,7 @@ def test_openapi_declares_the_security_schemes(client: TestClient) -> None:
 
 def test_rule_changes_and_resolutions_are_audited(client: TestClient) -> None:
     """An admin's rules change is in GET /audit with who and what; a refused change writes no entry."""
-    doc = {"policies": {"scheduling": [{"max_jobs_per_day": 6}]}}
+    doc = {"policies": {"scheduling": [{"boundaries": {"all": "soft"}}]}}
     r = client.post("/rules", json=doc)
     assert r.status_code == 201, r.text
     assert client.post("/rules", json={"territories": [{"name": ""}]}).status_code == 422

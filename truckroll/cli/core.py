@@ -75,13 +75,36 @@ def metrics(day: str = typer.Option(..., "--date", help="The day, YYYY-MM-DD, in
 
 @request_app.command("create")
 def request_create(file: Path = typer.Option(..., "--file", exists=False, help="A JSON service request."),
-                   idempotency_key: str | None = typer.Option(None, "--idempotency-key")) -> None:
-    """Validate a request, persist it and run the dispatch flow on it."""
+                   idempotency_key: str | None = typer.Option(None, "--idempotency-key"),
+                   via: str = typer.Option("auto", "--via", help="auto: this process (reported to the Prefect "
+                                                                 "server when PREFECT_API_URL is set); deployment: "
+                                                                 "a flow run on the workers, waited for."),
+                   wait: float = typer.Option(120.0, "--wait", help="Seconds to wait for the outcome "
+                                                                    "(deployment, service)."),
+                   service: str | None = typer.Option(None, "--service", envvar="TRUCKROLL_SERVICE_URL",
+                                                      help="A running intake service (truckroll serve): send the "
+                                                           "request there, signed, and wait for its outcome."),
+                   as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON.")) -> None:
+    """Validate a request, persist it, dispatch it, and say what was decided.
+
+    Fastest with a running intake service (``--service`` / TRUCKROLL_SERVICE_URL): this process only sends
+    the request and reads the outcome. Otherwise the flow runs in this process: against the Prefect server of
+    PREFECT_API_URL when set, else Prefect first starts a temporary server for this process. See
+    docs/live-day.md.
+    """
     payload = read_json_file(file)
+    if service:
+        _create_via_service(service.rstrip("/"), payload, idempotency_key, wait, as_json)
+        return
     from models.schemas import RequestValidationError
     from truckroll import store
     from truckroll.db import session_scope
+    from truckroll.flowruns import prefect_api_configured
 
+    if via not in ("auto", "deployment"):
+        raise fail(f"--via must be auto or deployment (got {via!r})")
+    if via == "deployment" and not prefect_api_configured():
+        raise fail("--via deployment needs a Prefect server: set PREFECT_API_URL")
     _init()
     try:
         with session_scope() as session:
@@ -91,11 +114,130 @@ def request_create(file: Path = typer.Option(..., "--file", exists=False, help="
         for e in exc.errors:
             console.print(f"[red]invalid[/] {e.field}: {e.message}")
         raise fail("request refused; nothing was written") from None
-    from flows.dispatch import dispatch_service_request
+    assert rid is not None
+    if via == "deployment":
+        _run_on_deployment(rid, wait)
+    else:
+        from truckroll.flowruns import run_in_process
 
-    outcome = dispatch_service_request(request_id=rid)
-    result: Any = outcome.result() if hasattr(outcome, "result") else outcome  # type: ignore[union-attr]
-    typer.echo(json.dumps(result, indent=2, default=str))
+        run_in_process(rid)
+    result = describe_outcome(rid)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+    else:
+        console.print(result["summary"], soft_wrap=True)
+
+
+def _run_on_deployment(request_id: int, wait: float) -> None:
+    """Hand the request to the dispatch deployment and wait for its flow run to finish."""
+    from prefect.client.orchestration import get_client
+
+    from truckroll.flowruns import submit_to_deployment
+
+    run_id = submit_to_deployment(request_id, attempt="cli")
+    import time as clock
+    from uuid import UUID
+
+    deadline = clock.monotonic() + wait
+    with get_client(sync_client=True) as client:
+        while clock.monotonic() < deadline:
+            state = client.read_flow_run(UUID(run_id)).state
+            if state is not None and state.is_final():
+                return
+            clock.sleep(0.2)
+    raise fail(f"request #{request_id} is accepted; its flow run {run_id} did not finish within {wait:.0f} s "
+               "(are workers running?)")
+
+
+def _create_via_service(url: str, payload: Any, idempotency_key: str | None, wait: float, as_json: bool) -> None:
+    """POST the request to the intake service (signed like any webhook delivery), then poll its status."""
+    import time as clock
+    from zoneinfo import ZoneInfo
+
+    import httpx
+
+    from truckroll.client import SIGNATURE_HEADER, ClientSettings, sign
+
+    settings = ClientSettings()
+    body = json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, settings.webhook_secret)}
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
+    try:
+        with httpx.Client(base_url=url, timeout=10) as client:
+            r = client.post("/service-requests", content=body, headers=headers)
+            if r.status_code == 422:
+                for e in r.json().get("detail", []):
+                    console.print(f"[red]invalid[/] {e.get('field')}: {e.get('message')}")
+                raise fail("request refused; nothing was written")
+            if r.status_code != 202:
+                raise fail(f"the intake service answered {r.status_code}: {r.text[:300]}")
+            rid = int(r.json()["request_id"])
+            deadline = clock.monotonic() + wait
+            auth = {"X-API-Key": settings.api_key} if settings.api_key else {}
+            while True:
+                status = client.get(f"/service-requests/{rid}", headers=auth)
+                if status.status_code in (401, 403):
+                    raise fail(f"request #{rid} accepted; reading its outcome needs a dispatcher's key: set "
+                               "TRUCKROLL_API_KEY (truckroll users key NAME)")
+                data = status.json()
+                if data["status"] not in ("received", "analysed") or clock.monotonic() > deadline:
+                    break
+                clock.sleep(0.1)
+    except httpx.HTTPError as exc:
+        raise fail(f"cannot reach the intake service at {url}: {exc}") from None
+    a, w, esc = data.get("assignment") or {}, data.get("arrival_window") or {}, data.get("escalation") or {}
+    result = {"request_id": rid, "status": data["status"], "technician_id": a.get("technician_id"),
+              "technician": a.get("technician_name"), "start": a.get("scheduled_start"),
+              "window_start": w.get("start"), "window_end": w.get("end"), "reason": esc.get("reason")}
+    result = {k: v for k, v in result.items() if v is not None}
+    result["summary"] = outcome_summary(result, ZoneInfo(settings.company_timezone))
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+    else:
+        console.print(result["summary"], soft_wrap=True)
+
+
+def outcome_summary(out: dict[str, Any], tz: ZoneInfo | None = None) -> str:
+    """One line: "request #4 assigned to Ana: arrival window Mon 07 Jan 08:00-10:00, planned start 08:10"."""
+    from datetime import datetime
+
+    rid, status = out["request_id"], out["status"]
+    if status == "assigned" and out.get("window_start"):
+        tz = tz or _tz()
+        ws, we, start = (datetime.fromisoformat(str(out[k])).astimezone(tz)
+                         for k in ("window_start", "window_end", "start"))
+        return (f"request #{rid} assigned to {out['technician']}: arrival window {ws:%a %d %b %H:%M}-{we:%H:%M}, "
+                f"planned start {start:%H:%M}")
+    if status == "escalated":
+        return f"request #{rid} escalated to a dispatcher: {out.get('reason', '')}"
+    if status in ("received", "analysed"):
+        return f"request #{rid} is accepted and still being dispatched ({status})"
+    return f"request #{rid} is {status}"
+
+
+def describe_outcome(request_id: int) -> dict[str, Any]:
+    """What was decided for the request, from the database: assigned (to whom, when) or escalated (why)."""
+    from sqlmodel import col, select
+
+    from models import Escalation
+    from truckroll import dispatching, store
+    from truckroll.db import session_scope
+
+    with session_scope() as session:
+        row = store.get_request(request_id, session=session)
+        out: dict[str, Any] = {"request_id": request_id, "status": row.status}
+        a = dispatching.existing_assignment(request_id, session=session)
+        if a is not None and row.status == "assigned":
+            tech = store.get_technician(a.technician_id, session=session)
+            out |= {"technician_id": a.technician_id, "technician": tech.name, "start": a.scheduled_start.isoformat(),
+                    "window_start": a.window_start.isoformat(), "window_end": a.window_end.isoformat()}
+        elif row.status == "escalated":
+            esc = session.exec(select(Escalation).where(Escalation.request_id == request_id)
+                               .order_by(col(Escalation.id).desc())).first()
+            out["reason"] = esc.reason if esc else ""
+    out["summary"] = outcome_summary(out)
+    return out
 
 
 @schedule_app.command("show")

@@ -1,0 +1,152 @@
+"""The company set-up document (YAML, JSON, CSV rows, or the API's bodies) as pydantic models.
+
+Every model refuses unknown keys, so a misspelt ``max_radius_kms`` is an error naming its path
+(``technicians[2].max_radius_kms``), never silently ignored. ``truckroll.company`` validates the references
+between sections and syncs the database to the document.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from models.schemas import check_skill_levels
+
+COMPLEXITIES = ("low", "medium", "high")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class HomeIn(_Strict):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class HoursIn(_Strict):
+    """Weekly hours: ``days`` (mon..sun, weekdays, weekends, all), ``start`` and ``end`` ("HH:MM", "24:00")."""
+
+    days: str | list[str]
+    start: str
+    end: str
+
+
+class ShiftExceptionIn(_Strict):
+    """A date the pattern does not apply: ``day_off: true``, or other ``start``/``end`` hours."""
+
+    date: date
+    day_off: bool = False
+    start: str | None = None
+    end: str | None = None
+    reason: str = ""
+
+
+class ShiftPatternIn(_Strict):
+    name: str = Field(min_length=1, max_length=100)
+    hours: list[HoursIn] = Field(default_factory=list)
+
+
+class JobTypeIn(_Strict):
+    name: str = Field(min_length=1, max_length=100)
+    trade: str = ""
+    duration_minutes: int = Field(gt=0, le=24 * 60)
+    # complexity -> {skill: minimum level}
+    skills: dict[str, dict[str, int]] = Field(default_factory=dict)
+    certifications: list[str] = Field(default_factory=list)
+    parts: dict[str, int] = Field(default_factory=dict)
+    typical_value: float = Field(0.0, ge=0)
+
+    @field_validator("skills")
+    @classmethod
+    def _skills(cls, v: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        for complexity, levels in v.items():
+            if complexity not in COMPLEXITIES:
+                raise ValueError(f"complexity must be one of {', '.join(COMPLEXITIES)} (got {complexity!r})")
+            check_skill_levels(levels)
+        return v
+
+
+class TechnicianIn(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    email: str = ""
+    phone: str = ""
+    home: HomeIn
+    skills: dict[str, int] = Field(default_factory=dict)
+    # certification -> expiry date
+    certifications: dict[str, date] = Field(default_factory=dict)
+    multiplier: float = Field(1.0, gt=0, le=10)
+    van_inventory: dict[str, int] = Field(default_factory=dict)
+    shift_pattern: str | None = None
+    shift_exceptions: list[ShiftExceptionIn] = Field(default_factory=list)
+    active: bool = True
+
+    @field_validator("skills")
+    @classmethod
+    def _levels(cls, v: dict[str, int]) -> dict[str, int]:
+        return check_skill_levels(v)
+
+    @field_validator("van_inventory")
+    @classmethod
+    def _stock(cls, v: dict[str, int]) -> dict[str, int]:
+        for part, qty in v.items():
+            if qty < 0:
+                raise ValueError(f"stock of {part!r} must be >= 0 (got {qty})")
+        return v
+
+
+class CustomerIn(_Strict):
+    ref: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=200)
+    email: str = ""
+    phone: str = ""
+    address: str = ""
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    notes: str = ""
+    closed_hours: list[HoursIn] = Field(default_factory=list)
+    preferred_technicians: list[str] = Field(default_factory=list)
+    excluded_technicians: list[str] = Field(default_factory=list)
+
+
+class RemoveIn(_Strict):
+    """What to remove, by key: technicians are deactivated (their history stays), the rest deleted."""
+
+    technicians: list[str] = Field(default_factory=list)
+    job_types: list[str] = Field(default_factory=list)
+    customers: list[str] = Field(default_factory=list)
+    shift_patterns: list[str] = Field(default_factory=list)
+
+
+class CompanyDocument(_Strict):
+    """A whole company: its catalogue, people, customers and (in the format of docs/rules.md) its rules."""
+
+    job_types: list[JobTypeIn] = Field(default_factory=list)
+    shift_patterns: list[ShiftPatternIn] = Field(default_factory=list)
+    technicians: list[TechnicianIn] = Field(default_factory=list)
+    customers: list[CustomerIn] = Field(default_factory=list)
+    remove: RemoveIn = Field(default_factory=RemoveIn)
+    # The dispatch rules' sections, validated by truckroll.rules_config.
+    territories: list[dict[str, Any]] | None = None
+    memberships: list[dict[str, Any]] | None = None
+    shifts: list[dict[str, Any]] | None = None
+    operating_hours: list[dict[str, Any]] | None = None
+    absences: list[dict[str, Any]] | None = None
+    policies: dict[str, Any] | None = None
+
+
+class SyncReport(BaseModel):
+    """Per section: how many items were created, updated, removed, and left unchanged."""
+
+    created: dict[str, int] = Field(default_factory=dict)
+    updated: dict[str, int] = Field(default_factory=dict)
+    removed: dict[str, int] = Field(default_factory=dict)
+    unchanged: dict[str, int] = Field(default_factory=dict)
+    rules: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return any(self.created.values()) or any(self.updated.values()) or any(self.removed.values()) or any(
+            self.rules.values())

@@ -1,0 +1,151 @@
+"""Company set-up (admin role): technicians, the job-type catalogue, customers, shift patterns and memberships
+as typed resources, and the whole document (``PUT /company``) as a declarative sync. Every write is validated
+whole: an error answers 422 naming every failing item with its path, and nothing is changed.
+
+The routes carry no authentication of their own: the admin role is wired in front of this router."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from sqlmodel import select
+
+from models import JobType, Technician
+from models.company import (
+    CompanyDocument,
+    CustomerIn,
+    JobTypeIn,
+    ShiftPatternIn,
+    SyncReport,
+    TechnicianIn,
+)
+from models.company_tables import Customer, ShiftPattern
+from service.auth import AUTH_RESPONSES, require_roles
+from service.deps import SessionDep
+from truckroll.company import CompanyImportError, export_document, sync
+from truckroll.rules_config import RulesConfigError
+
+# Admins only (require_roles() with no role admits admins).
+router = APIRouter(prefix="/company", tags=["company set-up"], responses=AUTH_RESPONSES,
+                   dependencies=[Depends(require_roles())])
+
+
+def _sync(document: dict[str, Any], session: SessionDep, prune: bool = False) -> SyncReport:
+    try:
+        return sync(document, session=session, prune=prune)
+    except (CompanyImportError, RulesConfigError) as exc:
+        # The session rolls back: nothing half-written.
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            {"message": "refused; nothing was changed", "errors": exc.errors}) from None
+
+
+def _one(session: SessionDep, section: str, key: str, value: str) -> dict[str, Any]:
+    for item in export_document(session=session)[section]:
+        if item[key] == value:
+            return item  # type: ignore[no-any-return]
+    raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {section[:-1].replace('_', ' ')} {value!r}")
+
+
+@router.get("", summary="The whole company set-up")
+def get_company(session: SessionDep) -> dict[str, Any]:
+    """Job types, shift patterns, technicians, customers, territories and memberships: what ``PUT /company``
+    and ``truckroll company import`` accept."""
+    return export_document(session=session)
+
+
+@router.put("", response_model=SyncReport, summary="Sync the whole company set-up")
+def put_company(document: CompanyDocument, session: SessionDep,
+                prune: bool = Query(False, description="Remove items of each listed section the body does not "
+                                                       "name (technicians are deactivated).")) -> SyncReport:
+    """A declarative sync: the same body twice changes nothing; removals go in ``remove`` or use ``prune``."""
+    return _sync(document.model_dump(mode="json", exclude_none=True), session, prune)
+
+
+@router.get("/technicians", summary="Technicians")
+def list_technicians(session: SessionDep) -> list[dict[str, Any]]:
+    return export_document(session=session)["technicians"]  # type: ignore[no-any-return]
+
+
+@router.get("/technicians/{name}", summary="One technician")
+def get_technician(name: str, session: SessionDep) -> dict[str, Any]:
+    return _one(session, "technicians", "name", name)
+
+
+@router.put("/technicians", response_model=SyncReport, summary="Create or update technicians")
+def put_technicians(body: list[TechnicianIn], session: SessionDep) -> SyncReport:
+    """Matched by name: skills and levels, certifications with expiry, home base, multiplier, van stock,
+    shift pattern and its exceptions."""
+    return _sync({"technicians": [t.model_dump(mode="json") for t in body]}, session)
+
+
+@router.delete("/technicians/{name}", response_model=SyncReport, summary="Deactivate a technician")
+def delete_technician(name: str, session: SessionDep) -> SyncReport:
+    if session.exec(select(Technician.id).where(Technician.name == name)).first() is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no technician {name!r}")
+    return _sync({"remove": {"technicians": [name]}}, session)
+
+
+@router.get("/job-types", summary="The job-type catalogue")
+def list_job_types(session: SessionDep) -> list[dict[str, Any]]:
+    return export_document(session=session)["job_types"]  # type: ignore[no-any-return]
+
+
+@router.put("/job-types", response_model=SyncReport, summary="Create or update job types")
+def put_job_types(body: list[JobTypeIn], session: SessionDep) -> SyncReport:
+    return _sync({"job_types": [j.model_dump(mode="json") for j in body]}, session)
+
+
+@router.delete("/job-types/{name}", response_model=SyncReport, summary="Remove a job type")
+def delete_job_type(name: str, session: SessionDep) -> SyncReport:
+    if session.exec(select(JobType.id).where(JobType.name == name)).first() is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job type {name!r}")
+    return _sync({"remove": {"job_types": [name]}}, session)
+
+
+@router.get("/customers", summary="Customers")
+def list_customers(session: SessionDep) -> list[dict[str, Any]]:
+    return export_document(session=session)["customers"]  # type: ignore[no-any-return]
+
+
+@router.get("/customers/{ref}", summary="One customer")
+def get_customer(ref: str, session: SessionDep) -> dict[str, Any]:
+    return _one(session, "customers", "ref", ref)
+
+
+@router.put("/customers", response_model=SyncReport, summary="Create or update customers")
+def put_customers(body: list[CustomerIn], session: SessionDep) -> SyncReport:
+    """Matched by ``ref``: addresses, closed hours, notes, preferred and excluded technicians (by name)."""
+    return _sync({"customers": [c.model_dump(mode="json") for c in body]}, session)
+
+
+@router.delete("/customers/{ref}", response_model=SyncReport, summary="Remove a customer")
+def delete_customer(ref: str, session: SessionDep) -> SyncReport:
+    if session.exec(select(Customer.id).where(Customer.ref == ref)).first() is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer {ref!r}")
+    return _sync({"remove": {"customers": [ref]}}, session)
+
+
+@router.get("/shift-patterns", summary="Weekly shift patterns")
+def list_shift_patterns(session: SessionDep) -> list[dict[str, Any]]:
+    return export_document(session=session)["shift_patterns"]  # type: ignore[no-any-return]
+
+
+@router.put("/shift-patterns", response_model=SyncReport, summary="Create or update shift patterns")
+def put_shift_patterns(body: list[ShiftPatternIn], session: SessionDep) -> SyncReport:
+    """Changing a pattern changes the weekly hours of every technician on it."""
+    return _sync({"shift_patterns": [p.model_dump(mode="json") for p in body]}, session)
+
+
+@router.delete("/shift-patterns/{name}", response_model=SyncReport, summary="Remove an unused shift pattern")
+def delete_shift_pattern(name: str, session: SessionDep) -> SyncReport:
+    if session.exec(select(ShiftPattern.id).where(ShiftPattern.name == name)).first() is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no shift pattern {name!r}")
+    return _sync({"remove": {"shift_patterns": [name]}}, session)
+
+
+@router.put("/memberships", response_model=SyncReport, summary="Create or update memberships")
+def put_memberships(body: list[dict[str, Any]], session: SessionDep) -> SyncReport:
+    """``technician``, ``territory``, ``kind``, ``from``, ``until``, radius (docs/rules.md); a membership
+    restated with the same start is updated, never duplicated."""
+    return _sync({"memberships": body}, session)

@@ -1,0 +1,127 @@
+"""Company set-up: import (a declarative sync) and export of technicians, job types, customers, shift patterns
+and rules; and the live day's status events."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import typer
+
+from truckroll.bench import create as _bench_create  # noqa: F401  (registers `truckroll bench create`)
+from truckroll.cli.app import app, console, fail
+
+company_app = typer.Typer(help="Company set-up: technicians, job types, customers, shift patterns, rules.",
+                          no_args_is_help=True)
+live_app = typer.Typer(help="The live day: status events from technicians, dispatchers and portals.",
+                       no_args_is_help=True)
+app.add_typer(company_app, name="company")
+app.add_typer(live_app, name="live")
+
+
+@company_app.command("import")
+def company_import(file: Path = typer.Argument(..., help="A .yaml, .json or .csv company file "
+                                                         "(docs/company-setup.md)."),
+                   prune: bool = typer.Option(False, "--prune", help="Remove items of each listed section that the "
+                                                                    "file does not name."),
+                   section: str | None = typer.Option(None, "--section", help="For a CSV file: technicians, "
+                                                                              "customers or job_types."),
+                   dry_run: bool = typer.Option(False, "--dry-run",
+                                                help="Validate and report; write nothing.")) -> None:
+    """Make the database say what the file says; the same file twice changes nothing. Any error refuses all of it."""
+    from truckroll.company import CompanyImportError, sync_file
+    from truckroll.db import init_db, session_scope
+    from truckroll.rules_config import RulesConfigError
+
+    init_db()
+
+    class _DryRun(Exception):
+        pass
+
+    try:
+        with session_scope() as session:
+            report = sync_file(file, session=session, prune=prune, section=section)
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
+    except (CompanyImportError, RulesConfigError) as exc:
+        for e in exc.errors:
+            console.print(f"[red]invalid[/] {e}", soft_wrap=True)
+        raise fail(f"{file}: refused; nothing was changed") from None
+    parts = []
+    for what in ("created", "updated", "removed"):
+        for k, n in getattr(report, what).items():
+            if n:
+                parts.append(f"{n} {k.replace('_', ' ')} {what}")
+    for k, n in report.rules.items():
+        parts.append(f"{n} {k.replace('_', ' ')} loaded")
+    prefix = "dry run, nothing written: " if dry_run else ""
+    console.print(prefix + (", ".join(parts) if parts else "nothing changed"), soft_wrap=True)
+
+
+@company_app.command("export")
+def company_export(file: Path = typer.Argument(..., help="Where to write: .yaml, .json, or .csv (one section)."),
+                   section: str | None = typer.Option(None, "--section",
+                                                      help="For CSV: technicians, customers or job_types.")) -> None:
+    """Write the company in the format `company import` reads (importing it back changes nothing)."""
+    import yaml
+
+    from truckroll.company import CompanyImportError, csv_section, export_csv, export_document
+    from truckroll.db import init_db, session_scope
+
+    init_db()
+    with session_scope() as session:
+        try:
+            if file.suffix.lower() == ".csv":
+                text = export_csv(csv_section(file, section), session=session)
+            else:
+                doc = export_document(session=session)
+                text = json.dumps(doc, indent=2) if file.suffix.lower() == ".json" else \
+                    yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+        except CompanyImportError as exc:
+            raise fail("; ".join(exc.errors)) from None
+    try:
+        file.write_text(text)
+    except OSError as exc:
+        raise fail(f"cannot write {file}: {exc.strerror or exc}") from None
+    console.print(f"wrote {file}")
+
+
+def _when(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise fail(f"--{name} must be a date-time with offset, e.g. 2030-01-07T09:15:00-06:00 (got {value!r})") \
+            from None
+
+
+@live_app.command("report")
+def live_report(request: int = typer.Option(..., "--request", help="Service request id."),
+                kind: str = typer.Option(..., "--event", help="en_route, arrived, completed, late, cannot_complete, "
+                                                               "not_home, cancel"),
+                at: str | None = typer.Option(None, "--at", help="When it happened (default now), with offset."),
+                eta: str | None = typer.Option(None, "--eta", help="en_route: expected arrival (default computed)."),
+                minutes: float | None = typer.Option(None, "--minutes", help="late: minutes behind."),
+                note: str = typer.Option("", "--note"),
+                by: str = typer.Option("cli", "--by", help="Who reports it.")) -> None:
+    """Report a status event; the technician's route, the customers' ETAs and the day's metrics follow."""
+    from truckroll import store
+    from truckroll.db import init_db
+    from truckroll.live import EventRefused, apply_event
+
+    init_db()
+    try:
+        outcome = apply_event(request, kind, at=_when(at, "at"), eta=_when(eta, "eta"), minutes=minutes, note=note,
+                              by=by)
+    except (EventRefused, store.NotFound) as exc:
+        raise fail(str(exc)) from None
+    if outcome.dispatch:
+        from truckroll.flowruns import run_in_process
+
+        for rid in outcome.dispatch:
+            console.print(f"dispatching request #{rid}: {run_in_process(rid)}")
+    typer.echo(json.dumps(outcome.as_dict(), indent=2, default=str))
