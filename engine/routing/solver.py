@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.routing.check import capacity_ok, schedule_route, skills_ok
+from engine.routing.check import allowed, capacity_ok, schedule_route
 from engine.routing.greedy import Plan, balance_workload, greedy_plan
-from engine.routing.problem import Answer, Problem, Route, TravelTable, Unassigned, travel_table
+from engine.routing.problem import Answer, Problem, Route, TravelTable, Unassigned, normalise, travel_table
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ DEMAND_SCALE = 1000  # integer ticks per unit of van stock
 BALANCE_TRAVEL_BUDGET = 0.01  # workload balancing may add at most 1% to total travel (default objective)
 POOL_SHARE = 0.15  # share of the time limit kept for the set-partitioning step
 MAX_POOL_ROUTES = 3000
+CONSTRUCT_SHARE = 0.3  # share of the time limit VROOM may take to build the starting plan
 
 
 class SolverError(RuntimeError):
@@ -48,6 +49,7 @@ class _Model:
 
     data: object  # pyvrp.ProblemData
     client_job: list[int]  # PyVRP client index -> job index
+    windows: list[tuple[float, float]]  # PyVRP client index -> the job's window it stands for
     type_techs: list[list[int]]  # vehicle type -> technician indices
     prizes: dict[int, int]  # job index -> prize used
 
@@ -64,12 +66,20 @@ def screen_jobs(problem: Problem, table: TravelTable) -> tuple[list[int], list[U
     # Identical technicians behave alike, so one representative of each kind is enough to screen with.
     kinds: dict[tuple, int] = {}
     for t, tech in enumerate(problem.technicians):
-        kinds.setdefault((tech.start, tech.end, tech.shift, tech.capacity, tech.skills), t)
+        kinds.setdefault((tech.start, tech.end, tech.shift, tech.capacity, tech.skills, tech.max_work_minutes,
+                          tech.outbound, tech.outbound_own_minutes, tech.inbound, tech.inbound_own_minutes), t)
     techs = sorted(kinds.values())
     for j, job in enumerate(problem.jobs):
-        skilled = [t for t in techs if skills_ok(problem.technicians[t], job)]
+        pool = techs if not job.technicians else [t for t, tech in enumerate(problem.technicians)
+                                                  if tech.id in job.technicians]
+        skilled = [t for t in pool if allowed(problem.technicians[t], job)]
         if not skilled:
-            out.append(Unassigned(job.id, f"no technician has the skills {', '.join(sorted(job.skills))}"))
+            if job.technicians and any(job.skills <= problem.technicians[t].skills for t in techs):
+                reason = ("none of the technicians it may go to (" + ", ".join(sorted(job.technicians))
+                          + ") has the skills " + ", ".join(sorted(job.skills)))
+            else:
+                reason = f"no technician has the skills {', '.join(sorted(job.skills))}"
+            out.append(Unassigned(job.id, reason))
             continue
         roomy = [t for t in skilled if capacity_ok(problem.technicians[t], job.demand)]
         if not roomy:
@@ -92,11 +102,45 @@ def screen_jobs(problem: Problem, table: TravelTable) -> tuple[list[int], list[U
     return eligible, out
 
 
-def _prize_weights(problem: Problem, jobs: Sequence[int]) -> dict[int, int]:
+def prizes_for(problem: Problem, cost: np.ndarray, client_job: Sequence[int], n_depots: int) -> dict[int, int]:
+    """Integer prizes of the default objective, in the same ticks as the travel cost.
+
+    A job's prize is ``weight / w_min x D`` where ``w_min`` is the smallest positive weight and ``D`` bounds
+    the travel any single job can add to a route (its longest way in plus its longest way out, over every job):
+    leaving a job out can never pay for itself in travel, and a job worth twice another is worth twice the
+    prize. Prizes stay small enough for PyVRP's time-warp and load penalties (at most 100,000 per tick) to make
+    an infeasible plan never pay, which the old ``weight x (a bound on all travel)`` scaling broke (the search
+    ended on infeasible plans: "the search found no feasible plan").
+    """
+    jobs = sorted(set(client_job))
     weights = {j: problem.jobs[j].weight for j in jobs}
-    top = max(weights.values(), default=0.0)
-    factor = 100.0 if top * 100.0 <= 1e6 else 1e6 / top
-    return {j: int(round(w * factor)) for j, w in weights.items()}
+    positive = [w for w in weights.values() if w > 0]
+    if not positive:
+        return {j: 0 for j in jobs}
+    idx = np.arange(n_depots, n_depots + len(client_job))
+    reach = cost[:, idx].max(axis=0) + cost[idx, :].max(axis=1) if len(idx) else np.zeros(0)
+    d = float(reach.max()) + 1.0 if len(reach) else 1.0
+    w_min = min(positive)
+    # Keep the largest prize x the number of jobs well inside 64 bits.
+    ratio = min(max(positive) / w_min, 1e12 / max(d * max(len(jobs), 1), 1.0))
+    return {j: int(round(min(w / w_min, ratio) * d)) for j, w in weights.items()}
+
+
+def check_pins(problem: Problem, table: TravelTable, unassigned: Sequence[Unassigned]) -> None:
+    """Raise ``ValueError`` naming every pinned stop (or absence) that cannot be kept: its technician cannot do
+    it, or a technician's pinned stops cannot all be reached at their times."""
+    why = {u.job: u.reason for u in unassigned}
+    bad = [f"{j.id} ({why[j.id]})" for j in problem.jobs if j.pinned is not None and j.id in why]
+    if bad:
+        raise ValueError("pinned stops that cannot be kept: " + "; ".join(bad))
+    for t, tech in enumerate(problem.technicians):
+        mine = sorted((j for j, job in enumerate(problem.jobs) if job.pinned is not None
+                       and job.pinned.technician == tech.id), key=lambda j: problem.jobs[j].time_windows[0][0])
+        if mine:
+            route = schedule_route(problem, table, t, mine)
+            if isinstance(route, str):
+                names = ", ".join(problem.jobs[j].id for j in mine)
+                raise ValueError(f"pinned stops of technician {tech.id} ({names}) cannot all be kept: {route}")
 
 
 def build_model(problem: Problem, table: TravelTable, jobs: Sequence[int]) -> _Model:
@@ -118,34 +162,34 @@ def build_model(problem: Problem, table: TravelTable, jobs: Sequence[int]) -> _M
     depot_nodes: list[int] = []
     depot_of: dict[tuple, int] = {}
 
-    def depot_for(node: int, place: object) -> int:
-        key = (place,)
+    def depot_for(node: int, key: tuple) -> int:
         if key not in depot_of:
             depot_of[key] = len(depot_nodes)
             depot_nodes.append(node)
         return depot_of[key]
 
-    starts = [depot_for(table.start_node(t), tech.start) for t, tech in enumerate(techs)]
-    ends = [depot_for(table.end_node(t), tech.end) for t, tech in enumerate(techs)]
+    # A depot's first or last leg runs on the clock under its technician's travel policy; technicians with
+    # company-time legs share one depot per place, the others get their own.
+    starts = [depot_for(table.start_node(t), (tech.start,) if tech.outbound == "company"
+                       else ("out", tech.start, tech.outbound, tech.outbound_own_minutes))
+              for t, tech in enumerate(techs)]
+    ends = [depot_for(table.end_node(t), (tech.end,) if tech.inbound == "company"
+                      else ("in", tech.end, tech.inbound, tech.inbound_own_minutes))
+            for t, tech in enumerate(techs)]
     use_load = any(problem.jobs[j].demand > 0 for j in jobs)
-    prize_weight = _prize_weights(problem, jobs) if problem.objective == "default" else {}
-    max_travel = sum(max(t.shift[1] - t.shift[0], 0.0) for t in techs) * SCALE * 2 + 1
-    big_prize = int(max_travel)
-    if prize_weight and max(prize_weight.values()) * big_prize * max(len(jobs), 1) > 4e18:
-        raise SolverError("prizes too large for 64-bit integers; reduce the spread of job values")
 
     client_nodes: list[int] = []
     client_job: list[int] = []
     clients: list[pyvrp.Client] = []
     groups: list[pyvrp.ClientGroup] = []
     prizes: dict[int, int] = {}
+    specs: list[tuple[int, int | None, int, int, bool]] = []
+    client_windows: list[tuple[float, float]] = []
     n_depots = len(depot_nodes)
     for j in jobs:
         job = problem.jobs[j]
         windows = job.time_windows or ((offset, horizon_end),)
-        required = problem.objective == "min_travel"
-        prize = prize_weight.get(j, 0) * big_prize
-        prizes[j] = prize
+        required = problem.objective == "min_travel" or job.pinned is not None
         group = None
         if len(windows) > 1:
             group = len(groups)
@@ -155,32 +199,43 @@ def build_model(problem: Problem, table: TravelTable, jobs: Sequence[int]) -> _M
             if group is not None:
                 groups[group].add_client(idx)
             early, late = max(tick_up(a), 0), min(tick_down(b), horizon)
-            clients.append(pyvrp.Client(
-                location=n_depots + idx,
-                delivery=[int(math.ceil(job.demand * DEMAND_SCALE - 1e-7))] if use_load else [],
-                service_duration=int(math.ceil(job.duration * SCALE - 1e-7)),
-                tw_early=early, tw_late=max(late, early),
-                prize=prize, required=required and group is None, group=group, name=job.id,
-            ))
+            specs.append((j, group, early, min(late, early) if late < early else late,
+                          required and group is None))
             client_nodes.append(table.job_node(j))
             client_job.append(j)
+            client_windows.append((a, b))
 
     nodes = np.array(depot_nodes + client_nodes, dtype=np.int64)
     minutes = table.minutes[np.ix_(nodes, nodes)]
     # The search minimises travel minutes (the objective); rounding to nearest keeps the cost unbiased,
-    # while durations round up so that every integer-feasible route is feasible in double precision.
+    # while durations (on the clock, after the travel policies) round up so that every integer-feasible
+    # route is feasible in double precision.
     base_cost = np.rint(minutes * SCALE).astype(np.int64)
-    base_time = np.ceil(minutes * SCALE - 1e-7).astype(np.int64)
+    base_time = np.ceil(table.clock[np.ix_(nodes, nodes)] * SCALE - 1e-7).astype(np.int64)
+    if problem.objective == "default":
+        prizes = prizes_for(problem, base_cost, client_job, n_depots)
+    for c, (j, group, early, late, req) in enumerate(specs):
+        job = problem.jobs[j]
+        clients.append(pyvrp.Client(
+            location=n_depots + c,
+            delivery=[int(math.ceil(job.demand * DEMAND_SCALE - 1e-7))] if use_load else [],
+            service_duration=int(math.ceil(job.duration * SCALE - 1e-7)),
+            tw_early=early, tw_late=late, prize=prizes.get(j, 0), required=req, group=group, name=job.id,
+        ))
 
-    # One profile per distinct skill set: jobs a technician cannot do are unreachable in their profile.
+    # One profile per distinct set of jobs a technician may not take (skills, the caller's allowed technicians,
+    # pins): those jobs are unreachable in the technician's profile.
     unreachable = 4 * horizon
-    profile_of: dict[frozenset[str], int] = {}
+    profile_of: dict[tuple[int, ...], int] = {}
+    tech_profile: list[int] = []
     cost_mats: list[np.ndarray] = []
     time_mats: list[np.ndarray] = []
     for tech in techs:
-        if tech.skills in profile_of:
+        banned = [n_depots + c for c, j in enumerate(client_job) if not allowed(tech, problem.jobs[j])]
+        key = tuple(banned)
+        if key in profile_of:
+            tech_profile.append(profile_of[key])
             continue
-        banned = [n_depots + c for c, j in enumerate(client_job) if not skills_ok(tech, problem.jobs[j])]
         cost, dur = base_cost, base_time
         if banned:
             cost, dur = base_cost.copy(), base_time.copy()
@@ -188,7 +243,8 @@ def build_model(problem: Problem, table: TravelTable, jobs: Sequence[int]) -> _M
             dur[:, banned] = unreachable
             np.fill_diagonal(cost, 0)
             np.fill_diagonal(dur, 0)
-        profile_of[tech.skills] = len(cost_mats)
+        profile_of[key] = len(cost_mats)
+        tech_profile.append(profile_of[key])
         cost_mats.append(cost)
         time_mats.append(dur)
 
@@ -196,11 +252,11 @@ def build_model(problem: Problem, table: TravelTable, jobs: Sequence[int]) -> _M
     type_key: dict[tuple, int] = {}
     type_techs: list[list[int]] = []
     for t, tech in enumerate(techs):
-        key = (starts[t], ends[t], tech.shift, tech.capacity, tech.skills)
-        if key not in type_key:
-            type_key[key] = len(type_techs)
+        tkey = (starts[t], ends[t], tech.shift, tech.capacity, tech_profile[t], tech.max_work_minutes)
+        if tkey not in type_key:
+            type_key[tkey] = len(type_techs)
             type_techs.append([])
-        type_techs[type_key[key]].append(t)
+        type_techs[type_key[tkey]].append(t)
     total_demand = sum(c.delivery[0] for c in clients) if use_load else 0
     vehicle_types = []
     for members in type_techs:
@@ -209,17 +265,21 @@ def build_model(problem: Problem, table: TravelTable, jobs: Sequence[int]) -> _M
         if use_load:
             capacity = [total_demand + 1 if tech.capacity is None
                         else int(math.floor(tech.capacity * DEMAND_SCALE + 1e-7))]
+        # The maximum working time caps the route's duration (waiting between jobs included: conservative).
+        cap: dict[str, int] = {} if tech.max_work_minutes is None else {
+            "shift_duration": max(int(math.floor(tech.max_work_minutes * SCALE + 1e-7)), 0)}
         vehicle_types.append(pyvrp.VehicleType(
             num_available=len(members), capacity=capacity, start_depot=starts[members[0]],
             end_depot=ends[members[0]], tw_early=max(tick_up(tech.shift[0]), 0),
-            tw_late=min(tick_down(tech.shift[1]), horizon), profile=profile_of[tech.skills], name=tech.id,
+            tw_late=min(tick_down(tech.shift[1]), horizon), profile=tech_profile[members[0]], name=tech.id,
+            **cap,  # type: ignore[arg-type]
         ))
     depots = [pyvrp.Depot(location=d, tw_early=0, tw_late=horizon) for d in range(n_depots)]
     locations = [pyvrp.Location(x=0, y=0) for _ in range(len(nodes))]
     # PyVRP's stubs type matrices as ndarray[int]; ours are int64 ndarrays, which is what it accepts.
     data = pyvrp.ProblemData(locations, clients, depots, vehicle_types, cost_mats, time_mats,  # type: ignore[arg-type]
                              groups)
-    return _Model(data=data, client_job=client_job, type_techs=type_techs, prizes=prizes)
+    return _Model(data=data, client_job=client_job, windows=client_windows, type_techs=type_techs, prizes=prizes)
 
 
 class _RoutePool:
@@ -312,20 +372,86 @@ def recombine(model: _Model, pool: _RoutePool, time_limit_seconds: float,
     return [(columns[r][0][0], list(columns[r][0][1])) for r in chosen]
 
 
+def initial_solution(model: _Model, plan: Plan) -> object | None:
+    """A plan in double precision (the greedy one) as a PyVRP solution to start the search from.
+
+    Returns the solution when it is feasible on the integer data (it nearly always is), else the empty plan
+    when that is feasible (no required jobs), else None (PyVRP then starts from a random solution).
+    """
+    import pyvrp
+
+    data = model.data
+    client_of: dict[tuple[int, float, float], int] = {}
+    for c, (j, win) in enumerate(zip(model.client_job, model.windows, strict=True)):
+        client_of[(j, win[0], win[1])] = c
+    type_of = {t: vt for vt, ts in enumerate(model.type_techs) for t in ts}
+    routes = []
+    for t, order in plan.orders.items():
+        if not order:
+            continue
+        visits = []
+        for j, stop in zip(order, plan.routes[t].stops, strict=True):
+            job = plan.problem.jobs[j]
+            windows = job.time_windows or ()
+            w: tuple[float, float] | None = next((x for x in windows if x[0] - 1e-6 <= stop.start <= x[1] + 1e-6), None)
+            key = (j, w[0], w[1]) if w is not None else next((k for k in client_of if k[0] == j), None)
+            if key is None or key not in client_of:
+                return None
+            visits.append(client_of[key])
+        routes.append(pyvrp.Route(data, visits, type_of[t]))  # type: ignore[call-overload]
+    for candidate in (routes, []):
+        try:
+            sol = pyvrp.Solution(data, candidate)  # type: ignore[arg-type]
+        except (ValueError, RuntimeError):
+            continue
+        if sol.is_feasible():
+            return sol
+    return None
+
+
+def construct(problem: Problem, table: TravelTable, jobs: Sequence[int], seconds: float) -> tuple[Plan, str]:
+    """The starting plan: VROOM's (when pyvroom is installed) made to keep every rule, else greedy insertion.
+
+    VROOM builds strong plans within a second or two (regret insertion + local search) but cannot express a
+    maximum working time: stops breaking a rule in double precision are taken out, then every job not in the
+    plan is offered to greedy insertion. Any VROOM failure falls back to the greedy plan.
+    """
+    from engine.routing.peers import run_vroom, vroom_available
+
+    if seconds > 0 and vroom_available() and jobs:
+        try:
+            orders = run_vroom(problem, seconds, only=jobs)
+            plan, dropped = _repair(problem, table, orders)
+            served = {j for o in plan.orders.values() for j in o}
+            greedy_plan(problem, table, [j for j in jobs if j not in served], plan)
+            return plan, "VROOM" + (f" (repaired: {len(dropped)} stops out)" if dropped else "")
+        except Exception as exc:  # a starting plan only: the greedy one will do
+            logger.warning("VROOM start failed, using greedy insertion: %s", exc)
+    return greedy_plan(problem, table, jobs), "greedy"
+
+
 def _search(problem: Problem, table: TravelTable, jobs: Sequence[int], search_seconds: float,
-            pool_seconds: float, seed: int) -> tuple[dict[int, list[int]], bool, list[str]]:
+            pool_seconds: float, seed: int, start: Plan | None = None
+            ) -> tuple[dict[int, list[int]], bool, list[str]]:
     """Run PyVRP (+ recombination); return job orders per technician, whether the time limit hit, notes."""
     import pyvrp
     from pyvrp.IteratedLocalSearch import IteratedLocalSearchParams
     from pyvrp.stop import MaxRuntime, MultipleCriteria, NoImprovement
 
+    t0 = time.perf_counter()
     model = build_model(problem, table, jobs)
     pool = _RoutePool(model)
+    init = initial_solution(model, start) if start is not None else None
+    if init is not None:
+        pool.add_solution(init, 0.0, 1.0)
     params = pyvrp.SolveParams(ils=IteratedLocalSearchParams(callbacks=_callbacks(pool)))  # type: ignore
-    stop = MultipleCriteria([MaxRuntime(search_seconds), NoImprovement(20_000)])
-    result = pyvrp.solve(model.data, stop, seed=seed, collect_stats=False, params=params)  # type: ignore
-    notes = [f"search: {result.num_iterations} iterations in {result.runtime:.2f} s"]
-    hit_limit = result.runtime >= search_seconds * 0.98
+    left = max(search_seconds - (time.perf_counter() - t0), 0.05)
+    stop = MultipleCriteria([MaxRuntime(left), NoImprovement(20_000)])
+    result = pyvrp.solve(model.data, stop, seed=seed, collect_stats=False, params=params,  # type: ignore
+                         initial_solution=init)  # type: ignore[arg-type]
+    notes = [f"search: {result.num_iterations} iterations in {result.runtime:.2f} s"
+             + (" from the start plan" if init is not None else "")]
+    hit_limit = result.runtime >= left * 0.98
     best = result.best
     if not best.is_feasible():
         raise SolverError("the search found no feasible plan")
@@ -363,8 +489,10 @@ def _repair(problem: Problem, table: TravelTable, orders: dict[int, list[int]]) 
     for t, order in orders.items():
         order = list(order)
         while order and isinstance(schedule_route(problem, table, t, order), str):
-            # Remove the stop whose removal gives a feasible route, else the last one.
-            for k in range(len(order)):
+            # Remove the least valuable stop whose removal gives a feasible route (pinned ones last), else the
+            # last one.
+            for k in sorted(range(len(order)), key=lambda k: (problem.jobs[order[k]].pinned is not None,
+                                                               problem.jobs[order[k]].weight)):
                 trial = order[:k] + order[k + 1:]
                 if not isinstance(schedule_route(problem, table, t, trial), str):
                     dropped.append(order.pop(k))
@@ -408,17 +536,27 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
     if recombine_routes:
         # Importing Pyomo takes most of a second; do it before the search budget is set, not inside it.
         import pyomo.environ  # noqa: F401
+    problem = normalise(problem)  # absences and pins as plain constraints; raises on a pin that cannot be kept
     table = travel_table(problem)
     eligible, unassigned = screen_jobs(problem, table)
+    check_pins(problem, table, unassigned)
     notes: list[str] = []
     status = "solved"
     pool_seconds = time_limit_seconds * POOL_SHARE if recombine_routes else 0.0
-    search_seconds = max(time_limit_seconds - pool_seconds - (time.perf_counter() - t0), 0.05)
+    start: Plan | None = None
     try:
         if not eligible:
             orders: dict[int, list[int]] = {}
         else:
-            orders, hit_limit, notes = _search(problem, table, eligible, search_seconds, pool_seconds, seed)
+            # The greedy plan is the search's starting point: feasible (so the search always holds a
+            # feasible plan) and good, which matters when the budget is a second or two.
+            start, how = construct(problem, table, eligible, time_limit_seconds * CONSTRUCT_SHARE)
+            notes.append(f"start: {how} plan serving {sum(len(o) for o in start.orders.values())} jobs "
+                         f"after {time.perf_counter() - t0:.2f} s")
+            search_seconds = max(time_limit_seconds - pool_seconds - (time.perf_counter() - t0), 0.05)
+            orders, hit_limit, more = _search(problem, table, eligible, search_seconds, pool_seconds, seed,
+                                               start=start)
+            notes += more
             status = "time_limit" if hit_limit else "solved"
         plan, dropped = _repair(problem, table, orders)
         if dropped:
@@ -428,7 +566,7 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
         logger.warning("route optimiser failed, using the greedy plan: %s", exc)
         notes.append(f"optimiser failed ({exc}); greedy insertion plan used")
         status = "greedy_fallback"
-        plan = greedy_plan(problem, table, eligible)
+        plan = start if start is not None else greedy_plan(problem, table, eligible)
     served = {j for order in plan.orders.values() for j in order}
     if problem.objective == "default" and served:
         budget = BALANCE_TRAVEL_BUDGET * sum(r.travel_minutes for r in plan.routes.values())
