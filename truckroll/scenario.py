@@ -350,7 +350,9 @@ def day_problem(scenario: Scenario, day: date, *, requests: list[ScenarioRequest
         if any(x <= a and y >= b for x, y in absences):
             continue  # absent all day: not on shift
         places.append(t.home)
-        cap = None if max_work_share is None else max_work_share * (b - a)
+        # The cap is a share of the time actually available (the shift less its absences).
+        free = (b - a) - sum(y - x for x, y in absences)
+        cap = None if max_work_share is None else max_work_share * free
         techs.append(Technician(id=t.id, start=len(places) - 1, end=len(places) - 1, shift=(a, b),
                                 skills=capabilities(t.skills, t.certifications, day), max_work_minutes=cap,
                                 absences=absences))

@@ -95,7 +95,7 @@ def schedule_route(
         if start is None:
             return f"job {job.id}: arrival {arrival:.3f} is after every time window"
         travel += minutes[node, nxt]
-        work += clock[node, nxt] + job.duration
+        work += clock[node, nxt] + (job.duration if job.kind == "job" else 0.0)  # an absence is not work
         dist += distance[node, nxt]
         wait += start - arrival
         service += job.duration
@@ -173,7 +173,7 @@ def check_answer(problem: Problem, answer: Answer) -> list[str]:
                 problems.append(f"job {job.id}: {why}")
             load += job.demand
             earliest = t + clock[node, nxt]
-            work += clock[node, nxt] + job.duration
+            work += clock[node, nxt] + (job.duration if job.kind == "job" else 0.0)
             travel += table.minutes[node, nxt]
             dist += table.distance[node, nxt]
             if stop.arrival < earliest - EPS:

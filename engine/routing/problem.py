@@ -528,6 +528,17 @@ def normalise(problem: Problem) -> Problem:
     return out
 
 
+def absence_minutes(problem: Problem, technician: str) -> float:
+    """Minutes of the absence stops of ``technician`` in a normalised problem."""
+    return sum(j.duration for j in problem.jobs if j.kind == "absence" and j.pinned is not None
+               and j.pinned.technician == technician)
+
+
+def available_minutes(problem: Problem, technician: Technician) -> float:
+    """The shift less its absences (the utilisation denominator), in a normalised problem."""
+    return max(technician.shift[1] - technician.shift[0] - absence_minutes(problem, technician.id), 0.0)
+
+
 def _unique(ids: list[str], name: str) -> None:
     seen: set[str] = set()
     for x in ids:

@@ -27,7 +27,17 @@ import numpy as np
 
 from engine.routing.check import allowed, capacity_ok, schedule_route
 from engine.routing.greedy import Plan, balance_workload, greedy_plan
-from engine.routing.problem import Answer, Problem, Route, TravelTable, Unassigned, normalise, travel_table
+from engine.routing.problem import (
+    Answer,
+    Problem,
+    Route,
+    TravelTable,
+    Unassigned,
+    absence_minutes,
+    available_minutes,
+    normalise,
+    travel_table,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -252,7 +262,8 @@ def build_model(problem: Problem, table: TravelTable, jobs: Sequence[int]) -> _M
     type_key: dict[tuple, int] = {}
     type_techs: list[list[int]] = []
     for t, tech in enumerate(techs):
-        tkey = (starts[t], ends[t], tech.shift, tech.capacity, tech_profile[t], tech.max_work_minutes)
+        tkey = (starts[t], ends[t], tech.shift, tech.capacity, tech_profile[t], tech.max_work_minutes,
+                absence_minutes(problem, tech.id))
         if tkey not in type_key:
             type_key[tkey] = len(type_techs)
             type_techs.append([])
@@ -266,8 +277,9 @@ def build_model(problem: Problem, table: TravelTable, jobs: Sequence[int]) -> _M
             capacity = [total_demand + 1 if tech.capacity is None
                         else int(math.floor(tech.capacity * DEMAND_SCALE + 1e-7))]
         # The maximum working time caps the route's duration (waiting between jobs included: conservative).
-        cap: dict[str, int] = {} if tech.max_work_minutes is None else {
-            "shift_duration": max(int(math.floor(tech.max_work_minutes * SCALE + 1e-7)), 0)}
+        # An absence stop lasts its absence, which is not work: the route may last that much longer.
+        cap: dict[str, int] = {} if tech.max_work_minutes is None else {"shift_duration": max(int(math.floor(
+            (tech.max_work_minutes + absence_minutes(problem, tech.id)) * SCALE + 1e-7)), 0)}
         vehicle_types.append(pyvrp.VehicleType(
             num_available=len(members), capacity=capacity, start_depot=starts[members[0]],
             end_depot=ends[members[0]], tw_early=max(tick_up(tech.shift[0]), 0),
@@ -587,7 +599,7 @@ def _answer(problem: Problem, plan: Plan, unassigned: list[Unassigned], status: 
     routes: list[Route] = [plan.routes[t] for t in sorted(plan.routes) if plan.orders[t]]
     utilisation = {}
     for t, tech in enumerate(problem.technicians):
-        length = tech.shift[1] - tech.shift[0]
+        length = available_minutes(problem, tech)
         utilisation[tech.id] = plan.work_minutes(t) / length if length > 0 and plan.orders[t] else 0.0
     order = {j.id: k for k, j in enumerate(problem.jobs)}
     return Answer(
@@ -597,7 +609,7 @@ def _answer(problem: Problem, plan: Plan, unassigned: list[Unassigned], status: 
         unassigned=tuple(sorted(unassigned, key=lambda u: order[u.job])),
         travel_minutes=sum(r.travel_minutes for r in routes),
         distance=sum(r.distance for r in routes),
-        value_served=sum(problem.jobs[j].value for o in plan.orders.values() for j in o),
+        value_served=sum(problem.jobs[j].value for o in plan.orders.values() for j in o),  # absences: 0
         utilisation=utilisation,
         runtime_seconds=runtime,
         notes=tuple(notes),

@@ -44,7 +44,7 @@ REOPTIMISE: Callable[..., dict[int, list[int]]] | None = None
 def plan_answer(problem: Any, orders: dict[int, list[int]], runtime: float, status: str = "peer") -> Any:
     """Time ``orders`` (technician index -> job indices) with our scheduler; routes it rejects are dropped."""
     from engine.routing.check import schedule_route
-    from engine.routing.problem import Answer, Unassigned, normalise, travel_table
+    from engine.routing.problem import Answer, Unassigned, available_minutes, normalise, travel_table
 
     problem = normalise(problem)
     table = travel_table(problem)
@@ -60,7 +60,7 @@ def plan_answer(problem: Any, orders: dict[int, list[int]], runtime: float, stat
     served = {s.job for r in routes for s in r.stops}
     util = {}
     for tech in problem.technicians:
-        length = tech.shift[1] - tech.shift[0]
+        length = available_minutes(problem, tech)
         r = next((x for x in routes if x.technician == tech.id), None)
         util[tech.id] = r.work_minutes / length if r is not None and length > 0 else 0.0
     return Answer(status=status, objective=problem.objective, routes=tuple(routes),

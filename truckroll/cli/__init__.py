@@ -14,6 +14,7 @@ from truckroll.cli import plan  # noqa: F401
 from truckroll.cli import reoptimize  # noqa: F401
 from truckroll.cli import serve  # noqa: F401
 from truckroll.cli import rules  # noqa: F401
+from truckroll.cli import scenario  # noqa: F401
 from truckroll.cli.app import app
 
 
