@@ -22,12 +22,15 @@ def vroom_available() -> bool:
     return True
 
 
-def _ticks(problem: Any) -> tuple[Any, list[list[int]], list[list[int]]]:
+def _ticks(problem: Any) -> tuple[Any, Any, Any]:
+    """The travel table, integer durations (clock, rounded up) and costs (travel, rounded) as int64 arrays."""
+    import numpy as np
+
     from engine.routing.problem import travel_table
 
     table = travel_table(problem)
-    dur = [[int(math.ceil(x * PEER_SCALE - 1e-7)) for x in row] for row in table.clock]
-    cost = [[int(round(x * PEER_SCALE)) for x in row] for row in table.minutes]
+    dur = np.ceil(table.clock * PEER_SCALE - 1e-7).astype(np.int64)
+    cost = np.rint(table.minutes * PEER_SCALE).astype(np.int64)
     return table, dur, cost
 
 
@@ -109,7 +112,8 @@ def run_ortools(problem: Any, time_limit: float) -> dict[int, list[int]]:
     from engine.routing.problem import normalise
 
     problem = normalise(problem)
-    table, dur, cost = _ticks(problem)
+    table, dur_arr, cost_arr = _ticks(problem)
+    dur, cost = dur_arr.tolist(), cost_arr.tolist()  # plain ints for the Python callbacks
     m, n = len(problem.technicians), len(problem.jobs)
     starts = [table.start_node(k) for k in range(m)]
     ends = [table.end_node(k) for k in range(m)]
