@@ -12,8 +12,8 @@
    and shifts rounded *inwards*, so an integer-feasible route is feasible in double precision). Jobs a
    technician may not take (skills, allowed technicians, pins) are unreachable in that technician's travel
    profile; several time windows are copies of the job in a mutually exclusive client group; the maximum
-   working time is the vehicle's shift duration; travel policies change the first and last legs on the clock
-   (the duration matrix) but not the travel cost. The default objective is prize-collecting: each job's prize
+   working time is the vehicle's maximum distance, the distance then measuring work (travel on company
+   time + service); travel policies change the first and last legs on the clock (the duration matrix). The default objective is prize-collecting: each job's prize
    is its weight over the smallest weight times a bound on the travel any one job can add (``prizes_for``),
    so leaving a job out never pays for itself in travel and PyVRP's bounded penalties keep infeasible plans
    from paying either.
@@ -43,7 +43,6 @@ from engine.routing.problem import (
     Route,
     TravelTable,
     Unassigned,
-    absence_minutes,
     available_minutes,
     normalise,
     travel_table,
@@ -236,13 +235,26 @@ def build_model(problem: Problem, table: TravelTable, jobs: Sequence[int]) -> _M
     base_time = np.ceil(table.clock[np.ix_(nodes, nodes)] * SCALE - 1e-7).astype(np.int64)
     if problem.objective == "default":
         prizes = prizes_for(problem, base_cost, client_job, n_depots)
+    service = [int(math.ceil(problem.jobs[j].duration * SCALE - 1e-7)) for j in client_job]
+    # With a maximum working time, PyVRP's distance measures work: travel on company time (rounded up) plus
+    # the service of the stop driven to (absences are not work), capped by the vehicle's max_distance. The
+    # cost is that distance, so each job's prize carries its service minutes back: cost - prizes is still
+    # travel - prizes.
+    work_mode = any(t.max_work_minutes is not None for t in techs)
+    work_ticks = [0] * len(client_job)
+    if work_mode:
+        work_ticks = [service[c] if problem.jobs[j].kind == "job" else 0 for c, j in enumerate(client_job)]
+        base_cost = base_time.copy()
+        base_cost[:, n_depots:] += np.asarray(work_ticks, dtype=np.int64)[None, :]
+        np.fill_diagonal(base_cost, 0)
     for c, (j, group, early, late, req) in enumerate(specs):
         job = problem.jobs[j]
         clients.append(pyvrp.Client(
             location=n_depots + c,
             delivery=[int(math.ceil(job.demand * DEMAND_SCALE - 1e-7))] if use_load else [],
-            service_duration=int(math.ceil(job.duration * SCALE - 1e-7)),
-            tw_early=early, tw_late=late, prize=prizes.get(j, 0), required=req, group=group, name=job.id,
+            service_duration=service[c],
+            tw_early=early, tw_late=late, prize=prizes.get(j, 0) + (work_ticks[c] if prizes else 0),
+            required=req, group=group, name=job.id,
         ))
 
     # One profile per distinct set of jobs a technician may not take (skills, the caller's allowed technicians,
@@ -274,8 +286,7 @@ def build_model(problem: Problem, table: TravelTable, jobs: Sequence[int]) -> _M
     type_key: dict[tuple, int] = {}
     type_techs: list[list[int]] = []
     for t, tech in enumerate(techs):
-        tkey = (starts[t], ends[t], tech.shift, tech.capacity, tech_profile[t], tech.max_work_minutes,
-                absence_minutes(problem, tech.id))
+        tkey = (starts[t], ends[t], tech.shift, tech.capacity, tech_profile[t], tech.max_work_minutes)
         if tkey not in type_key:
             type_key[tkey] = len(type_techs)
             type_techs.append([])
@@ -288,10 +299,9 @@ def build_model(problem: Problem, table: TravelTable, jobs: Sequence[int]) -> _M
         if use_load:
             capacity = [total_demand + 1 if tech.capacity is None
                         else int(math.floor(tech.capacity * DEMAND_SCALE + 1e-7))]
-        # The maximum working time caps the route's duration (waiting between jobs included: conservative).
-        # An absence stop lasts its absence, which is not work: the route may last that much longer.
-        cap: dict[str, int] = {} if tech.max_work_minutes is None else {"shift_duration": max(int(math.floor(
-            (tech.max_work_minutes + absence_minutes(problem, tech.id)) * SCALE + 1e-7)), 0)}
+        # The maximum working time caps the route's work (travel on company time + service; see above).
+        cap: dict[str, int] = {} if tech.max_work_minutes is None else {"max_distance": max(int(math.floor(
+            tech.max_work_minutes * SCALE + 1e-7)), 0)}
         vehicle_types.append(pyvrp.VehicleType(
             num_available=len(members), capacity=capacity, start_depot=starts[members[0]],
             end_depot=ends[members[0]], tw_early=max(tick_up(tech.shift[0]), 0),
@@ -446,7 +456,7 @@ def construct(problem: Problem, table: TravelTable, jobs: Sequence[int], seconds
         try:
             # VROOM's timeout bounds its search, not its set-up and construction: ask for 70% of the share.
             orders = run_vroom(problem, 0.7 * seconds, only=jobs)
-            plan, dropped = _repair(problem, table, orders)
+            plan, dropped = repair_orders(problem, table, orders)
             served = {j for o in plan.orders.values() for j in o}
             greedy_plan(problem, table, [j for j in jobs if j not in served], plan)
             return plan, "VROOM" + (f" (repaired: {len(dropped)} stops out)" if dropped else "")
@@ -507,8 +517,10 @@ def _search(problem: Problem, table: TravelTable, jobs: Sequence[int], search_se
     return orders, hit_limit, notes
 
 
-def _repair(problem: Problem, table: TravelTable, orders: dict[int, list[int]]) -> tuple[Plan, list[int]]:
-    """Drop stops that break a double-precision check (should not happen), returning the dropped jobs."""
+def repair_orders(problem: Problem, table: TravelTable, orders: dict[int, list[int]]
+                  ) -> tuple[Plan, list[int]]:
+    """Drop stops that break a double-precision check (the search's plans: should not happen; a peer's plan:
+    the rules it cannot express), least valuable first; return the plan and the dropped jobs."""
     dropped: list[int] = []
     clean: dict[int, list[int]] = {}
     for t, order in orders.items():
@@ -600,7 +612,7 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
                                               start=first)
             notes += more
             status = "time_limit" if hit_limit else "solved"
-        plan, dropped = _repair(problem, table, orders)
+        plan, dropped = repair_orders(problem, table, orders)
         if dropped:
             notes.append(f"repair: {len(dropped)} stops failed the double-precision check and were re-inserted")
             greedy_plan(problem, table, dropped, plan)

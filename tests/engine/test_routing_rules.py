@@ -82,6 +82,10 @@ def test_maximum_working_time_caps_a_technician():
     assert len(served(capped)) == 2
     assert capped.routes[0].work_minutes == pytest.approx(120.0)
     assert len(capped.unassigned) == 1
+    # Waiting is not work: two one-hour jobs at 0 and at 200 fit a 130-minute cap (a span of 260 minutes).
+    waiting = run([tech(max_work_minutes=130)], [job("a", (0, 0), [(0, 0)], duration=60),
+                                                 job("b", (0, 0), [(200, 200)], duration=60)])
+    assert served(waiting) == {"a", "b"}
 
 
 def test_pinned_stop_keeps_its_technician_and_time():
