@@ -13,7 +13,8 @@
    technician may not take (skills, allowed technicians, pins) are unreachable in that technician's travel
    profile; several time windows are copies of the job in a mutually exclusive client group; the maximum
    working time is the vehicle's maximum distance, the distance then measuring work (travel on company
-   time + service); travel policies change the first and last legs on the clock (the duration matrix). The default objective is prize-collecting: each job's prize
+   time + service); travel policies change the first and last legs on the clock (the duration matrix).
+   The default objective is prize-collecting: each job's prize
    is its weight over the smallest weight times a bound on the travel any one job can add (``prizes_for``),
    so leaving a job out never pays for itself in travel and PyVRP's bounded penalties keep infeasible plans
    from paying either.
