@@ -112,6 +112,20 @@ def test_pinned_stop_that_cannot_be_kept_is_reported_by_name():
         solve(problem, time_limit_seconds=LIMIT)
 
 
+def test_cli_reports_a_pin_that_cannot_be_kept_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from truckroll.cli.app import app
+
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"technicians": [tech("A", absences=[[100, 200]])],
+                                "jobs": [job("locked-7", (1, 0), duration=30,
+                                             pinned={"technician": "A", "start": 150})]}))
+    result = CliRunner().invoke(app, ["solve", str(path), "--time-limit", "0.5"])
+    assert result.exit_code == 1
+    assert "pinned stop locked-7 cannot be kept" in result.output and "Traceback" not in result.output
+
+
 def test_promised_windows_are_hard():
     """A window that cannot be met is never met late: the job is left out with the reason."""
     answer = run([tech()], [job("far", (100, 0), [(0, 50)], duration=10), job("near", (5, 0), [(0, 50)])])
