@@ -58,6 +58,9 @@ POOL_SHARE = 0.15  # share of the time limit kept for the set-partitioning step
 MAX_POOL_ROUTES = 3000
 CONSTRUCT_SHARE = 0.3  # share of the time limit VROOM may take to build the starting plan ...
 SHORT_CONSTRUCT_SHARE = 0.6  # ... and under SHORT_BUDGET, where VROOM's plan is most of what can be had
+# The VROOM start pays on days of ~25 technicians; at 100 technicians x 450 jobs its constructions take the
+# whole budget and the search starting from greedy insertion ends better (docs/benchmarks.md).
+VROOM_START_MAX_SIZE = 20_000  # jobs x technicians
 SHORT_BUDGET = 4.0  # seconds; below it the set-partitioning step is skipped (its pool is too thin to pay)
 
 
@@ -561,8 +564,9 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
     start:
         The search's starting plan: ``"vroom"`` (VROOM's plan made to keep every rule, within 30% of the
         budget, 60% under 4 s; greedy when pyvroom is missing), ``"greedy"`` (greedy insertion only), or
-        ``"auto"``: VROOM under the default objective, greedy under ``min_travel`` (on the Solomon set the
-        VROOM start bought nothing: +2.28% against +2.16% average gap on 12 instances in one run).
+        ``"auto"``: VROOM under the default objective up to ``VROOM_START_MAX_SIZE`` jobs x technicians,
+        else greedy (on the Solomon set the VROOM start bought nothing: +2.28% against +2.16% average gap on
+        12 instances in one run; at 100 technicians and 450 jobs it took the budget, see docs/benchmarks.md).
 
     Returns
     -------
@@ -581,7 +585,8 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
     if start not in ("auto", "vroom", "greedy"):
         raise ValueError(f"start must be 'auto', 'vroom' or 'greedy' (got {start!r})")
     if start == "auto":
-        start = "vroom" if problem.objective == "default" else "greedy"
+        size = len(problem.jobs) * len(problem.technicians)
+        start = "vroom" if problem.objective == "default" and size <= VROOM_START_MAX_SIZE else "greedy"
     t0 = time.perf_counter()
     if recombine_routes and time_limit_seconds >= SHORT_BUDGET:
         # Importing Pyomo takes most of a second: done first, inside the budget, so the split below is right.
