@@ -220,7 +220,7 @@ def build_model(problem: Problem, table: TravelTable, jobs: Sequence[int]) -> _M
             group = len(groups)
             groups.append(pyvrp.ClientGroup(required=required, name=job.id))
         for a, b in windows:
-            idx = len(clients)
+            idx = len(specs)  # the PyVRP client index this window copy will have
             if group is not None:
                 groups[group].add_client(idx)
             early, late = max(tick_up(a), 0), min(tick_down(b), horizon)
