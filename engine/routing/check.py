@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.routing.problem import Answer, Job, Problem, Route, Stop, Technician, TravelTable, travel_table
+from engine.routing.problem import (
+    Answer,
+    Job,
+    Problem,
+    Route,
+    Stop,
+    Technician,
+    TravelTable,
+    normalise,
+    travel_table,
+)
 
 EPS = 1e-6
 
@@ -16,6 +26,20 @@ EPS = 1e-6
 def skills_ok(technician: Technician, job: Job) -> bool:
     """True when the technician has every skill the job needs."""
     return job.skills <= technician.skills
+
+
+def allowed(technician: Technician, job: Job) -> bool:
+    """True when the technician has the job's skills and is one the job may go to (``job.technicians``)."""
+    return job.skills <= technician.skills and (not job.technicians or technician.id in job.technicians)
+
+
+def refusal(technician: Technician, job: Job) -> str:
+    """Why ``technician`` may not take ``job`` (empty when allowed)."""
+    if not job.skills <= technician.skills:
+        return f"technician {technician.id} lacks skills {sorted(job.skills - technician.skills)}"
+    if job.technicians and technician.id not in job.technicians:
+        return f"technician {technician.id} is not one the job may go to"
+    return ""
 
 
 def capacity_ok(technician: Technician, demand: float) -> bool:
@@ -53,37 +77,44 @@ def schedule_route(
         The timed route, or a message saying which rule the order breaks (skills, capacity, window, shift).
     """
     tech = problem.technicians[tech_index]
-    minutes, distance = table.minutes, table.distance
-    load = 0.0
+    minutes, distance, clock = table.minutes, table.distance, table.clock
+    load = work = 0.0
     node = table.start_node(tech_index)
     t = tech.shift[0]
     stops: list[Stop] = []
     travel = dist = service = wait = 0.0
     for j in job_indices:
         job = problem.jobs[j]
-        if not skills_ok(tech, job):
-            return f"job {job.id}: technician {tech.id} lacks skills {sorted(job.skills - tech.skills)}"
+        why = refusal(tech, job)
+        if why:
+            return f"job {job.id}: {why}"
         load += job.demand
         nxt = table.job_node(j)
-        arrival = t + minutes[node, nxt]
+        arrival = t + clock[node, nxt]
         start = window_start(job, arrival)
         if start is None:
             return f"job {job.id}: arrival {arrival:.3f} is after every time window"
         travel += minutes[node, nxt]
+        work += clock[node, nxt] + (job.duration if job.kind == "job" else 0.0)  # an absence is not work
         dist += distance[node, nxt]
         wait += start - arrival
         service += job.duration
-        stops.append(Stop(job=job.id, arrival=arrival, start=start, end=start + job.duration))
+        stops.append(Stop(job=job.id, arrival=arrival, start=start, end=start + job.duration, kind=job.kind))
         t = start + job.duration
         node = nxt
     if not capacity_ok(tech, load):
         return f"technician {tech.id}: load {load:g} exceeds capacity {tech.capacity:g}"
     end = table.end_node(tech_index)
-    return_time = t + minutes[node, end]
+    return_time = t + clock[node, end]
     travel += minutes[node, end]
     dist += distance[node, end]
+    if stops:
+        work += clock[node, end]
     if return_time > tech.shift[1] + EPS:
         return f"technician {tech.id}: returns at {return_time:.3f}, after the shift end {tech.shift[1]:g}"
+    if tech.max_work_minutes is not None and work > tech.max_work_minutes + EPS:
+        return (f"technician {tech.id}: {work:.1f} working minutes, over the maximum of "
+                f"{tech.max_work_minutes:g}")
     departure = tech.shift[0]
     if stops:
         # Leave later instead of waiting at the first stop; later stops keep their times.
@@ -91,9 +122,9 @@ def schedule_route(
         departure += first_wait
         wait -= first_wait
         s0 = stops[0]
-        stops[0] = Stop(job=s0.job, arrival=s0.start, start=s0.start, end=s0.end)
+        stops[0] = Stop(job=s0.job, arrival=s0.start, start=s0.start, end=s0.end, kind=s0.kind)
     return Route(technician=tech.id, stops=tuple(stops), departure=departure, return_time=return_time,
-                 travel_minutes=travel, distance=dist, service_minutes=service, wait_minutes=wait)
+                 travel_minutes=travel, distance=dist, service_minutes=service, wait_minutes=wait, work_minutes=work)
 
 
 def check_answer(problem: Problem, answer: Answer) -> list[str]:
@@ -102,9 +133,13 @@ def check_answer(problem: Problem, answer: Answer) -> list[str]:
     Checks, in double precision with a 1e-6 tolerance: each job is routed or unassigned exactly once; skills;
     van capacity; travel times between consecutive stops; service starts inside a window; service lasts the
     job's duration; departure no earlier than the shift start; return to the end place by the shift end; the
-    reported travel and distance match the stops.
+    technicians each job may go to; pinned stops (and absences) kept by their technician at their time; the
+    maximum working minutes; the reported travel and distance match the stops. Travel policies move the
+    first and last legs on the clock as they do in the solver.
     """
+    problem = normalise(problem)
     table = travel_table(problem)
+    clock = table.clock
     job_index = {j.id: k for k, j in enumerate(problem.jobs)}
     tech_index = {t.id: k for k, t in enumerate(problem.technicians)}
     problems: list[str] = []
@@ -120,7 +155,7 @@ def check_answer(problem: Problem, answer: Answer) -> list[str]:
         ti = tech_index[route.technician]
         tech = problem.technicians[ti]
         node, t = table.start_node(ti), route.departure
-        load = travel = dist = 0.0
+        load = travel = dist = work = 0.0
         if route.departure < tech.shift[0] - EPS:
             problems.append(f"technician {tech.id} leaves at {route.departure:g}, before the shift start")
         for stop in route.stops:
@@ -133,10 +168,12 @@ def check_answer(problem: Problem, answer: Answer) -> list[str]:
             jj = job_index[stop.job]
             job = problem.jobs[jj]
             nxt = table.job_node(jj)
-            if not skills_ok(tech, job):
-                problems.append(f"job {job.id}: technician {tech.id} lacks skills")
+            why = refusal(tech, job)
+            if why:
+                problems.append(f"job {job.id}: {why}")
             load += job.demand
-            earliest = t + table.minutes[node, nxt]
+            earliest = t + clock[node, nxt]
+            work += clock[node, nxt] + (job.duration if job.kind == "job" else 0.0)
             travel += table.minutes[node, nxt]
             dist += table.distance[node, nxt]
             if stop.arrival < earliest - EPS:
@@ -149,7 +186,10 @@ def check_answer(problem: Problem, answer: Answer) -> list[str]:
                 problems.append(f"job {job.id}: service does not last its duration")
             t, node = stop.end, nxt
         end = table.end_node(ti)
-        back = t + table.minutes[node, end]
+        back = t + clock[node, end]
+        work += clock[node, end] if route.stops else 0.0
+        if tech.max_work_minutes is not None and work > tech.max_work_minutes + EPS:
+            problems.append(f"technician {tech.id}: {work:.2f} working minutes, over {tech.max_work_minutes:g}")
         travel += table.minutes[node, end]
         dist += table.distance[node, end]
         if route.return_time < back - EPS:
@@ -164,6 +204,9 @@ def check_answer(problem: Problem, answer: Answer) -> list[str]:
         if u.job in seen:
             problems.append(f"job {u.job} is both routed and unassigned")
         seen[u.job] = ""
+    for j in problem.jobs:
+        if j.pinned is not None and seen.get(j.id) != j.pinned.technician:
+            problems.append(f"pinned stop {j.id} is not kept by technician {j.pinned.technician}")
     missing = [j.id for j in problem.jobs if j.id not in seen]
     if missing:
         problems.append(f"jobs neither routed nor unassigned: {', '.join(missing[:10])}")

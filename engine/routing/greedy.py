@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.routing.check import EPS, capacity_ok, schedule_route, skills_ok, window_start
+from engine.routing.check import EPS, allowed, capacity_ok, schedule_route, window_start
 from engine.routing.problem import Problem, Route, TravelTable
 
 
@@ -32,7 +32,7 @@ def _bounds(problem: Problem, table: TravelTable, ti: int, jobs: Sequence[int], 
         job = problem.jobs[jobs[k - 1]]
         start = route.stops[k - 1].start
         close = next((b for a, b in job.time_windows if a - EPS <= start <= b + EPS), float("inf"))
-        latest[k] = min(close, latest[k + 1] - table.minutes[nodes[k], nodes[k + 1]] - job.duration)
+        latest[k] = min(close, latest[k + 1] - table.clock[nodes[k], nodes[k + 1]] - job.duration)
     latest[0] = float("inf")
     return _Bounds(nodes, end_times, latest, sum(problem.jobs[j].demand for j in jobs))
 
@@ -58,18 +58,18 @@ class Plan:
         self._bounds[t] = _bounds(self.problem, self.table, t, self.orders[t], route)
 
     def work_minutes(self, t: int) -> float:
-        r = self.routes[t]
-        return r.travel_minutes + r.service_minutes
+        """Travel on company time + service minutes of technician ``t`` (the utilisation numerator)."""
+        return self.routes[t].work_minutes
 
     def best_insertion(self, j: int, techs: Sequence[int] | None = None) -> tuple[float, int, int] | None:
         """Cheapest feasible (extra travel minutes, technician, position) for job ``j``, or None."""
         job = self.problem.jobs[j]
         u = self.table.job_node(j)
-        m = self.table.minutes
+        m, c = self.table.minutes, self.table.clock
         best: tuple[float, int, int] | None = None
         for t in techs if techs is not None else self.orders:
             tech = self.problem.technicians[t]
-            if not skills_ok(tech, job):
+            if not allowed(tech, job):
                 continue
             b = self._bounds[t]
             if not capacity_ok(tech, b.load + job.demand):
@@ -79,11 +79,15 @@ class Plan:
                 delta = m[p, u] + m[u, q] - m[p, q]
                 if best is not None and delta >= best[0]:
                     continue
-                start = window_start(job, b.end_times[k] + m[p, u])
+                if tech.max_work_minutes is not None:
+                    legs = c[p, u] + c[u, q] - (c[p, q] if len(b.nodes) > 2 else 0.0)
+                    if self.routes[t].work_minutes + legs + job.duration > tech.max_work_minutes + EPS:
+                        continue
+                start = window_start(job, b.end_times[k] + c[p, u])
                 if start is None:
                     continue
                 # Arriving at the next node no later than its latest start keeps the rest of the route feasible.
-                if start + job.duration + m[u, q] > b.latest[k + 1] + EPS:
+                if start + job.duration + c[u, q] > b.latest[k + 1] + EPS:
                     continue
                 best = (delta, t, k)
         return best
@@ -116,10 +120,10 @@ def greedy_plan(problem: Problem, table: TravelTable, jobs: Sequence[int], plan:
     """
     plan = plan or Plan(problem, table)
 
-    def key(j: int) -> tuple[float, float]:
+    def key(j: int) -> tuple[bool, float, float]:
         job = problem.jobs[j]
         close = job.time_windows[-1][1] if job.time_windows else float("inf")
-        return (-job.weight, close)
+        return (job.pinned is None, -job.weight, close)
 
     for j in sorted(jobs, key=key):
         spot = plan.best_insertion(j)

@@ -19,6 +19,7 @@ Metric = Literal["euclidean", "haversine", "matrix"]
 Place = tuple[float, float] | int
 
 OBJECTIVES: tuple[str, ...] = ("default", "min_travel")
+TRAVEL_OWNERS: tuple[str, ...] = ("company", "technician", "partial")
 METRICS: tuple[str, ...] = ("euclidean", "haversine", "matrix")
 EARTH_RADIUS_KM = 6371.0088
 
@@ -49,11 +50,42 @@ class Technician:
     shift: tuple[float, float]
     capacity: float | None = None
     skills: frozenset[str] = frozenset()
+    max_work_minutes: float | None = None
+    absences: tuple[tuple[float, float], ...] = ()
+    outbound: str = "company"
+    outbound_own_minutes: float = 0.0
+    inbound: str = "company"
+    inbound_own_minutes: float = 0.0
+
+    def company_minutes(self, leg: float, direction: str) -> float:
+        """The part of the first (``"out"``) or last (``"in"``) leg that is working time under the travel policy:
+        all of it (``company``), none (``technician``: they arrive at the first job when the shift starts), or
+        all but the first ``*_own_minutes`` (``partial``)."""
+        owner, own = ((self.outbound, self.outbound_own_minutes) if direction == "out"
+                      else (self.inbound, self.inbound_own_minutes))
+        if owner == "technician":
+            return 0.0
+        if owner == "partial":
+            return max(0.0, leg - own)
+        return leg
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A stop that keeps its technician and its start time (locked or in-progress work)."""
+
+    technician: str
+    start: float
 
 
 @dataclass(frozen=True)
 class Job:
-    """A job (client visit). Service must start inside one of ``time_windows``; none means any time."""
+    """A job (client visit). Service must start inside one of ``time_windows``; none means any time.
+
+    ``technicians``: the only technicians who may take it (empty = anyone with the skills), as the caller's
+    rules decide. ``pinned``: keep this technician and start time. ``kind`` is ``"absence"`` for the stops
+    :func:`normalise` makes of absences in the middle of a shift.
+    """
 
     id: str
     location: Place
@@ -63,6 +95,9 @@ class Job:
     skills: frozenset[str] = frozenset()
     priority: float = 0.0
     value: float = 1.0
+    technicians: frozenset[str] = frozenset()
+    pinned: Pin | None = None
+    kind: str = "job"
 
     @property
     def weight(self) -> float:
@@ -104,12 +139,15 @@ class Problem:
 
 @dataclass(frozen=True)
 class Stop:
-    """One visit on a route: when the technician arrives, starts and finishes the job (minutes)."""
+    """One visit on a route: when the technician arrives, starts and finishes the job (minutes).
+
+    ``kind`` is ``"absence"`` for an absence in the middle of the shift (the technician is at home then)."""
 
     job: str
     arrival: float
     start: float
     end: float
+    kind: str = "job"
 
 
 @dataclass(frozen=True)
@@ -124,6 +162,7 @@ class Route:
     distance: float
     service_minutes: float
     wait_minutes: float
+    work_minutes: float = 0.0  # travel on company time + service (the utilisation numerator)
 
 
 @dataclass(frozen=True)
@@ -167,6 +206,7 @@ class Answer:
                     "distance": _r(r.distance),
                     "stops": [
                         {"job": s.job, "arrival": _r(s.arrival), "start": _r(s.start), "end": _r(s.end)}
+                        | ({"kind": s.kind} if s.kind != "job" else {})
                         for s in r.stops
                     ],
                 }
@@ -176,7 +216,7 @@ class Answer:
             "totals": {
                 "travel_minutes": _r(self.travel_minutes),
                 "distance": _r(self.distance),
-                "jobs_served": sum(len(r.stops) for r in self.routes),
+                "jobs_served": sum(1 for r in self.routes for s in r.stops if s.kind == "job"),
                 "jobs_unassigned": len(self.unassigned),
                 "value_served": _r(self.value_served),
                 "utilisation": {k: round(v, 4) for k, v in self.utilisation.items()},
@@ -305,12 +345,33 @@ def problem_from_json(data: Any) -> Problem:
         end = _place(t.get("end", t["start"]), f"{name}.end", travel.metric, n_matrix)
         shift = _window(t["shift"], f"{name}.shift")
         capacity = t.get("capacity")
+        max_work = t.get("max_work_minutes")
+        raw_absences = t.get("absences") or []
+        if not isinstance(raw_absences, Sequence) or isinstance(raw_absences, str):
+            raise ValueError(f"{name}.absences must be a list of [start, end] pairs")
+        policy = t.get("travel_policy") or {}
+        if not isinstance(policy, Mapping):
+            raise ValueError(f"{name}.travel_policy must be an object such as {{\"outbound\": \"partial\", "
+                             "\"outbound_own_minutes\": 30}")
+        for key in ("outbound", "inbound"):
+            if policy.get(key, "company") not in TRAVEL_OWNERS:
+                raise ValueError(f"{name}.travel_policy.{key} must be one of {', '.join(TRAVEL_OWNERS)} "
+                                 f"(got {policy.get(key)!r})")
         techs.append(Technician(
             id=str(t["id"]), start=start, end=end, shift=shift,
             capacity=None if capacity is None else _number(capacity, f"{name}.capacity", minimum=0),
             skills=_skills(t.get("skills"), f"{name}.skills"),
+            max_work_minutes=None if max_work is None else _number(max_work, f"{name}.max_work_minutes", minimum=0),
+            absences=tuple(sorted(_window(a, f"{name}.absences[{k}]") for k, a in enumerate(raw_absences))),
+            outbound=policy.get("outbound", "company"),
+            outbound_own_minutes=_number(policy.get("outbound_own_minutes", 0), f"{name}.travel_policy."
+                                         "outbound_own_minutes", minimum=0),
+            inbound=policy.get("inbound", "company"),
+            inbound_own_minutes=_number(policy.get("inbound_own_minutes", 0), f"{name}.travel_policy."
+                                        "inbound_own_minutes", minimum=0),
         ))
     _unique([t.id for t in techs], "technicians")
+    tech_ids = frozenset(t.id for t in techs)
 
     raw_jobs = data.get("jobs")
     if not isinstance(raw_jobs, Sequence) or isinstance(raw_jobs, str):
@@ -326,6 +387,18 @@ def problem_from_json(data: Any) -> Problem:
         windows = j.get("time_windows") or []
         if not isinstance(windows, Sequence) or isinstance(windows, str):
             raise ValueError(f"{name}.time_windows must be a list of [earliest, latest] pairs")
+        allowed = _skills(j.get("technicians"), f"{name}.technicians")
+        unknown = sorted(allowed - tech_ids)
+        if unknown:
+            raise ValueError(f"{name}.technicians names unknown technicians: {', '.join(unknown)}")
+        pin = j.get("pinned")
+        pinned = None
+        if pin is not None:
+            if not isinstance(pin, Mapping) or "technician" not in pin or "start" not in pin:
+                raise ValueError(f"{name}.pinned must be an object {{\"technician\": ID, \"start\": MINUTE}}")
+            if str(pin["technician"]) not in tech_ids:
+                raise ValueError(f"{name}.pinned.technician {pin['technician']!r} is not a technician of the problem")
+            pinned = Pin(str(pin["technician"]), _number(pin["start"], f"{name}.pinned.start"))
         jobs.append(Job(
             id=str(j["id"]),
             location=_place(j["location"], f"{name}.location", travel.metric, n_matrix),
@@ -335,9 +408,135 @@ def problem_from_json(data: Any) -> Problem:
             skills=_skills(j.get("skills"), f"{name}.skills"),
             priority=_number(j.get("priority", 0), f"{name}.priority", minimum=0),
             value=_number(j.get("value", 1), f"{name}.value", minimum=0),
+            technicians=allowed, pinned=pinned,
         ))
     _unique([j.id for j in jobs], "jobs")
     return Problem(technicians=tuple(techs), jobs=tuple(jobs), travel=travel, objective=objective)
+
+
+def problem_to_json(problem: Problem) -> dict[str, Any]:
+    """The problem as the JSON :func:`problem_from_json` reads (what ``truckroll scenario generate`` writes)."""
+    tr = problem.travel
+    travel: dict[str, Any] = {"metric": tr.metric}
+    if tr.metric == "euclidean":
+        travel["speed"] = tr.speed
+    elif tr.metric == "haversine":
+        travel["speed_kmh"] = tr.speed_kmh
+    else:
+        travel["minutes"] = [[round(x, 4) for x in row] for row in tr.minutes or ()]
+        if tr.distances is not None:
+            travel["distances"] = [[round(x, 4) for x in row] for row in tr.distances]
+
+    def place(p: Place) -> Any:
+        return p if isinstance(p, int) else list(p)
+
+    techs = []
+    for t in problem.technicians:
+        d: dict[str, Any] = {"id": t.id, "start": place(t.start), "end": place(t.end), "shift": list(t.shift),
+                             "skills": sorted(t.skills)}
+        if t.capacity is not None:
+            d["capacity"] = t.capacity
+        if t.max_work_minutes is not None:
+            d["max_work_minutes"] = round(t.max_work_minutes, 4)
+        if t.absences:
+            d["absences"] = [list(a) for a in t.absences]
+        if (t.outbound, t.inbound) != ("company", "company"):
+            d["travel_policy"] = {"outbound": t.outbound, "outbound_own_minutes": t.outbound_own_minutes,
+                                  "inbound": t.inbound, "inbound_own_minutes": t.inbound_own_minutes}
+        techs.append(d)
+    jobs = []
+    for j in problem.jobs:
+        if j.kind != "job":
+            continue
+        d = {"id": j.id, "location": place(j.location), "duration": j.duration,
+             "time_windows": [list(w) for w in j.time_windows], "skills": sorted(j.skills), "value": j.value,
+             "priority": j.priority}
+        if j.demand:
+            d["demand"] = j.demand
+        if j.technicians:
+            d["technicians"] = sorted(j.technicians)
+        if j.pinned is not None:
+            d["pinned"] = {"technician": j.pinned.technician, "start": j.pinned.start}
+        jobs.append(d)
+    return {"objective": problem.objective, "travel": travel, "technicians": techs, "jobs": jobs}
+
+
+def normalise(problem: Problem) -> Problem:
+    """The problem with absences and pins written into plain constraints (idempotent).
+
+    - An absence at the start or the end of a shift moves the shift's start or end; one in the middle becomes
+      a stop of kind ``"absence"`` at the technician's start place (home), pinned to that technician at the
+      absence's start and lasting until its end. A technician absent all shift keeps an empty shift.
+    - A pinned job may go only to its technician and must start at its pinned time.
+
+    Raises
+    ------
+    ValueError
+        When a pinned stop cannot be kept: it falls outside its technician's shift or in an absence (the
+        message names the job and the technician).
+    """
+    if problem.__dict__.get("_normalised"):
+        return problem
+    techs: list[Technician] = []
+    extra: list[Job] = []
+    cut: dict[str, tuple[tuple[float, float], tuple[tuple[float, float], ...]]] = {}
+    for t in problem.technicians:
+        a, b = t.shift
+        middle: list[tuple[float, float]] = []
+        for x, y in sorted(t.absences):
+            if y <= a or x >= b:
+                continue
+            if x <= a:
+                a = max(a, y)
+            elif y >= b:
+                b = min(b, x)
+            else:
+                middle.append((x, y))
+        if a >= b:
+            a = b = t.shift[0]
+            middle = []
+        middle = [(x, y) for x, y in middle if a < x and y < b]
+        cut[t.id] = ((a, b), tuple(sorted(t.absences)))
+        for k, (x, y) in enumerate(middle):
+            extra.append(Job(id=f"absence:{t.id}:{k + 1}", location=t.start, duration=y - x, time_windows=((x, x),),
+                             value=0.0, technicians=frozenset({t.id}), pinned=Pin(t.id, x), kind="absence"))
+        techs.append(Technician(id=t.id, start=t.start, end=t.end, shift=(a, b), capacity=t.capacity,
+                                skills=t.skills, max_work_minutes=t.max_work_minutes, absences=(),
+                                outbound=t.outbound, outbound_own_minutes=t.outbound_own_minutes,
+                                inbound=t.inbound, inbound_own_minutes=t.inbound_own_minutes))
+    jobs: list[Job] = []
+    for j in problem.jobs:
+        if j.pinned is not None and j.kind == "job":
+            tid, s = j.pinned.technician, j.pinned.start
+            if tid not in cut:
+                raise ValueError(f"pinned stop {j.id}: technician {tid} is not in the problem")
+            (a, b), absences = cut[tid]
+            for x, y in absences:
+                if s < y and s + j.duration > x:
+                    raise ValueError(f"pinned stop {j.id} cannot be kept: technician {tid} is absent from "
+                                     f"{x:g} to {y:g} and the stop is pinned at {s:g}-{s + j.duration:g}")
+            if s < a or s + j.duration > b:
+                raise ValueError(f"pinned stop {j.id} cannot be kept: it is pinned at {s:g}-{s + j.duration:g}, "
+                                 f"outside the shift of technician {tid} ({a:g}-{b:g})")
+            j = Job(id=j.id, location=j.location, duration=j.duration, time_windows=((s, s),), demand=j.demand,
+                    skills=j.skills, priority=j.priority, value=j.value, technicians=frozenset({tid}),
+                    pinned=j.pinned, kind=j.kind)
+        jobs.append(j)
+    out = Problem(technicians=tuple(techs), jobs=tuple(jobs) + tuple(extra), travel=problem.travel,
+                  objective=problem.objective)
+    object.__setattr__(out, "_normalised", True)
+    return out
+
+
+def absence_minutes(problem: Problem, technician: str) -> float:
+    """Minutes of the absence stops of ``technician`` in a normalised problem."""
+    return sum(j.duration for j in problem.jobs if j.kind == "absence" and j.pinned is not None
+               and j.pinned.technician == technician)
+
+
+def available_minutes(problem: Problem, technician: Technician) -> float:
+    """The shift less its absences (the utilisation denominator), in a normalised problem."""
+    return max(technician.shift[1] - technician.shift[0] - absence_minutes(problem, technician.id), 0.0)
 
 
 def _unique(ids: list[str], name: str) -> None:
@@ -362,6 +561,12 @@ class TravelTable:
     minutes: np.ndarray
     distance: np.ndarray
     n_technicians: int
+    time: np.ndarray | None = None  # minutes on the clock: first and last legs under the travel policies
+
+    @property
+    def clock(self) -> np.ndarray:
+        """Travel minutes as they count for timing and working time (``time``, else ``minutes``)."""
+        return self.minutes if self.time is None else self.time
 
     def start_node(self, t: int) -> int:
         return t
@@ -398,4 +603,11 @@ def travel_table(problem: Problem) -> TravelTable:
                  + np.cos(lat[:, None]) * np.cos(lat[None, :]) * np.sin((lon[None, :] - lon[:, None]) / 2) ** 2)
             distance = 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(h)))
             minutes = distance / tr.speed_kmh * 60.0
-    return TravelTable(minutes=minutes, distance=distance, n_technicians=len(problem.technicians))
+    n = len(problem.technicians)
+    clock = None
+    if any((t.outbound, t.inbound) != ("company", "company") for t in problem.technicians):
+        clock = minutes.copy()
+        for k, t in enumerate(problem.technicians):
+            clock[k, :] = [t.company_minutes(x, "out") for x in minutes[k, :]]
+            clock[:, n + k] = [t.company_minutes(x, "in") for x in minutes[:, n + k]]
+    return TravelTable(minutes=minutes, distance=distance, n_technicians=n, time=clock)

@@ -33,6 +33,7 @@ def run(techs, jobs, objective="default", travel=None, limit=LIMIT) -> Answer:
                                  "technicians": techs, "jobs": jobs})
     answer = solve(problem, time_limit_seconds=limit)
     assert check_answer(problem, answer) == []
+    assert answer.status in ("solved", "time_limit"), answer.notes  # not the greedy fallback
     return answer
 
 

@@ -143,6 +143,8 @@ def _run_one(solver: str, name: str, path: str, time_limit: float, seed: int) ->
     try:
         if solver == "truckroll":
             answer = solve(problem, time_limit_seconds=time_limit, seed=seed)
+        elif solver == "truckroll-vroom-start":
+            answer = solve(problem, time_limit_seconds=time_limit, seed=seed, start="vroom")
         elif solver == "truckroll-noSP":
             answer = solve(problem, time_limit_seconds=time_limit, seed=seed, recombine_routes=False)
         elif solver == "vroom":
@@ -206,7 +208,8 @@ def bench_solomon(
     workers: int = typer.Option(2, help="Instances solved in parallel (at most the number of cores)."),
     directory: Path = typer.Option(DEFAULT_DIR, "--dir", help="Folder with the Solomon files and bks.csv."),
     peers: str = typer.Option("", help="Also run these on the same instances: vroom, ortools, "
-                                       "truckroll-noSP (no set partitioning), greedy."),
+                                       "truckroll-noSP (no set partitioning), truckroll-vroom-start "
+                                       "(VROOM's plan as the start), greedy."),
     peer_instances: str = typer.Option("", help="Instances for the peers (default: the same as ours)."),
     scaling: str = typer.Option("", help="Also run generated instances of these sizes, e.g. 200,400,1000."),
     scaling_only: bool = typer.Option(False, help="Run only the generated scaling instances."),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from truckroll.bench import day as _bench_day  # noqa: F401  (registers `truckroll bench day`)
 from truckroll.bench import solomon as _bench_solomon  # noqa: F401  (registers `truckroll bench solomon`)
 from truckroll.cli.app import app, fail, read_json_file
 

@@ -1,0 +1,171 @@
+"""VROOM and OR-Tools on our routing problems: the peers of the benchmarks, and VROOM as the optimiser's start.
+
+Both take a :class:`engine.routing.problem.Problem` (normalised here) and return visit orders per technician
+index; the caller times them with our own double-precision scheduler. Durations are integer ticks
+(``PEER_SCALE`` per minute, rounded up, as in our solver); costs are travel minutes rounded to nearest.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+PEER_SCALE = 1000
+
+
+def vroom_available() -> bool:
+    try:
+        import vroom  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _ticks(problem: Any) -> tuple[Any, Any, Any]:
+    """The travel table, integer durations (clock, rounded up) and costs (travel, rounded) as int64 arrays."""
+    import numpy as np
+
+    from engine.routing.problem import travel_table
+
+    table = travel_table(problem)
+    dur = np.ceil(table.clock * PEER_SCALE - 1e-7).astype(np.int64)
+    cost = np.rint(table.minutes * PEER_SCALE).astype(np.int64)
+    return table, dur, cost
+
+
+def _skill_ids(problem: Any) -> tuple[list[set[int]], list[set[int]]]:
+    """Capabilities as VROOM's integer skills; a job limited to some technicians gets a skill only they have."""
+    names: dict[Any, int] = {}
+
+    def sid(x: Any) -> int:
+        return names.setdefault(x, len(names) + 1)
+
+    job_sets = []
+    for j in problem.jobs:
+        s = {sid(x) for x in j.skills}
+        if j.technicians:
+            s.add(sid(("only", j.technicians)))
+        job_sets.append(s)
+    tech_sets = []
+    for t in problem.technicians:
+        s = {sid(x) for x in t.skills}
+        s |= {sid(("only", j.technicians)) for j in problem.jobs if j.technicians and t.id in j.technicians}
+        tech_sets.append(s)
+    return tech_sets, job_sets
+
+
+def _priorities(problem: Any) -> list[int]:
+    top = max((j.weight for j in problem.jobs), default=0.0) or 1.0
+    return [100 if j.pinned is not None else max(0, min(100, int(round(100 * j.weight / top))))
+            for j in problem.jobs]
+
+
+def run_vroom(problem: Any, time_limit: float, exploration: int = 5, only: Sequence[int] | None = None
+              ) -> dict[int, list[int]]:
+    """VROOM on the problem: skills, technicians allowed, several windows, shifts from home, priorities from
+    the jobs' weights (value x (1 + priority)), travel policies through the clock matrix. Not expressible: a
+    maximum working time. ``only``: the job indices to give it (default all)."""
+    from datetime import timedelta
+
+    import vroom
+
+    from engine.routing.problem import normalise
+
+    problem = normalise(problem)
+    table, dur, cost = _ticks(problem)
+    inp = vroom.Input()
+    inp.set_durations_matrix("car", dur)
+    inp.set_costs_matrix("car", cost)
+    tech_sets, job_sets = _skill_ids(problem)
+    for k, tech in enumerate(problem.technicians):
+        if tech.shift[1] <= tech.shift[0]:
+            continue
+        inp.add_vehicle(vroom.Vehicle(
+            k, start=table.start_node(k), end=table.end_node(k), skills=tech_sets[k],
+            time_window=vroom.TimeWindow(int(math.ceil(tech.shift[0] * PEER_SCALE)),
+                                         int(tech.shift[1] * PEER_SCALE))))
+    prio = _priorities(problem)
+    for j in range(len(problem.jobs)) if only is None else only:
+        job = problem.jobs[j]
+        windows = [vroom.TimeWindow(int(math.ceil(a * PEER_SCALE - 1e-7)), max(int(b * PEER_SCALE),
+                                                                               int(math.ceil(a * PEER_SCALE - 1e-7))))
+                   for a, b in job.time_windows]
+        inp.add_job(vroom.Job(j + 1, table.job_node(j), default_service=int(math.ceil(job.duration * PEER_SCALE)),
+                              skills=job_sets[j], priority=prio[j], time_windows=windows))
+    sol = inp.solve(exploration_level=exploration, nb_threads=1, timeout=timedelta(seconds=time_limit))
+    orders: dict[int, list[int]] = {}
+    for row in sol.routes.itertuples():
+        if row.type == "job":
+            orders.setdefault(int(row.vehicle_id), []).append(int(row.id) - 1)
+    return orders
+
+
+def run_ortools(problem: Any, time_limit: float) -> dict[int, list[int]]:
+    """OR-Tools routing (guided local search): skills and allowed technicians as allowed vehicles, several
+    windows (the gaps removed from the time variable), shifts from home, the maximum working time as a span
+    limit, prize-collecting through disjunction penalties (our prizes)."""
+    import numpy as np
+    from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+    from engine.routing.check import allowed
+    from engine.routing.problem import normalise
+
+    problem = normalise(problem)
+    table, dur_arr, cost_arr = _ticks(problem)
+    dur, cost = dur_arr.tolist(), cost_arr.tolist()  # plain ints for the Python callbacks
+    m, n = len(problem.technicians), len(problem.jobs)
+    starts = [table.start_node(k) for k in range(m)]
+    ends = [table.end_node(k) for k in range(m)]
+    manager = pywrapcp.RoutingIndexManager(2 * m + n, m, starts, ends)
+    routing = pywrapcp.RoutingModel(manager)
+    service = [0] * (2 * m) + [int(math.ceil(j.duration * PEER_SCALE)) for j in problem.jobs]
+    cost_cb = routing.RegisterTransitCallback(lambda a, b: cost[manager.IndexToNode(a)][manager.IndexToNode(b)])
+    time_cb = routing.RegisterTransitCallback(
+        lambda a, b: service[manager.IndexToNode(a)] + dur[manager.IndexToNode(a)][manager.IndexToNode(b)])
+    routing.SetArcCostEvaluatorOfAllVehicles(cost_cb)
+    horizon = int(max(max(t.shift[1] for t in problem.technicians),
+                      max((b for j in problem.jobs for _, b in j.time_windows), default=0)) * PEER_SCALE) + 1
+    routing.AddDimension(time_cb, horizon, horizon, False, "time")
+    dim = routing.GetDimensionOrDie("time")
+    mins = np.asarray(cost, dtype=float)
+    job_nodes = [table.job_node(j) for j in range(n)]
+    reach = float(mins[:, job_nodes].max() + mins[job_nodes, :].max()) + 1 if n else 1.0
+    positive = [j.weight for j in problem.jobs if j.weight > 0] or [1.0]
+    for j, job in enumerate(problem.jobs):
+        idx = manager.NodeToIndex(table.job_node(j))
+        windows = [(int(math.ceil(a * PEER_SCALE - 1e-7)), int(b * PEER_SCALE)) for a, b in job.time_windows]
+        windows = [(a, max(a, b)) for a, b in windows]
+        if windows:
+            dim.CumulVar(idx).SetRange(windows[0][0], windows[-1][1])
+            for (_, b1), (a2, _) in zip(windows, windows[1:], strict=False):
+                if a2 > b1 + 1:
+                    dim.CumulVar(idx).RemoveInterval(b1 + 1, a2 - 1)
+        banned = [k for k, t in enumerate(problem.technicians) if not allowed(t, job)]
+        if banned:  # (SetAllowedVehiclesForIndex does not take a Python list in this OR-Tools build)
+            routing.VehicleVar(idx).RemoveValues(banned)
+        if job.pinned is None:
+            routing.AddDisjunction([idx], int(max(job.weight, 0) / min(positive) * reach))
+    for k, tech in enumerate(problem.technicians):
+        dim.CumulVar(routing.Start(k)).SetRange(int(math.ceil(tech.shift[0] * PEER_SCALE)),
+                                                max(int(tech.shift[1] * PEER_SCALE), 0))
+        dim.CumulVar(routing.End(k)).SetRange(int(math.ceil(tech.shift[0] * PEER_SCALE)),
+                                              max(int(tech.shift[1] * PEER_SCALE), 0))
+        if tech.max_work_minutes is not None:
+            dim.SetSpanUpperBoundForVehicle(int(tech.max_work_minutes * PEER_SCALE), k)
+        routing.AddVariableMinimizedByFinalizer(dim.CumulVar(routing.Start(k)))
+        routing.AddVariableMinimizedByFinalizer(dim.CumulVar(routing.End(k)))
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
+    params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    params.time_limit.FromMilliseconds(int(time_limit * 1000))
+    sol = routing.SolveWithParameters(params)
+    orders: dict[int, list[int]] = {}
+    if sol is None:
+        return orders
+    for k in range(m):
+        idx = sol.Value(routing.NextVar(routing.Start(k)))
+        while not routing.IsEnd(idx):
+            orders.setdefault(k, []).append(manager.IndexToNode(idx) - 2 * m)
+            idx = sol.Value(routing.NextVar(idx))
+    return orders
