@@ -327,10 +327,10 @@ def reoptimize_horizon(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequ
         columns.append(Column(shift=k, day=day, source=source, jobs=movable, weight=w,
                               utilisation=utilisation(day, travel)))
 
-    for k, c in enumerate(current):
-        add(k, c, "current")
-    for k, s in enumerate(skeletons):
-        add(k, s, "skeleton")
+    for k, cur in enumerate(current):
+        add(k, cur, "current")
+    for k, sk in enumerate(skeletons):
+        add(k, sk, "skeleton")
     t_current = time.perf_counter()
 
     # The rescue plan: the current routes plus the unassigned requests, greedily.
@@ -428,8 +428,8 @@ def reoptimize_horizon(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequ
     t_solved = time.perf_counter()
 
     new_days = list(current)
-    for c in chosen:
-        new_days[columns[c].shift] = copy_day(columns[c].day)
+    for ci in chosen:
+        new_days[columns[ci].shift] = copy_day(columns[ci].day)
     windows: dict[int, TimeWindow] = {}
     shift_of_job: dict[int, int] = {}
     moves = 0
