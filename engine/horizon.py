@@ -49,9 +49,10 @@ from engine.reoptimize import (
     _insert,
     copy_day,
     reoptimize_day_plan,
+    retime,
 )
 from engine.travel import TravelTimeProvider
-from models.domain import JobRequirements, TechnicianDay, TimeWindow
+from models.domain import JobRequirements, Stop, TechnicianDay, TimeWindow
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +139,28 @@ def _fits(day: TechnicianDay, job: JobRequirements, travel: TravelTimeProvider, 
     return trial
 
 
+def _route_in_order(day: TechnicianDay, order: Sequence[JobRequirements], travel: TravelTimeProvider,
+                    work: Mapping[int, JobRequirements], options: ReoptimizeOptions,
+                    target: float) -> TechnicianDay | None:
+    """``day`` (no pinned stops, no absence) with ``order`` visited in that order, each as early as its
+    windows allow; None when that breaks a window, the shift or the utilisation target."""
+    trial = copy_day(day)
+    here, t = day.home, day.shift_start
+    for job in order:
+        arrival = t + timedelta(minutes=travel.minutes(here, job.location, t))
+        w = next((w for w in job.windows if w.end >= arrival), None)
+        if w is None:
+            return None
+        start = max(arrival, w.start)
+        end = start + timedelta(minutes=job.duration_minutes)
+        trial.stops.append(Stop(request_id=job.request_id, location=job.location, start=start, end=end, window=w,
+                                priority=job.priority))
+        here, t = job.location, end
+    if not retime(trial, travel, work, options) or utilisation(trial, travel) > target + 1e-9:
+        return None
+    return trial
+
+
 # ------------------------------------------------------------------------------------------ PyVRP columns
 
 
@@ -152,49 +175,141 @@ def _tokens_of_job(job: JobRequirements) -> frozenset[str]:
                      | {f"cert:{c}" for c in job.required_certifications})
 
 
+# Integer ticks per minute in the PyVRP model; durations round up, windows inwards.
+SCALE = 10
+# A job of median weight is worth this many minutes of driving to PyVRP (at most 5 times more for the most
+# valuable): enough to serve rather than drive, small enough that PyVRP's penalties keep routes feasible.
+PRIZE_MINUTES = 240.0
+
+
 def pyvrp_routes(days: Sequence[TechnicianDay], shifts: Sequence[int], jobs: Sequence[JobRequirements],
                  travel: TravelTimeProvider, *, pinned_minutes: Mapping[int, float], target: float,
-                 weight: Mapping[int, float], time_limit_seconds: float, seed: int = 0) -> dict[int, list[int]]:
-    """PyVRP's proposal for one day: shift index -> request ids in route order.
+                 weight: Mapping[int, float], time_limit_seconds: float, seed: int = 0,
+                 keep: frozenset[int] = frozenset(),
+                 start_from: Mapping[int, Sequence[tuple[int, datetime]]] | None = None) -> dict[int, list[int]]:
+    """PyVRP's prize-collecting proposal for one day: shift index -> request ids in route order.
 
-    The shifts are vehicles from their homes, each with the time the utilisation target leaves after its
-    pinned work; skills with their levels and valid certifications are capabilities; each job's windows are
-    its time windows; ``weight`` is its prize. Other rules are checked when the proposal becomes columns.
+    Each shift is a vehicle from its home, working at most the time the utilisation target leaves after its
+    pinned work; skills with their levels and valid certifications are capabilities (a job is unreachable
+    in the travel profile of a technician without them); each job's windows on the day are its time windows
+    (several windows: a client group of copies); ``weight`` sets its prize, and work to ``keep`` (already
+    assigned) is worth more than any request not yet assigned. The remaining rules (territories,
+    absences, the exact pinned times) are checked when the proposal becomes columns.
+
+    The utilisation target is PyVRP's ``max_distance``: the "distance" of a leg is its travel plus the
+    service at its end (so it counts work and travel as ``engine.insertion.utilisation`` does, not waiting),
+    and each prize is raised by the job's service so that the objective stays travel minus prizes.
+    ``start_from`` (shift index -> (request id, start) of its current movable visits) is PyVRP's initial
+    solution, so the search starts from the current plan.
+
+    The model is built here rather than through engine.routing.solve because it needs per-vehicle working
+    time and moderate prizes; it is a column generator, not the plan.
     """
-    from engine.routing.problem import Job, Problem, Technician, Travel
-    from engine.routing.solver import solve
+    import math
+
+    import numpy as np
+    import pyvrp
+    from pyvrp.stop import MaxRuntime, MultipleCriteria, NoImprovement
 
     if not shifts or not jobs:
         return {}
     origin = min(days[k].shift_start for k in shifts)
 
-    def minute(t: datetime) -> float:
-        return (t - origin).total_seconds() / 60.0
+    def tick(t: datetime) -> float:
+        return (t - origin).total_seconds() / 60.0 * SCALE
 
-    places = [days[k].home for k in shifts] + [j.location for j in jobs]
-    matrix = tuple(tuple(travel.minutes(a, b) for b in places) for a in places)
-    techs = []
+    lo = min(tick(days[k].shift_start) for k in shifts)
+    hi = max(tick(days[k].shift_end) for k in shifts)
+    weights = sorted(weight.get(j.request_id, 1.0) for j in jobs)
+    median = max(weights[len(weights) // 2], 1e-6)
+    clients: list[pyvrp.Client] = []
+    client_job: list[int] = []
+    client_loc: list[int] = []
+    groups: list[pyvrp.ClientGroup] = []
+    n_depots = len(shifts)
+    for n, j in enumerate(jobs):
+        spans = [(max(math.ceil(tick(w.start)), lo), min(math.floor(tick(w.end)), hi)) for w in j.windows]
+        spans = [(a, b) for a, b in spans if b >= a]
+        if not spans:
+            continue
+        service = int(math.ceil(j.duration_minutes * SCALE))
+        ratio = min(weight.get(j.request_id, 1.0) / median, 5.0) + (5.0 if j.request_id in keep else 0.0)
+        prize = int(PRIZE_MINUTES * SCALE * ratio) + service
+        group = None
+        if len(spans) > 1:
+            group = len(groups)
+            groups.append(pyvrp.ClientGroup(required=False))
+        for a, b in spans:
+            if group is not None:
+                groups[group].add_client(len(clients))
+            clients.append(pyvrp.Client(location=n_depots + len(clients), service_duration=service,
+                                        tw_early=int(a - lo), tw_late=int(b - lo), prize=prize, required=False,
+                                        group=group, name=str(j.request_id)))
+            client_job.append(j.request_id)
+            client_loc.append(n)
+    if not clients:
+        return {}
+    homes = [days[k].home for k in shifts]
+    places = homes + [j.location for j in jobs]
+    base = np.array([[travel.minutes(a, b) for b in places] for a in places], dtype=float)
+    nodes = list(range(n_depots)) + [n_depots + c for c in client_loc]
+    mat = np.ceil(base[np.ix_(nodes, nodes)] * SCALE).astype(np.int64)
+    service_at = np.array([0] * n_depots + [c.service_duration for c in clients], dtype=np.int64)
+    dist = mat + service_at[None, :]
+    unreachable = int(4 * (hi - lo) + 1)
+    profile_of: dict[frozenset[str], int] = {}
+    mats: list[np.ndarray] = []
+    dmats: list[np.ndarray] = []
+    job_tokens = {j.request_id: _tokens_of_job(j) for j in jobs}
+    vehicle_types = []
     for i, k in enumerate(shifts):
         d = days[k]
-        start = minute(d.shift_start)
-        length = max(d.shift_minutes * target - pinned_minutes.get(k, 0.0), 0.0)
-        techs.append(Technician(id=str(k), start=i, end=i, shift=(start, start + length),
-                                skills=_tokens_of_technician(d)))
-    lo, hi = min(t.shift[0] for t in techs), max(t.shift[1] for t in techs)
-    out_jobs = []
-    for n, j in enumerate(jobs):
-        windows = tuple((max(minute(w.start), lo), min(minute(w.end), hi)) for w in j.windows
-                        if minute(w.end) > lo and minute(w.start) < hi)
-        if not windows:
-            continue
-        out_jobs.append(Job(id=str(j.request_id), location=len(shifts) + n, duration=j.duration_minutes,
-                            time_windows=windows, skills=_tokens_of_job(j),
-                            value=max(weight.get(j.request_id, 1.0), 1e-3)))
-    if not out_jobs:
-        return {}
-    problem = Problem(technicians=tuple(techs), jobs=tuple(out_jobs), travel=Travel(metric="matrix", minutes=matrix))
-    answer = solve(problem, time_limit_seconds=max(time_limit_seconds, 0.2), seed=seed)
-    return {int(r.technician): [int(s.job) for s in r.stops] for r in answer.routes}
+        tokens = _tokens_of_technician(d)
+        if tokens not in profile_of:
+            banned = [n_depots + c for c, rid in enumerate(client_job) if not job_tokens[rid] <= tokens]
+            m, dm = mat.copy(), dist.copy()
+            if banned:
+                for x in (m, dm):
+                    x[:, banned] = unreachable
+                    x[banned, :] = unreachable
+                    np.fill_diagonal(x, 0)
+            profile_of[tokens] = len(mats)
+            mats.append(m)
+            dmats.append(dm)
+        work = max(d.shift_minutes * target - pinned_minutes.get(k, 0.0), 0.0)
+        vehicle_types.append(pyvrp.VehicleType(
+            num_available=1, start_depot=i, end_depot=i, tw_early=int(math.ceil(tick(d.shift_start) - lo)),
+            tw_late=int(math.floor(tick(d.shift_end) - lo)), max_distance=int(work * SCALE),
+            profile=profile_of[tokens], name=str(k)))
+    depots = [pyvrp.Depot(location=i) for i in range(n_depots)]
+    locations = [pyvrp.Location(x=0, y=0) for _ in nodes]
+    data = pyvrp.ProblemData(locations, clients, depots, vehicle_types, dmats, mats, groups)  # type: ignore[arg-type]
+    initial = None
+    if start_from:
+        copies: dict[int, list[int]] = {}
+        for c, rid in enumerate(client_job):
+            copies.setdefault(rid, []).append(c)
+        routes = []
+        for i, k in enumerate(shifts):
+            visits = []
+            for rid, start in start_from.get(k, ()):
+                t = tick(start) - lo
+                for c in copies.get(rid, []):
+                    if clients[c].tw_early <= t <= clients[c].tw_late:
+                        visits.append(c)
+                        break
+            if visits:
+                routes.append(pyvrp.Route(data, visits, i))
+        if routes:
+            initial = pyvrp.Solution(data, routes)
+    stop = MultipleCriteria([MaxRuntime(max(time_limit_seconds, 0.1)), NoImprovement(5_000)])
+    result = pyvrp.solve(data, stop, seed=seed, collect_stats=False, initial_solution=initial)
+    out: dict[int, list[int]] = {}
+    for route in result.best.routes():
+        visits = [client_job[a.idx] for a in route.schedule() if a.is_client()]
+        if visits:
+            out[shifts[route.vehicle_type()]] = visits
+    return out
 
 
 # ------------------------------------------------------------------------------------------ the model
@@ -359,27 +474,37 @@ def reoptimize_horizon(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequ
     taken: set[int] = set()
     pinned_minutes = {k: sum(st.duration_minutes + st.travel_minutes for st in s.stops)
                       for k, s in enumerate(skeletons)}
-    weight = {rid: served_weight(work[rid]) * (10.0 if rid in must else 1.0) for rid in work}
+    weight = {rid: served_weight(work[rid]) for rid in work}
     notes: list[str] = []
     for n, (_, shifts) in enumerate(sorted(by_date.items())):
         offered = [work[rid] for rid in sorted(work) if rid not in pinned and rid not in taken
                    and any(k in shifts for k in eligible.get(rid, []))]
         left = max(search_budget - (time.perf_counter() - t_rescue), 0.2)
         try:
+            offered_ids = {j.request_id for j in offered}
+            start_from = {k: [(st.request_id, st.start) for st in current[k].stops if st.request_id in offered_ids]
+                          for k in shifts}
             routes = pyvrp_routes(days, shifts, offered, travel, pinned_minutes=pinned_minutes, target=target,
-                                  weight=weight, time_limit_seconds=left / (len(by_date) - n), seed=options.seed)
+                                  weight=weight, time_limit_seconds=left / (len(by_date) - n), seed=options.seed,
+                                  keep=must, start_from=start_from)
         except Exception as exc:  # the proposal is optional: the current and rescue plans remain
             logger.warning("PyVRP proposal for %s failed: %s", days[shifts[0]].shift_start.date(), exc)
             notes.append(f"PyVRP failed on {days[shifts[0]].shift_start.date()}: {exc}")
             routes = {}
         for k, order in routes.items():
-            for rid in order:
-                if rid in taken or k not in eligible.get(rid, []):
-                    continue
-                trial = _fits(proposal[k], work[rid], travel, work, base, target)
+            usable = [work[rid] for rid in order if rid not in taken and k in eligible.get(rid, [])]
+            simple = not proposal[k].stops and proposal[k].available in (None, [
+                TimeWindow(proposal[k].shift_start, proposal[k].shift_end)])
+            whole = _route_in_order(proposal[k], usable, travel, work, base, target) if simple else None
+            if whole is not None:
+                proposal[k] = whole
+                taken.update(j.request_id for j in usable)
+                continue
+            for j in usable:
+                trial = _fits(proposal[k], j, travel, work, base, target)
                 if trial is not None:
                     proposal[k] = trial
-                    taken.add(rid)
+                    taken.add(j.request_id)
     # What the proposal left out: promised-to-be-served work first, then the rest by weight.
     for rid in sorted((r for r in work if r not in pinned and r not in taken),
                       key=lambda r: (r not in must, -served_weight(work[r]), r)):
@@ -391,6 +516,28 @@ def reoptimize_horizon(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequ
             added = route_travel_minutes(trial, travel) - route_travel_minutes(proposal[k], travel)
             if best2 is None or added < best2[0]:
                 best2 = (added, k, trial)
+        if best2 is None and rid in must:
+            # Work already assigned comes back before rescued requests: evict the least valuable rescued
+            # ones of a route (up to three) until it fits.
+            for k in eligible.get(rid, []):
+                without = copy_day(proposal[k])
+                lost_weight = 0.0
+                evictable = sorted((st.request_id for st in without.stops if st.request_id not in must
+                                    and st.request_id not in pinned and not st.fixed),
+                                   key=lambda r: served_weight(work[r]))[:3]
+                for ev in evictable:
+                    without.stops = [st for st in without.stops if st.request_id != ev]
+                    lost_weight += served_weight(work[ev])
+                    if not retime(without, travel, work, base):
+                        break
+                    trial = _fits(without, work[rid], travel, work, base, target)
+                    if trial is not None:
+                        if best2 is None or lost_weight < best2[0]:
+                            best2 = (lost_weight, k, trial)
+                        break
+            if best2 is not None:
+                taken -= {st.request_id for st in proposal[best2[1]].stops} - {
+                    st.request_id for st in best2[2].stops}
         if best2 is not None:
             proposal[best2[1]] = best2[2]
             taken.add(rid)
