@@ -256,6 +256,7 @@ def pyvrp_routes(days: Sequence[TechnicianDay], shifts: Sequence[int], jobs: Seq
     mat = np.ceil(base[np.ix_(nodes, nodes)] * SCALE).astype(np.int64)
     service_at = np.array([0] * n_depots + [c.service_duration for c in clients], dtype=np.int64)
     dist = mat + service_at[None, :]
+    np.fill_diagonal(dist, 0)
     unreachable = int(4 * (hi - lo) + 1)
     profile_of: dict[frozenset[str], int] = {}
     mats: list[np.ndarray] = []

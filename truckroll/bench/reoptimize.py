@@ -31,7 +31,7 @@ def synthetic_horizon(technicians: int, jobs: int, days: int, seed: int, *, star
 
     rng = random.Random(seed)
     z = ZoneInfo(tz)
-    dates = []
+    dates: list[date] = []
     d = start
     while len(dates) < days:
         if d.weekday() < 5:
@@ -117,8 +117,6 @@ def bench_reoptimize(
     seed: int = typer.Option(11, help="Seed of the company and the requests."),
 ) -> None:
     """Value, travel and utilisation of the horizon before and after re-optimisation, and its time."""
-    import dataclasses
-
     from rich.table import Table
 
     from engine.assignment import AssignmentOptions
@@ -142,7 +140,8 @@ def bench_reoptimize(
     def row(label: str, days_: list[Any], unassigned: int, seconds: str, status: str, better: str) -> list[str]:
         s = score_plan(days_, reqs, travel, base)
         utils = [utilisation(d, travel) for d in days_]
-        return [label, str(s.jobs), str(unassigned), f"{s.travel_minutes:,.0f}", f"{s.travel_minutes / max(s.jobs, 1):.1f}",
+        per_job = s.travel_minutes / max(s.jobs, 1)
+        return [label, str(s.jobs), str(unassigned), f"{s.travel_minutes:,.0f}", f"{per_job:.1f}",
                 f"{sum(utils) / len(utils):.1%}", f"{max(utils):.1%}", f"{s.revenue:,.0f}", seconds, status, better]
 
     t = Table(title=f"Re-optimisation of {days} days ({technicians} technicians, {jobs} requests, seed {seed})")
@@ -162,5 +161,4 @@ def bench_reoptimize(
         steps = ", ".join(f"{k} {v:.1f} s" for k, v in plan.timings_seconds.items())
         console.print(f"{label}: {steps}; columns {plan.columns}; {plan.moves} visits moved; "
                       f"{len(plan.conflicts)} pinned conflicts")
-        _ = dataclasses
     console.print(t)
