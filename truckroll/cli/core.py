@@ -138,6 +138,8 @@ def demo(requests: int | None = typer.Option(
          technicians: int = typer.Option(25, help="How many technicians the sample company has."),
          days: int = typer.Option(3, help="Working days replayed."),
          reoptimize_seconds: float = typer.Option(10.0, help="Budget of each morning's re-optimisation."),
+         concurrency: int = typer.Option(1, help="Requests in the dispatch flow at once (customers booking "
+                                                "at the same time)."),
          reset: bool = typer.Option(True, help="Start from an empty database."),
          seed: int = typer.Option(11, help="Random seed of the requests.")) -> None:
     """Seed a sample company and replay working days of requests through the dispatch flow and the
@@ -181,7 +183,8 @@ def demo(requests: int | None = typer.Option(
             progress.update(bar, advance=1, description=f"dispatching ({outcomes['assigned']} assigned, "
                                                         f"{outcomes['escalated']} escalated)")
 
-        replayed = demo_data.replay(stream, dates, reoptimize_seconds=reoptimize_seconds, on_request=tick)
+        replayed = demo_data.replay(stream, dates, reoptimize_seconds=reoptimize_seconds, on_request=tick,
+                                    concurrency=concurrency)
     took = clock.perf_counter() - started
     for r in replayed:
         console.print(f"{r.day:%a %d %b}: {r.dispatched} requests dispatched ({r.assigned} assigned, "
