@@ -192,8 +192,8 @@ def pyvrp_routes(days: Sequence[TechnicianDay], shifts: Sequence[int], jobs: Seq
     Each shift is a vehicle from its home, working at most the time the utilisation target leaves after its
     pinned work; skills with their levels and valid certifications are capabilities (a job is unreachable
     in the travel profile of a technician without them); each job's windows on the day are its time windows
-    (several windows: a client group of copies); ``weight`` sets its prize, and work to ``keep`` (already
-    assigned) is worth more than any request not yet assigned. The remaining rules (territories,
+    (several windows: a client group of copies); ``weight`` sets its prize; work to ``keep`` (already
+    assigned to a shift of this day) is required. The remaining rules (territories,
     absences, the exact pinned times) are checked when the proposal becomes columns.
 
     The utilisation target is PyVRP's ``max_distance``: the "distance" of a leg is its travel plus the
@@ -233,17 +233,19 @@ def pyvrp_routes(days: Sequence[TechnicianDay], shifts: Sequence[int], jobs: Seq
         if not spans:
             continue
         service = int(math.ceil(j.duration_minutes * SCALE))
-        ratio = min(weight.get(j.request_id, 1.0) / median, 5.0) + (5.0 if j.request_id in keep else 0.0)
+        ratio = min(weight.get(j.request_id, 1.0) / median, 5.0)
         prize = int(PRIZE_MINUTES * SCALE * ratio) + service
+        required = j.request_id in keep
         group = None
         if len(spans) > 1:
             group = len(groups)
-            groups.append(pyvrp.ClientGroup(required=False))
+            groups.append(pyvrp.ClientGroup(required=required))
         for a, b in spans:
             if group is not None:
                 groups[group].add_client(len(clients))
             clients.append(pyvrp.Client(location=n_depots + len(clients), service_duration=service,
-                                        tw_early=int(a - lo), tw_late=int(b - lo), prize=prize, required=False,
+                                        tw_early=int(a - lo), tw_late=int(b - lo), prize=prize,
+                                        required=required and group is None,
                                         group=group, name=str(j.request_id)))
             client_job.append(j.request_id)
             client_loc.append(n)
@@ -487,7 +489,8 @@ def reoptimize_horizon(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequ
                           for k in shifts}
             routes = pyvrp_routes(days, shifts, offered, travel, pinned_minutes=pinned_minutes, target=target,
                                   weight=weight, time_limit_seconds=left / (len(by_date) - n), seed=options.seed,
-                                  keep=must, start_from=start_from)
+                                  keep=frozenset(r for r in must if current_shift[r] in shifts),
+                                  start_from=start_from)
         except Exception as exc:  # the proposal is optional: the current and rescue plans remain
             logger.warning("PyVRP proposal for %s failed: %s", days[shifts[0]].shift_start.date(), exc)
             notes.append(f"PyVRP failed on {days[shifts[0]].shift_start.date()}: {exc}")
@@ -542,6 +545,26 @@ def reoptimize_horizon(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequ
         if best2 is not None:
             proposal[best2[1]] = best2[2]
             taken.add(rid)
+    # Assigned work still missing: its shift goes back to its current route, less what the proposal serves
+    # elsewhere (a subset of a feasible route stays feasible); what that displaces is handled the same way,
+    # so at worst the proposal becomes the current plan.
+    missing = sorted(must - {st.request_id for p in proposal for st in p.stops})
+    for _ in range(2 * len(days)):
+        if not missing:
+            break
+        k = current_shift[missing.pop()]
+        elsewhere = {st.request_id for j, p in enumerate(proposal) if j != k for st in p.stops}
+        back = copy_day(current[k])
+        back.stops = [st for st in back.stops if st.request_id not in elsewhere]
+        if not retime(back, travel, work, base):
+            back = copy_day(current[k])
+            back.stops = [st for st in current[k].stops if st.request_id not in elsewhere]
+            for st in back.stops:  # keep the current times: removing visits never breaks a route
+                st.window = _own_window(work.get(st.request_id), st.start, st.window) \
+                    if st.request_id not in pinned and not st.fixed else st.window
+        lost = {st.request_id for st in proposal[k].stops} - {st.request_id for st in back.stops}
+        proposal[k] = back
+        missing = sorted(set(missing) | (lost & must))
     for k, p in enumerate(proposal):
         add(k, p, "pyvrp")
     t_search = time.perf_counter()
