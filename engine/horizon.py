@@ -562,9 +562,9 @@ def reoptimize_horizon(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequ
             for st in back.stops:  # keep the current times: removing visits never breaks a route
                 st.window = _own_window(work.get(st.request_id), st.start, st.window) \
                     if st.request_id not in pinned and not st.fixed else st.window
-        lost = {st.request_id for st in proposal[k].stops} - {st.request_id for st in back.stops}
+        displaced = {st.request_id for st in proposal[k].stops} - {st.request_id for st in back.stops}
         proposal[k] = back
-        missing = sorted(set(missing) | (lost & must))
+        missing = sorted(set(missing) | (displaced & must))
     for k, p in enumerate(proposal):
         add(k, p, "pyvrp")
     t_search = time.perf_counter()
