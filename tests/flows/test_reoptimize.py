@@ -225,3 +225,19 @@ def test_horizon_over_the_maximum_is_refused_by_name(db):
     assert state.is_failed()
     with pytest.raises(ValueError, match="horizon of 30 days refused"):
         state.result()
+
+
+def test_locked_visit_of_a_technician_without_a_shift_is_named_and_kept(db):
+    """Cy has no shift on the day but holds a locked visit: the run names it and leaves it where it is."""
+    with session_scope() as s:
+        add_job_type(s)
+        add_technician(s, "Ana")
+        cy = add_technician(s, "Cy", shift=None)
+        rid = _request(s, "Dana", north_km(1), [(at(8), at(12))])
+        assert cy.id
+        _assign(s, rid, cy.id, at(9), 60, (at(8), at(10)), north_km(0), AssignmentStatus.LOCKED)
+    state = reoptimize_day(day=D, time_limit_seconds=5, return_state=True)
+    out = state.result()
+    assert any(f"#{rid}" in c and "Cy" in c and "no shift" in c for c in out["conflicts"])
+    kept = _assignments()[rid]
+    assert (kept.technician_id, kept.scheduled_start, kept.status) == (cy.id, at(9), AssignmentStatus.LOCKED)
