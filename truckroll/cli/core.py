@@ -134,7 +134,7 @@ def schedule_show(technician: int = typer.Option(..., "--technician", help="Tech
 
 @app.command()
 def demo(requests: int | None = typer.Option(
-             None, help="Requests per working day (default: 5 per technician, a residential company's load)."),
+             None, help="Requests per working day (default: 4.5 per technician, a residential company's load)."),
          technicians: int = typer.Option(25, help="How many technicians the sample company has."),
          days: int = typer.Option(3, help="Working days replayed."),
          reoptimize_seconds: float = typer.Option(10.0, help="Budget of each morning's re-optimisation."),
