@@ -12,11 +12,12 @@ data:
    - the current route (the warm start: the model can always keep the current plan);
    - the skeleton alone (so that any combination of the others stays feasible);
    - the current route plus the horizon's unassigned requests inserted greedily (a rescue plan);
-   - PyVRP's routes (engine.routing, ``solve``) for each day of the horizon: the day's shifts as vehicles
-     from their homes, the movable work whose windows touch the day as prize-collecting jobs. Work PyVRP
-     placed on an earlier day is not offered again, so each day's routes together form one complete plan;
-     movable work the proposal left out is then put back by insertion. Unpromised work thus moves between
-     days inside the customers' own windows;
+   - PyVRP's routes (``pyvrp_routes``) for each day of the horizon: the day's shifts as vehicles from their
+     homes, the movable work whose windows touch the day as prize-collecting jobs (the day's assigned work
+     required), starting from the current routes. Work PyVRP placed on an earlier day is not offered again,
+     so each day's routes together form one plan; movable work the proposal left out is put back by
+     insertion, and a shift whose assigned work is still missing goes back to its current route, so the
+     PyVRP plan is always complete. Unpromised work thus moves between days inside the customers' windows;
    - optionally the routes of the single-day assignment model (engine.reoptimize) for each day.
 3. Choice: a Pyomo set-partitioning model solved by CBC (engine.cbc): one column per shift, each job at most
    once and every job already assigned exactly once; maximise value served (x ``VALUE_SCALE``) and upsell,
