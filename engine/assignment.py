@@ -21,12 +21,12 @@ when CBC is missing or fails.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine import cbc
 from engine.eligibility import ineligibility_reasons
 from engine.travel import TravelTimeProvider
 from models.domain import JobRequirements, TechnicianDay
@@ -224,45 +224,19 @@ def build_model(problem: AssignmentProblem) -> Any:
     return m
 
 
-def cbc_path(executable: str = "cbc") -> str | None:
-    """The CBC binary ``executable`` names (a path or a name on PATH), or None when there is none."""
-    return shutil.which(executable)
-
-
 def solve_model(model: Any, *, time_limit_seconds: float | None = None, mip_gap: float = 0.0,
                 executable: str = "cbc") -> str:
-    """Solve with CBC and load the solution. Returns ``optimal`` or ``time_limit`` (best feasible found).
+    """Solve with CBC (engine.cbc) and load the solution. Returns ``optimal`` or ``time_limit``.
 
     Raises
     ------
     AssignmentSolverError
         If CBC is missing, fails, or stops without a feasible assignment.
     """
-    import pyomo.environ as pyo
-    from pyomo.opt import SolverStatus, TerminationCondition
-
-    path = cbc_path(executable)
-    if path is None:
-        raise AssignmentSolverError(f"CBC not found at {executable!r} (Debian: apt-get install coinor-cbc, or set "
-                                    "TRUCKROLL_CBC_EXECUTABLE)")
-    opt = pyo.SolverFactory("cbc", executable=path)
-    if time_limit_seconds is not None:
-        opt.options["seconds"] = max(time_limit_seconds, 0.1)
-    opt.options["ratioGap"] = mip_gap
     try:
-        results = opt.solve(model, load_solutions=False)
-    except Exception as exc:  # the plugin raises ApplicationError, ValueError, ... when CBC crashes
-        raise AssignmentSolverError(f"CBC failed: {exc}") from exc
-    term = results.solver.termination_condition
-    if term == TerminationCondition.optimal and results.solver.status == SolverStatus.ok:
-        status = "optimal"
-    elif term in (TerminationCondition.maxTimeLimit, TerminationCondition.maxIterations,
-                  TerminationCondition.intermediateNonInteger) and len(results.solution) > 0:
-        status = "time_limit"
-    else:
-        raise AssignmentSolverError(f"CBC stopped without an assignment: {results.solver.status}, {term}")
-    model.solutions.load_from(results)
-    return status
+        return cbc.solve(model, executable=executable, time_limit_seconds=time_limit_seconds, mip_gap=mip_gap)
+    except cbc.CbcError as exc:
+        raise AssignmentSolverError(str(exc)) from exc
 
 
 def extract(model: Any) -> dict[int, int]:

@@ -546,29 +546,18 @@ def solve_model(model: Any, time_limit_seconds: float | None = None, mip_gap: fl
         If the solver is missing, fails, or stops without a usable plan.
     """
     import pyomo.environ as pyo
-    from pyomo.opt import SolverStatus, TerminationCondition
 
-    opt = pyo.SolverFactory(solver)
-    if not opt.available(exception_flag=False):
-        raise SlotSolverError(f"solver {solver!r} is not installed (Debian: apt-get install coinor-cbc)")
-    if time_limit_seconds is not None:
-        opt.options["seconds"] = time_limit_seconds
-    opt.options["ratioGap"] = mip_gap
+    from engine import cbc
+
     status = "optimal"
     for attempt in ("lp", "mip"):
         try:
-            results = opt.solve(model, load_solutions=False)
-        except Exception as exc:  # the plugin raises ApplicationError, ValueError, ... on a crash
-            raise SlotSolverError(f"{solver} failed: {exc}") from exc
-        term = results.solver.termination_condition
-        if term == TerminationCondition.optimal and results.solver.status == SolverStatus.ok:
-            status = "optimal"
-        elif term in (TerminationCondition.maxTimeLimit, TerminationCondition.maxIterations) \
-                and len(results.solution) > 0 and attempt == "mip":
-            status = "feasible"
-        else:
-            raise SlotSolverError(f"{solver} stopped without an optimum: {results.solver.status}, {term}")
-        model.solutions.load_from(results)
+            got = cbc.solve(model, executable=solver, time_limit_seconds=time_limit_seconds, mip_gap=mip_gap)
+        except cbc.CbcError as exc:
+            raise SlotSolverError(str(exc)) from exc
+        if got == cbc.TIME_LIMIT and attempt == "lp":
+            raise SlotSolverError(f"{solver} stopped at its time limit before the LP optimum")
+        status = "optimal" if got == cbc.OPTIMAL else "feasible"
         if all(_near_integer(v.value) for v in model.x.values()):
             return status
         logger.warning("LP optimum is fractional; solving again with binary pair variables")
@@ -624,7 +613,7 @@ def solve_pyomo(problem: SlotProblem, time_limit_seconds: float | None = None, m
 
 
 def solve(problem: SlotProblem, backend: str = "flow", time_limit_seconds: float | None = None,
-          mip_gap: float = 0.0) -> SlotPlan:
+          mip_gap: float = 0.0, cbc_executable: str = "cbc") -> SlotPlan:
     """The slot plan for ``problem`` from ``backend`` (``flow``, ``pyomo`` or ``greedy``).
 
     Never loses work: if the backend's solver is missing or fails, the greedy plan is returned with status
@@ -634,6 +623,8 @@ def solve(problem: SlotProblem, backend: str = "flow", time_limit_seconds: float
     ----------
     time_limit_seconds, mip_gap:
         Passed to CBC (``pyomo`` backend). The ``flow`` backend is exact and has no time limit.
+    cbc_executable:
+        The CBC binary (``settings.cbc_executable``) for the ``pyomo`` backend.
 
     Raises
     ------
@@ -651,7 +642,7 @@ def solve(problem: SlotProblem, backend: str = "flow", time_limit_seconds: float
     try:
         if backend == "flow":
             return solve_flow(problem)
-        return solve_pyomo(problem, time_limit_seconds=time_limit_seconds, mip_gap=mip_gap)
+        return solve_pyomo(problem, time_limit_seconds=time_limit_seconds, mip_gap=mip_gap, solver=cbc_executable)
     except SlotSolverError as exc:
         logger.error("slot optimiser backend %s failed, using the greedy plan: %s", backend, exc)
         greedy = solve_greedy(problem)

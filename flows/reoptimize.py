@@ -1,4 +1,5 @@
-"""The daily re-optimisation flow: re-plan a day's routes, apply only a strictly better plan, notify."""
+"""The re-optimisation flow: re-plan the horizon's routes (today and the next working days), apply only a
+strictly better plan, notify."""
 
 from __future__ import annotations
 
@@ -12,15 +13,15 @@ from tasks.reoptimize import (
     apply_new_plan,
     compare_with_current_plan,
     escalate_unplaceable,
-    load_days_plan,
+    load_horizon_plan,
     notify_changed,
     parse_day,
+    plan_horizon,
     publish_comparison,
     reoptimize_options,
-    sequence_routes,
-    solve_assignment_model,
 )
-from truckroll.reoptimizing import PlanChanged
+from truckroll.reoptimizing import PlanChanged, horizon_dates
+from truckroll.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +29,13 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 2
 
 
-@flow(name="reoptimize-day", flow_run_name="reoptimize {day}")
+@flow(name="reoptimize-day", flow_run_name="reoptimize {day}", validate_parameters=True)
 def reoptimize_day(day: str | None = None, time_limit_seconds: float = 30, mip_gap: float = 0.0,
                    rescue_escalations: bool = True, allow_window_changes: bool | None = None,
-                   dry_run: bool = False) -> State:
-    """Re-plan one day: keep fixed work, re-assign and re-sequence the rest, apply only a better plan.
+                   dry_run: bool = False, horizon_days: int | None = None) -> State:
+    """Re-plan the horizon starting on ``day``: PyVRP proposes routes, a CBC set-partitioning model warm-started
+    from the current plan chooses; fixed and promised work keeps its technician and window; applied only when
+    strictly better.
 
     Parameters
     ----------
@@ -47,19 +50,23 @@ def reoptimize_day(day: str | None = None, time_limit_seconds: float = 30, mip_g
         dispatch rule ``promised_window_policy``.
     dry_run:
         Compute and publish the comparison without writing anything.
+    horizon_days:
+        Days re-planned together: ``day`` and the next working days (default
+        ``settings.reoptimize_horizon_days``; more than ``reoptimize_max_horizon_days`` is refused).
     """
     logger = get_run_logger()
     the_day = parse_day(day)
+    dates = horizon_dates(the_day, get_settings().reoptimize_horizon_days if horizon_days is None else horizon_days)
     options = reoptimize_options(time_limit_seconds, mip_gap, allow_window_changes)
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        snapshot = load_days_plan(the_day, rescue_escalations)
-        stage = solve_assignment_model(snapshot, options)
-        if stage.result.status == "greedy_fallback":
-            logger.error("assignment model not solved by CBC; continuing with the greedy assignment: %s",
-                         stage.result.message)
-        elif stage.result.status == "time_limit":
-            logger.warning(stage.result.message)
-        plan = sequence_routes(snapshot, stage, options)
+        snapshot = load_horizon_plan(dates, rescue_escalations)
+        plan = plan_horizon(snapshot, options)
+        for conflict in snapshot.orphans + plan.conflicts:
+            logger.warning("pinned visit cannot be kept: %s", conflict)
+        if plan.assignment.status == "greedy_fallback":
+            logger.error("set-partitioning model not solved by CBC: %s", plan.assignment.message)
+        elif plan.assignment.status == "time_limit":
+            logger.warning(plan.assignment.message)
         comparison = compare_with_current_plan(snapshot, plan, options)
         if not comparison.better or dry_run:
             outcome = ("dry run, nothing written: " if dry_run else "kept the current plan: ") + comparison.reason
@@ -75,15 +82,17 @@ def reoptimize_day(day: str | None = None, time_limit_seconds: float = 30, mip_g
                    f"{applied.moved_technician} to another technician, {applied.changed_windows} new windows, "
                    f"{len(applied.new_assignments)} requests rescued")
         break
-    notices: list[int] = [] if dry_run else notify_changed(the_day)
+    notices: list[int] = [] if dry_run else [n for d in dates for n in notify_changed(d)]
     # Unplaceable requests are escalated whether or not the plan changed (an open escalation is kept as is).
     escalations: list[int] = [] if dry_run else escalate_unplaceable(snapshot, plan)
     flag = {"time_limit": " [CBC hit its time limit: best feasible assignment used]",
-            "greedy_fallback": " [CBC unavailable: greedy assignment used]"}.get(plan.assignment.status, "")
+            "greedy_fallback": " [CBC unavailable: the best whole plan used]"}.get(plan.assignment.status, "")
     publish_comparison(the_day, comparison, plan, outcome + flag)
     logger.info("%s%s", outcome, flag)
     data: dict[str, Any] = {
-        "day": the_day.isoformat(), "applied": comparison.better and not dry_run, "outcome": outcome,
+        "day": the_day.isoformat(), "dates": [d.isoformat() for d in dates],
+        "conflicts": snapshot.orphans + plan.conflicts, "moves": plan.moves,
+        "applied": comparison.better and not dry_run, "outcome": outcome,
         "solver_status": plan.assignment.status, "solver_message": plan.assignment.message,
         "before": comparison.before, "after": comparison.after, "notifications": len(notices),
         "escalations": escalations, "unplaced": sorted(plan.unplaced)}

@@ -16,7 +16,17 @@ from fastapi import APIRouter, FastAPI
 
 from service.errors import ErrorOut
 from service.limits import BodyLimitMiddleware
-from service.routers import auth, booking, company, escalations, live, rules, service_requests, technicians
+from service.routers import (
+    auth,
+    booking,
+    company,
+    escalations,
+    live,
+    reoptimize,
+    rules,
+    service_requests,
+    technicians,
+)
 from service.security import insecure_default_secret
 from truckroll.flowruns import BackgroundDispatcher, new_attempt
 
@@ -32,6 +42,7 @@ ROUTERS: list[APIRouter] = [
     auth.router,
     company.router,
     live.router,
+    reoptimize.router,
 ]
 
 

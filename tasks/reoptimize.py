@@ -13,6 +13,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from engine.assignment import AssignmentOptions
+from engine.horizon import HorizonOptions, HorizonPlan, reoptimize_horizon
 from engine.metrics import day_metrics
 from engine.reoptimize import (
     AssignmentStage,
@@ -54,6 +55,21 @@ def load_days_plan(day: date, rescue_escalations: bool = True) -> DaySnapshot:
     tz = ZoneInfo(get_settings().company_timezone)
     with session_scope() as session:
         return reoptimizing.load_day(day, tz, session=session, rescue=rescue_escalations)
+
+
+@task(name="Load the horizon's plan", **DB_RETRIES)
+def load_horizon_plan(dates: list[date], rescue_escalations: bool = True) -> DaySnapshot:
+    """Shifts of every day of the horizon with their routes, its unassigned requests, the promised visits."""
+    tz = ZoneInfo(get_settings().company_timezone)
+    with session_scope() as session:
+        return reoptimizing.load_horizon(dates, tz, session=session, rescue=rescue_escalations)
+
+
+@task(name="Generate routes (PyVRP) and choose the plan (CBC set partitioning)", cache_policy=NO_CACHE)
+def plan_horizon(snapshot: DaySnapshot, options: ReoptimizeOptions, seed: int = 0) -> HorizonPlan:
+    """Candidate routes per shift (current, rescue, PyVRP's), then the best combination; pinned work stays."""
+    return reoptimize_horizon(snapshot.days, snapshot.jobs, get_travel_provider(),
+                              HorizonOptions(base=options, seed=seed), pinned=snapshot.promised)
 
 
 @task(name="Solve the assignment model (CBC)", cache_policy=NO_CACHE)

@@ -84,9 +84,21 @@ def next_service_day(today: date | None = None) -> date:
 START_HOURS = (8, 8, 8, 7, 10)
 
 
+def working_days(first: date, n: int) -> list[date]:
+    """``n`` working days (Monday to Friday) from ``first`` on (``first`` itself when it is one)."""
+    out: list[date] = []
+    d = first
+    while len(out) < n:
+        if d.weekday() < 5:
+            out.append(d)
+        d += timedelta(days=1)
+    return out
+
+
 def seed_company(session: Session, day: date, *, technicians: int = 25, seed: int = 7,
-                 rules: bool = False) -> list[Technician]:
-    """The catalogue, ``technicians`` technicians with skills, certifications and vans, and their shifts on ``day``.
+                 rules: bool = False, weeks: int = 0) -> list[Technician]:
+    """The catalogue, ``technicians`` technicians with skills, certifications and vans, and their shifts on ``day``
+    (with ``weeks``: on every working day of the ``weeks`` weeks from ``day`` on, as a real roster has).
 
     One technician's gas certification expired the day before ``day``. With ``rules`` (``truckroll demo``) the
     dispatch rules of ``seed_rules`` too; at weekends the last technician is then on call (emergencies only,
@@ -108,7 +120,9 @@ def seed_company(session: Session, day: date, *, technicians: int = 25, seed: in
             skills[other] = rng.choice([1, 2, 3])
         certs = {}
         for c in TRADE_CERTS[trade]:
-            if rng.random() < 0.85:
+            # With the rules (the demo), a licensed trade's technicians all hold its certifications, as a
+            # real company's do; without them (tests, benchmarks) 15% lack one, as before.
+            if rng.random() < 0.85 or rules:
                 certs[c] = (day + timedelta(days=rng.randint(60, 700))).isoformat()
         if i == 3:  # the expired permit of the demo
             certs["gas"] = (day - timedelta(days=1)).isoformat()
@@ -123,12 +137,14 @@ def seed_company(session: Session, day: date, *, technicians: int = 25, seed: in
         techs.append(tech)
     session.flush()
     weekend = day.weekday() >= 5
+    roster = [day] + [d for d in working_days(day, 5 * weeks) if d != day]
     for i, tech in enumerate(techs):
         if rules and weekend and (i == len(techs) - 1 or i % 3 == 2):
             continue  # the weekend crew; the on-call shift comes with the rules
         start_h = START_HOURS[i % len(START_HOURS)]
-        start = datetime.combine(day, time(start_h), tzinfo=tz)
-        session.add(Shift(technician_id=tech.id, start=start, end=start + timedelta(hours=9)))
+        for d in roster:
+            start = datetime.combine(d, time(start_h), tzinfo=tz)
+            session.add(Shift(technician_id=tech.id, start=start, end=start + timedelta(hours=9)))
     session.flush()
     if rules:
         seed_rules(session, day, techs)
@@ -257,3 +273,157 @@ def generate_requests(day: date, n: int = 180, *, seed: int = 11) -> list[DemoRe
 
 def is_empty(session: Session) -> bool:
     return session.exec(select(Technician.id)).first() is None
+
+
+# ------------------------------------------------------------------------------------------ the demo's stream
+
+# Demand of a home-services company by season (share multipliers of CATALOGUE): heating work in the cold
+# months, cooling work in the hot ones; plumbing and electrical steady.
+SEASON = {
+    "winter": {"furnace repair": 2.5, "ac repair": 0.3, "water heater repair": 1.5, "hvac maintenance": 0.8},
+    "summer": {"ac repair": 2.5, "furnace repair": 0.2, "hvac maintenance": 1.3},
+    "shoulder": {"hvac maintenance": 1.8},
+}
+# A residential technician's 4-6 visits a day; requests at 4.5 per technician a day fill the demo's shifts
+# (09:00 shifts at the 85% utilisation target, about 80 minutes a job plus the drive).
+JOBS_PER_TECHNICIAN_DAY = 4.5
+
+
+def season_of(day: date) -> str:
+    return "winter" if day.month in (11, 12, 1, 2) else "summer" if day.month in (6, 7, 8, 9) else "shoulder"
+
+
+def season_shares(day: date) -> list[float]:
+    """CATALOGUE's demand shares for ``day``'s season, normalised."""
+    mult = SEASON[season_of(day)]
+    raw = [c[7] * mult.get(c[0], 1.0) for c in CATALOGUE]
+    total = sum(raw)
+    return [r / total for r in raw]
+
+
+def generate_stream(days: list[date], per_day: int, *, seed: int = 11) -> list[DemoRequest]:
+    """The requests of several working days as they arrive, in arrival order.
+
+    Requests for a day arrive over the three days before it (office hours, then the evening before and the
+    early morning); most ask for one window on that day, some for a window on each of two days ("tomorrow or
+    the day after"), some for any time over three days, and emergencies (7%) arrive on the morning itself
+    for that day. The trade mix follows the season (``season_shares``).
+    """
+    rng = random.Random(seed)
+    tz = ZoneInfo(TZ)
+    out: list[DemoRequest] = []
+    i = 0
+    for n_day, day in enumerate(days):
+        shares = season_shares(day)
+        later = days[n_day + 1:n_day + 3]
+        for _ in range(per_day):
+            name, trade, minutes, levels, certs, parts, value, _ = rng.choices(CATALOGUE, weights=shares)[0]
+            emergency = rng.random() < 0.07
+            priority = rng.choice([1, 2]) if emergency else rng.choice([3, 4, 5, 5, 6, 7, 8, 9, 10])
+            kind = rng.random()
+            if emergency:
+                spans = [(day, (8, 0), (14, 0))]
+                arrives = datetime.combine(day, time(6), tzinfo=tz) + timedelta(minutes=rng.uniform(0, 90))
+            else:
+                if kind < 0.2 and later:
+                    a, b = rng.choice(WINDOWS[:3])
+                    spans = [(day, a, b), (later[0], a, b)]
+                elif kind < 0.3 and later:
+                    spans = [(d, (8, 0), (17, 0)) for d in [day, *later]]
+                elif kind < 0.45:
+                    spans = [(day, a, b) for a, b in rng.sample(WINDOWS[:3], 2)]
+                else:
+                    a, b = rng.choice(WINDOWS)
+                    spans = [(day, a, b)]
+                arrives = datetime.combine(day - timedelta(days=rng.choice([1, 1, 2, 3])),
+                                           time(rng.randint(8, 20)), tzinfo=tz) + timedelta(minutes=rng.uniform(0, 59))
+                arrives = min(arrives, datetime.combine(day, time(7), tzinfo=tz))
+            lat, lon = _point(rng)
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            payload = {
+                "customer_name": f"{first} {last}",
+                "customer_phone": f"+1-469-555-{rng.randint(0, 9999):04d}",
+                "customer_email": f"{first.lower()}.{last.lower()}{i}@example.net",
+                "address": f"{rng.randint(100, 9999)} {rng.choice(STREETS)}, Dallas, TX",
+                "lat": lat, "lon": lon, "job_type": name,
+                "complexity": rng.choices(["low", "medium", "high"], weights=[3, 5, 2])[0],
+                "description": f"{name} requested through the {'call centre' if i % 3 == 0 else 'portal'}",
+                "priority": priority,
+                "estimated_value": round(value * rng.lognormvariate(0, 0.35), 2),
+                "time_windows": [{"start": datetime.combine(d, time(*a), tzinfo=tz).isoformat(),
+                                  "end": datetime.combine(d, time(*b), tzinfo=tz).isoformat()} for d, a, b in spans],
+                "channel": "call_centre" if i % 3 == 0 else "portal",
+            }
+            out.append(DemoRequest(arrives, payload))
+            i += 1
+    return sorted(out, key=lambda r: r.arrives_at)
+
+
+@dataclass
+class ReplayDay:
+    day: date
+    dispatched: int
+    assigned: int
+    escalated: int
+    reoptimized: str
+
+
+def share_escalated(session: Session) -> tuple[int, int]:
+    """(requests without an active assignment, requests) of the database: what a dispatcher must handle."""
+    from sqlmodel import col
+
+    from models import ACTIVE_ASSIGNMENT_STATUSES, Assignment, ServiceRequest
+
+    total = len(session.exec(select(ServiceRequest.id)).all())
+    served = set(session.exec(select(Assignment.request_id).where(
+        col(Assignment.status).in_(ACTIVE_ASSIGNMENT_STATUSES))).all())
+    return total - len(served), total
+
+
+def replay(stream: list[DemoRequest], days: list[date], *, reoptimize_seconds: float = 10.0,
+           on_request: Any = None, concurrency: int = 1) -> list[ReplayDay]:
+    """Replay ``stream`` as it would arrive: before each day's 05:00 re-optimisation, every request that
+    arrived by then goes through the dispatch flow; then the reoptimize flow re-plans that day and the next
+    working days (moving unpromised work between them). Emergencies of the morning come after it.
+
+    ``on_request(status)`` is called after each dispatch (for a progress bar). With ``concurrency`` > 1,
+    that many requests are in the dispatch flow at once, in arrival order, as when several customers book
+    at the same time (the dispatch flow's write lock keeps a technician from being double-booked).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from flows.dispatch import dispatch_service_request
+    from flows.reoptimize import reoptimize_day
+
+    tz = ZoneInfo(TZ)
+    out: list[ReplayDay] = []
+    pending = list(stream)
+    for n, day in enumerate(days):
+        cutoff = datetime.combine(day, time(5), tzinfo=tz)
+        batches = [[r for r in pending if r.arrives_at < cutoff]]
+        pending = [r for r in pending if r.arrives_at >= cutoff]
+        if n == len(days) - 1:
+            batches.append(pending)
+            pending = []
+        counts = {"assigned": 0, "escalated": 0}
+        outcome = ""
+        def one(item: DemoRequest) -> str:
+            state: Any = dispatch_service_request(payload=item.payload)
+            data = state.result() if hasattr(state, "result") else state
+            return str(data["status"])
+
+        for b, batch in enumerate(batches):
+            # The first run alone: it starts Prefect's temporary server, which threads must not race to start.
+            head, rest = (batch[:1], batch[1:]) if n == 0 and b == 0 else ([], batch)
+            with ThreadPoolExecutor(max_workers=max(concurrency, 1)) as pool:
+                for status in [one(item) for item in head] + list(pool.map(one, rest)):
+                    counts[status] = counts.get(status, 0) + 1
+                    if on_request is not None:
+                        on_request(status)
+            if b == 0:
+                res: Any = reoptimize_day(day=day.isoformat(), time_limit_seconds=reoptimize_seconds,
+                                          horizon_days=min(3, len(days) - n), return_state=True)
+                got = res.result(raise_on_failure=False)
+                outcome = res.message if isinstance(got, dict) else f"failed: {res.message}"
+        out.append(ReplayDay(day, sum(len(b) for b in batches), counts["assigned"], counts["escalated"], outcome))
+    return out

@@ -28,6 +28,7 @@ from models import (
     Confirmation,
     Escalation,
     JobRequirements,
+    Notification,
     RequestStatus,
     ServiceRequest,
     Technician,
@@ -49,7 +50,7 @@ class PlanChanged(RuntimeError):
 
 @dataclass
 class DaySnapshot:
-    """The day as loaded: shifts with their routes, requirements of every movable or unassigned request."""
+    """The horizon as loaded: shifts with their routes, requirements of every movable or unassigned request."""
 
     day: date
     days: list[TechnicianDay]
@@ -57,6 +58,83 @@ class DaySnapshot:
     # unassigned requests offered to the model (escalated or still open)
     candidates: list[int]
     signature: tuple[Any, ...]
+    # the horizon's dates (one for a single day) and the visits whose window the customer was told
+    dates: list[date] = field(default_factory=list)
+    promised: frozenset[int] = frozenset()
+    # fixed or promised visits that belong to no shift of the horizon (technician absent all day, ...)
+    orphans: list[str] = field(default_factory=list)
+
+
+class HorizonTooLong(ValueError):
+    """More days were asked for than ``reoptimize_max_horizon_days`` allows."""
+
+
+def horizon_dates(day: date, days: int, *, maximum: int | None = None) -> list[date]:
+    """``day`` and the next working days (Monday to Friday) after it, ``days`` dates in all.
+
+    Raises
+    ------
+    HorizonTooLong
+        If ``days`` is above ``maximum`` (default ``settings.reoptimize_max_horizon_days``) or below 1.
+    """
+    limit = get_settings().reoptimize_max_horizon_days if maximum is None else maximum
+    if days < 1 or days > limit:
+        raise HorizonTooLong(f"horizon of {days} days refused: it must be 1 to {limit} days "
+                             "(TRUCKROLL_REOPTIMIZE_MAX_HORIZON_DAYS)")
+    out = [day]
+    d = day
+    while len(out) < days:
+        d += timedelta(days=1)
+        if d.weekday() < 5:
+            out.append(d)
+    return out
+
+
+def promised_requests(request_ids: list[int], *, session: Session) -> frozenset[int]:
+    """The requests whose customer has been sent an arrival window (the notice went out): their visits keep
+    their technician and window."""
+    if not request_ids:
+        return frozenset()
+    rows = session.exec(select(Notification.request_id).where(
+        col(Notification.request_id).in_(request_ids), Notification.recipient_kind == "customer",
+        Notification.status == "sent",
+        col(Notification.template).in_(("customer_arrival_window", "customer_reschedule",
+                                        "customer_confirmation")))).all()
+    return frozenset(r for r in rows if r is not None)
+
+
+def load_horizon(dates: list[date], tz: Any, *, session: Session, rescue: bool = True) -> DaySnapshot:
+    """The shifts starting on each of ``dates`` with their routes, the unassigned requests touching them, and
+    which visits are promised. Fixed or promised visits of the horizon that no shift holds are listed by name
+    in ``orphans``."""
+    days: list[TechnicianDay] = []
+    candidates: set[int] = set()
+    for d in dates:
+        days += store.day_plan(d, tz, session=session)[0]
+        if rescue:
+            candidates.update(unassigned_requests(d, tz, session=session))
+    routed = {s.request_id for d in days for s in d.stops}
+    ids = {s.request_id for d in days for s in d.stops if not s.fixed} | candidates
+    jobs = {rid: store.requirements_of(rid, session=session) for rid in sorted(ids)}
+    start, _ = store.day_bounds(dates[0], tz)
+    _, end = store.day_bounds(dates[-1], tz)
+    span = _span(days, dates[0], tz, dates[-1])
+    promised = promised_requests(sorted(routed), session=session)
+    orphans = []
+    for a in session.exec(select(Assignment).where(
+            col(Assignment.status).in_(ACTIVE_ASSIGNMENT_STATUSES), Assignment.scheduled_start >= start,
+            Assignment.scheduled_start < end)).all():
+        if a.request_id in routed:
+            continue
+        tech = session.get(Technician, a.technician_id)
+        name = tech.name if tech else f"technician {a.technician_id}"
+        orphans.append(f"request #{a.request_id} is assigned to {name} at {a.scheduled_start.isoformat()} but "
+                       f"{name} has no shift then (absent?); it stays where it is until a dispatcher moves it")
+    cands = sorted(candidates)
+    return DaySnapshot(day=dates[0], days=days, jobs=jobs, candidates=cands,
+                       signature=_signature(session, sorted({d.technician_id for d in days}), span[0], span[1],
+                                            cands),
+                       dates=list(dates), promised=promised, orphans=orphans)
 
 
 @dataclass
@@ -114,8 +192,9 @@ def load_day(day: date, tz: Any, *, session: Session, rescue: bool = True) -> Da
                        signature=_signature(session, sorted({d.technician_id for d in days}), start, end, candidates))
 
 
-def _span(days: list[TechnicianDay], day: date, tz: Any) -> tuple[datetime, datetime]:
-    start, end = store.day_bounds(day, tz)
+def _span(days: list[TechnicianDay], day: date, tz: Any, last: date | None = None) -> tuple[datetime, datetime]:
+    start, _ = store.day_bounds(day, tz)
+    _, end = store.day_bounds(last or day, tz)
     if days:
         start = min(start, min(d.shift_start for d in days))
         end = max(end, max(d.shift_end for d in days))
@@ -142,7 +221,7 @@ def apply_plan(snapshot: DaySnapshot, plan: ReoptimizedPlan, *, session: Session
     """
     tech_ids = sorted({d.technician_id for d in snapshot.days})
     _lock(session, tech_ids)
-    start, end = _span(snapshot.days, snapshot.day, tz)
+    start, end = _span(snapshot.days, snapshot.day, tz, snapshot.dates[-1] if snapshot.dates else None)
     if _signature(session, tech_ids, start, end, snapshot.candidates) != snapshot.signature:
         raise PlanChanged(f"the plan of {snapshot.day.isoformat()} changed while it was being re-optimised")
     now = datetime.now(UTC)

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     reoptimize_cron: str = "0 5 * * *"
     reoptimize_interval_minutes: int | None = None
     reoptimize_rescue_escalations: bool = True
+    # The horizon re-planned together (today and the next working days) and the most a run may ask for.
+    reoptimize_horizon_days: int = 3
+    reoptimize_max_horizon_days: int = 7
     # Booking (docs/booking.md): windows, horizon, grade weights; a JSON forecast file instead of the history.
     booking: BookingSettings = BookingSettings()
     booking_forecast_file: str | None = None

@@ -90,12 +90,15 @@ def test_bad_plan_is_improved_and_nothing_is_sent_twice(db):
     after = _assignments()
     assert {after[ids[n]].technician_id for n in ("South1", "South2")} == {ids["ana"]}
     assert {after[ids[n]].technician_id for n in ("North1", "North2")} == {ids["ben"]}
-    for rid, a in after.items():
-        assert (a.window_start, a.window_end) == (before[rid].window_start, before[rid].window_end)
+    # No window was sent to these customers yet: a visit whose start leaves its window gets a new one, and
+    # its customer a reschedule notice; the others keep theirs.
+    moved = {rid for rid, a in after.items()
+             if (a.window_start, a.window_end) != (before[rid].window_start, before[rid].window_end)}
+    for a in after.values():
         assert a.window_start <= a.scheduled_start <= a.window_end
     notes = _notes()
-    assert Counter(n.recipient_kind for n in notes) == {"technician": 2}
-    assert all(n.template == "technician_route_update" for n in notes)
+    assert Counter(n.recipient_kind for n in notes) == {"technician": 2, **({"customer": len(moved)} if moved else {})}
+    assert {n.request_id for n in notes if n.template == "customer_reschedule"} == moved
     again = reoptimize_day(day=D, time_limit_seconds=10, return_state=True)
     assert again.name == "Plan kept" and "no better plan" in (again.message or "")
     assert len(_notes()) == len(notes)
@@ -131,8 +134,6 @@ def test_fixed_work_never_moves(db):
     assert (locked.technician_id, locked.scheduled_start, locked.scheduled_end, locked.status) == \
         (before.technician_id, before.scheduled_start, before.scheduled_end, AssignmentStatus.LOCKED)
     assert a[ids["South1"]].technician_id == a[ids["South2"]].technician_id == ids["ana"]
-    # North2 sits next to the locked job: Ana, who drives up there anyway, takes it as well.
-    assert a[ids["North2"]].technician_id == ids["ana"]
     out = state.result()
     assert out["after"]["total travel (min)"] < out["before"]["total travel (min)"]
 
@@ -196,7 +197,47 @@ def test_missing_solver_falls_back_to_greedy_and_says_so(db, monkeypatch):
         monkeypatch.delenv("TRUCKROLL_CBC_EXECUTABLE")
         get_settings.cache_clear()
     assert state.is_completed() and state.name == "Re-optimised"
-    assert "greedy" in (state.message or "")
+    assert "CBC unavailable" in (state.message or "")
     out = state.result()
     assert out["solver_status"] == "greedy_fallback" and "CBC not found" in out["solver_message"]
     assert out["after"]["total travel (min)"] < out["before"]["total travel (min)"]
+
+
+def test_promised_visits_keep_their_technician_and_window(db):
+    """The customers of the swapped plan were sent their windows: nothing moves to another technician and
+    every window holds."""
+    ids = _swapped_company()
+    with session_scope() as s:
+        for name in ("South1", "South2", "North1", "North2"):
+            s.add(Notification(request_id=ids[name], dedupe_key=f"sent:{name}", recipient="x@example.net",
+                               recipient_kind="customer", template="customer_arrival_window", subject="s",
+                               body="b", status="sent"))
+    before = _assignments()
+    reoptimize_day(day=D, time_limit_seconds=5, return_state=True)
+    after = _assignments()
+    for rid, a in after.items():
+        assert (a.technician_id, a.window_start, a.window_end) == \
+            (before[rid].technician_id, before[rid].window_start, before[rid].window_end)
+
+
+def test_horizon_over_the_maximum_is_refused_by_name(db):
+    state = reoptimize_day(day=D, horizon_days=30, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(ValueError, match="horizon of 30 days refused"):
+        state.result()
+
+
+def test_locked_visit_of_a_technician_without_a_shift_is_named_and_kept(db):
+    """Cy has no shift on the day but holds a locked visit: the run names it and leaves it where it is."""
+    with session_scope() as s:
+        add_job_type(s)
+        add_technician(s, "Ana")
+        cy = add_technician(s, "Cy", shift=None)
+        rid = _request(s, "Dana", north_km(1), [(at(8), at(12))])
+        assert cy.id
+        _assign(s, rid, cy.id, at(9), 60, (at(8), at(10)), north_km(0), AssignmentStatus.LOCKED)
+    state = reoptimize_day(day=D, time_limit_seconds=5, return_state=True)
+    out = state.result()
+    assert any(f"#{rid}" in c and "Cy" in c and "no shift" in c for c in out["conflicts"])
+    kept = _assignments()[rid]
+    assert (kept.technician_id, kept.scheduled_start, kept.status) == (cy.id, at(9), AssignmentStatus.LOCKED)

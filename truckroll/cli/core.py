@@ -275,12 +275,19 @@ def schedule_show(technician: int = typer.Option(..., "--technician", help="Tech
 
 
 @app.command()
-def demo(requests: int = typer.Option(150, help="How many requests to replay (150-250 is a realistic day)."),
+def demo(requests: int | None = typer.Option(
+             None, help="Requests per working day (default: 4.5 per technician, a residential company's load)."),
          technicians: int = typer.Option(25, help="How many technicians the sample company has."),
+         days: int = typer.Option(1, help="Working days replayed (3 for the multi-day re-optimisation; slower)."),
+         reoptimize_seconds: float = typer.Option(10.0, help="Budget of each morning's re-optimisation."),
+         concurrency: int = typer.Option(1, help="Requests in the dispatch flow at once (customers booking "
+                                                "at the same time)."),
          reset: bool = typer.Option(True, help="Start from an empty database."),
          seed: int = typer.Option(11, help="Random seed of the requests.")) -> None:
-    """Seed a sample company and replay a day of requests through the dispatch flow."""
+    """Seed a sample company and replay working days of requests through the dispatch flow and the
+    re-optimisation; print the share escalated."""
     import os
+    import time as clock
 
     # Flow-run logs (escalations are warnings) go to the Prefect UI; the terminal shows the progress bar,
     # which counts escalations.
@@ -291,33 +298,47 @@ def demo(requests: int = typer.Option(150, help="How many requests to replay (15
     from truckroll import demo as demo_data
     from truckroll.db import get_engine, init_db, session_scope
 
+    if days < 1 or days > 10:
+        raise fail(f"--days must be 1 to 10 (got {days})")
     engine = get_engine()
     if reset:
         SQLModel.metadata.drop_all(engine)
     init_db(engine)
-    day = demo_data.next_service_day()
+    first = demo_data.next_service_day()
+    dates = demo_data.working_days(first, days)
     with session_scope() as session:
         if not demo_data.is_empty(session):
             raise fail("the database already holds a company; run with --reset to start again")
-        demo_data.seed_company(session, day, technicians=technicians, rules=True)
-    stream = demo_data.generate_requests(day, requests, seed=seed)
-    console.print(f"[bold]{technicians} technicians, {len(stream)} requests for {day:%A %d %B %Y} "
-                  f"({demo_data.TZ})[/]")
+        demo_data.seed_company(session, first, technicians=technicians, rules=True, weeks=3)
+    per_day = requests if requests is not None else round(technicians * demo_data.JOBS_PER_TECHNICIAN_DAY)
+    stream = demo_data.generate_stream(dates, per_day, seed=seed)
+    console.print(f"[bold]{technicians} technicians, {len(stream)} requests for {len(dates)} working days from "
+                  f"{first:%A %d %B %Y} ({demo_data.TZ}), {demo_data.season_of(first)} trade mix[/]")
     outcomes: dict[str, int] = {"assigned": 0, "escalated": 0}
+    started = clock.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as progress:
         bar = progress.add_task("dispatching", total=len(stream))
-        from flows.dispatch import dispatch_service_request
 
-        for item in stream:
-            out: Any = dispatch_service_request(payload=item.payload)
-            data = out.result() if hasattr(out, "result") else out
-            outcomes[data["status"]] = outcomes.get(data["status"], 0) + 1
+        def tick(status: str) -> None:
+            outcomes[status] = outcomes.get(status, 0) + 1
             progress.update(bar, advance=1, description=f"dispatching ({outcomes['assigned']} assigned, "
                                                         f"{outcomes['escalated']} escalated)")
-    print_technician_table(day)
-    print_metrics(compute_day_metrics(day), f"Metrics for {day.isoformat()}")
-    console.print(f"Try: {cli_command()} schedule show --technician 1 --date {day.isoformat()}")
+
+        replayed = demo_data.replay(stream, dates, reoptimize_seconds=reoptimize_seconds, on_request=tick,
+                                    concurrency=concurrency)
+    took = clock.perf_counter() - started
+    for r in replayed:
+        console.print(f"{r.day:%a %d %b}: {r.dispatched} requests dispatched ({r.assigned} assigned, "
+                      f"{r.escalated} escalated); re-optimisation at 05:00: {r.reoptimized}")
+    for d in dates:
+        print_technician_table(d)
+    print_metrics(compute_day_metrics(first), f"Metrics for {first.isoformat()}")
+    with session_scope() as session:
+        escalated, total = demo_data.share_escalated(session)
+    console.print(f"[bold]Escalated: {escalated} of {total} requests ({escalated / max(total, 1):.1%}) after "
+                  f"dispatch and re-optimisation; replay took {took:.0f} s[/]")
+    console.print(f"Try: {cli_command()} schedule show --technician 1 --date {first.isoformat()}")
 
 
 def print_technician_table(day: date) -> None:

@@ -37,6 +37,8 @@ def reoptimize(ctx: typer.Context,
                    help="Let visits leave their promised windows (re-promised and notified)."),
                no_rescue: bool = typer.Option(False, "--no-rescue", help="Leave escalated requests out."),
                dry_run: bool = typer.Option(False, "--dry-run", help="Compare only; write nothing."),
+               horizon_days: int | None = typer.Option(
+                   None, "--horizon-days", help="Days re-planned together (default: today + 2 working days)."),
                as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON.")) -> None:
     """Re-optimise a day's routes through the reoptimize-day flow (applied only if strictly better)."""
     if ctx.invoked_subcommand is not None:
@@ -52,14 +54,20 @@ def reoptimize(ctx: typer.Context,
         raise fail(f"--time-limit must be > 0 (got {time_limit})")
     from flows.reoptimize import reoptimize_day
     from truckroll.db import init_db
+    from truckroll.reoptimizing import HorizonTooLong, horizon_dates
     from truckroll.settings import get_settings
 
-    init_db()
     s = get_settings()
+    try:
+        horizon_dates(date.today(), s.reoptimize_horizon_days if horizon_days is None else horizon_days)
+    except HorizonTooLong as exc:
+        raise fail(str(exc)) from None
+    init_db()
     state: Any = reoptimize_day(day=day, time_limit_seconds=time_limit or s.reoptimize_time_limit_seconds,
                                 mip_gap=s.reoptimize_mip_gap if mip_gap is None else mip_gap,
                                 rescue_escalations=s.reoptimize_rescue_escalations and not no_rescue,
-                                allow_window_changes=allow_window_changes, dry_run=dry_run, return_state=True)
+                                allow_window_changes=allow_window_changes, dry_run=dry_run,
+                                horizon_days=horizon_days, return_state=True)
     out = state.result(raise_on_failure=False)
     if not isinstance(out, dict):
         raise fail(f"re-optimisation failed: {state.message or out}")
@@ -78,6 +86,8 @@ def reoptimize(ctx: typer.Context,
     console.print(t)
     console.print(state.message)
     console.print(f"notifications queued: {out['notifications']}, escalations: {len(out['escalations'])}")
+    for conflict in out.get("conflicts", []):
+        console.print(f"[bold yellow]pinned visit cannot be kept:[/] {conflict}")
 
 
 @reoptimize_app.command("serve")

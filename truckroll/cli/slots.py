@@ -21,11 +21,13 @@ def optimize_slots(
 ) -> None:
     """Print the optimal slot plan for INSTANCE as JSON on stdout."""
     from engine.slots import SlotProblem, solve
+    from truckroll.settings import get_settings
 
     data = read_json_file(instance)
     try:
         problem = SlotProblem.from_dict(data)
-        plan = solve(problem, backend=backend, time_limit_seconds=time_limit, mip_gap=mip_gap)
+        plan = solve(problem, backend=backend, time_limit_seconds=time_limit, mip_gap=mip_gap,
+                     cbc_executable=get_settings().cbc_executable)
     except ValueError as exc:
         raise fail(f"{instance.name}: {exc}") from None
     sys.stdout.write(json.dumps(plan.to_dict()) + "\n")
