@@ -361,7 +361,6 @@ def recombine(model: _Model, pool: _RoutePool, time_limit_seconds: float,
     ``(vehicle type, client visits)`` per route, or None when CBC is missing or does not finish.
     """
     import pyomo.environ as pyo
-    from pyomo.opt import SolverStatus, TerminationCondition
 
     data = model.data
     columns = sorted(pool.routes.items(), key=lambda kv: (kv[0] not in incumbent, kv[1]))[:MAX_POOL_ROUTES]
@@ -391,21 +390,14 @@ def recombine(model: _Model, pool: _RoutePool, time_limit_seconds: float,
     m.cost = pyo.Objective(expr=sum(float(columns[r][1]) * m.x[r] for r in m.R), sense=pyo.minimize)
     for r, (key, _) in enumerate(columns):
         m.x[r].value = 1.0 if key in incumbent else 0.0
-    solver = pyo.SolverFactory("cbc")
-    if not solver.available(exception_flag=False):
+    from engine import cbc
+
+    # The incumbent (the search's best plan) as a warm start lets CBC prune from the first node. A time-limited
+    # answer is a feasible combination of feasible routes, so it is used as it is.
+    try:
+        cbc.solve(m, time_limit_seconds=max(time_limit_seconds, 0.1), warmstart=True)
+    except cbc.CbcError:
         return None
-    # The incumbent (the search's best plan) as a warm start lets CBC prune from the first node.
-    # Pyomo passes the limit to CBC (-sec) and kills the process one second later as a hard stop.
-    result = solver.solve(m, load_solutions=False, warmstart=True, timelimit=round(max(time_limit_seconds, 0.1), 2))
-    if result.solver.termination_condition not in (TerminationCondition.optimal,
-                                                   TerminationCondition.maxTimeLimit):
-        return None
-    if len(result.solution) == 0:
-        return None
-    # A time-limited CBC run reports 'aborted' while holding a valid incumbent; every column is a feasible
-    # route and the constraints keep the combination feasible, so loading it is safe.
-    result.solver.status = SolverStatus.ok
-    m.solutions.load_from(result)
     chosen = [r for r in m.R if pyo.value(m.x[r]) > 0.5]
     return [(columns[r][0][0], list(columns[r][0][1])) for r in chosen]
 
