@@ -39,3 +39,6 @@ class DispatchSettings(BaseModel):
     # "reject" never chooses it; "notify" allows it and notifies that customer of the new window.
     promised_window_policy: str = Field("reject", pattern="^(reject|notify)$")
     weights: ScoringWeights = ScoringWeights()
+    # An expired certification stays a hard rule even for a dispatcher resolving an escalation, unless this
+    # allows overriding it (with a recorded reason).
+    allow_expired_certification_override: bool = False

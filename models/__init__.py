@@ -1,5 +1,6 @@
 """Tables (SQLModel) and the plain domain types the engine works on."""
 
+from models.decision_tables import AssignmentDecision
 from models.domain import (
     Candidate,
     Decision,
@@ -42,8 +43,9 @@ from models.territory_tables import (  # noqa: F401  (registers the dispatch-rul
 )
 
 __all__ = [
-    "ACTIVE_ASSIGNMENT_STATUSES", "Assignment", "AssignmentStatus", "Candidate", "Channel", "Confirmation",
-    "Decision", "Escalation", "Insertion", "JobRequirements", "JobType", "JobTypeSpec", "Location", "Notification",
-    "NotificationAttempt", "RequestStatus", "ScoreBreakdown", "ServiceRequest", "Shift", "Stop", "StopChange",
+    "ACTIVE_ASSIGNMENT_STATUSES", "Assignment", "AssignmentDecision", "AssignmentStatus", "Candidate", "Channel",
+    "Confirmation", "Decision", "Escalation", "Insertion", "JobRequirements", "JobType", "JobTypeSpec", "Location",
+    "Notification", "NotificationAttempt", "RequestStatus", "ScoreBreakdown", "ServiceRequest", "Shift", "Stop",
+    "StopChange",
     "TechnicianDay", "TimeWindow", "Technician", "TravelTimeCache", "utcnow",
 ]

@@ -194,6 +194,10 @@ class Decision:
     boundary: str | None = None
     # Stops the emergency displaced from the chosen route; their requests must be dispatched again.
     displaced: list[Stop] = field(default_factory=list)
+    # Set when a "hard_then_soft" boundary was relaxed to place the job: what the dispatcher reads.
+    relaxation: str | None = None
+    # Rules a dispatcher overrode to make this decision (on resolving an escalation).
+    overrides: frozenset[str] = frozenset()
 
     @property
     def escalated(self) -> bool:
