@@ -90,6 +90,18 @@ class TechnicianDay:
     def shift_minutes(self) -> float:
         return (self.shift_end - self.shift_start).total_seconds() / 60.0
 
+    @property
+    def available_minutes(self) -> float:
+        """The shift minus its absences: the time utilisation is measured against (0 when absent all shift)."""
+        if self.available is None:
+            return self.shift_minutes
+        return sum((w.end - w.start).total_seconds() for w in self.available) / 60.0
+
+    @property
+    def on_shift(self) -> bool:
+        """False for a technician absent for the whole shift: not counted as on shift."""
+        return self.available_minutes > 0
+
 
 @dataclass(slots=True)
 class JobRequirements:

@@ -81,7 +81,7 @@ def test_a_displaced_request_nobody_can_take_is_escalated_and_everyone_told(db):
     assert [o["status"] for o in outcomes] == ["escalated"]
     with session_scope() as s:
         esc = s.exec(select(Escalation).where(Escalation.request_id == first.request_id)).one()
-        assert outcomes[0]["escalation_id"] == esc.id and esc.reason.startswith(f"displaced by emergency #")
+        assert outcomes[0]["escalation_id"] == esc.id and esc.reason.startswith("displaced by emergency #")
         assert store.get_request(first.request_id, session=s).status == RequestStatus.ESCALATED
         notes = {n.template: n for n in s.exec(select(Notification)).all()}
     told = notes["customer_dispatch_will_call"]
