@@ -38,6 +38,8 @@ class AssignmentDecision(SQLModel, table=True):
     relaxation: str | None = None
     # Requests an emergency displaced, comma-separated ids ("" = none).
     displaced_request_ids: str = ""
+    # Jobs a bounded repair moved to make room: "request:from>to", comma-separated ("" = none).
+    moved_request_ids: str = ""
     # Rules a dispatcher overrode (comma-separated, of engine.eligibility.OVERRIDABLE_RULES), and why.
     overrides: str = ""
     override_reason: str | None = None

@@ -193,6 +193,22 @@ class Candidate:
 
 
 @dataclass(slots=True)
+class Move:
+    """A bounded repair's move: ``request_id`` leaves ``from_technician``'s route for ``to_technician``'s,
+    inside the window its customer was promised (see ``engine.repair``)."""
+
+    request_id: int
+    from_technician: int
+    to_technician: int
+    stop: Stop
+    # The moved job, its windows narrowed to the promised one.
+    job: JobRequirements
+    insertion: Insertion
+    # Travel saved on the giving route minus travel added on the receiving one (negative: more travel).
+    travel_delta_minutes: float
+
+
+@dataclass(slots=True)
 class Decision:
     """The outcome of steps 3 to 5 for one request."""
 
@@ -210,6 +226,8 @@ class Decision:
     relaxation: str | None = None
     # Rules a dispatcher overrode to make this decision (on resolving an escalation).
     overrides: frozenset[str] = frozenset()
+    # Jobs a bounded repair moves to other technicians to make room (committed with the decision).
+    moves: list[Move] = field(default_factory=list)
 
     @property
     def escalated(self) -> bool:

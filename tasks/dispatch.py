@@ -138,7 +138,8 @@ def emit_escalated(request_id: int, escalation_id: int, reason: str, priority: i
 @task(name="Calculate optimal assignment", cache_policy=NO_CACHE)
 def calculate_optimal_assignment(job: JobRequirements, candidates: list[Candidate]) -> Decision:
     """Score travel, skill match, workload, customer preference and expected value; pick the best."""
-    decision = one_decision.choose(job, candidates, rules=get_settings().dispatch)
+    # Nobody by insertion: the bounded repair runs here, within its own budget, before the flow escalates.
+    decision = one_decision.choose(job, candidates, rules=get_settings().dispatch, travel=get_travel_provider())
     create_table_artifact(key=_artifact_key("candidates-request", job.request_id),
                           table=_candidate_rows(decision.candidates,
                                                 decision.chosen.technician_id if decision.chosen else None),

@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -15,6 +16,7 @@ from sqlmodel import Session, col, select
 from engine.config import DispatchSettings
 from engine.dispatch import apply_decision
 from engine.eligibility import missing_parts
+from engine.repair import relink
 from engine.travel import TravelTimeProvider
 from models import (
     Assignment,
@@ -117,6 +119,64 @@ def escalate(job: JobRequirements, reason: str, candidates: list[Candidate], *, 
     return esc.id
 
 
+def _commit_moves(decision: Decision, *, session: Session, travel: TravelTimeProvider, rules: DispatchSettings,
+                  tz: str) -> list[int]:
+    """Write a bounded repair's moves (under the locks the caller took): each moved job is decided again on its
+    receiver's fresh route, inside the window its customer was promised, and the assignment changes technician;
+    its customer is told who now comes (the window is unchanged). Returns the moved request ids.
+
+    Raises
+    ------
+    ScheduleConflict
+        When a moved job can no longer leave its route or fit the receiver's.
+    """
+    out = []
+    for m in decision.moves:
+        row = session.exec(select(Assignment).where(
+            Assignment.request_id == m.request_id, Assignment.technician_id == m.from_technician,
+            col(Assignment.status).in_([AssignmentStatus.TENTATIVE, AssignmentStatus.CONFIRMED]))).first()
+        if row is None or TimeWindow(row.window_start, row.window_end) != m.stop.window:
+            raise ScheduleConflict(f"request {m.request_id} can no longer move from technician {m.from_technician}")
+        days = one_decision.load_days(m.job, session=session, technician_ids=[m.to_technician])
+        again = one_decision.decide(m.job, days, travel=travel, rules=rules, repair=False) if days else None
+        if again is None or again.chosen is None or again.displaced or again.chosen.insertion is None:
+            raise ScheduleConflict(f"technician {m.to_technician} can no longer take request {m.request_id}")
+        again.arrival_window = m.stop.window  # the promise stands
+        apply_decision(again, m.job, travel)
+        chosen = again.chosen
+        assert chosen.day is not None and chosen.insertion is not None
+        ins = chosen.insertion
+        row.technician_id = m.to_technician
+        row.scheduled_start, row.scheduled_end = ins.start, ins.end
+        row.travel_minutes, row.detour_minutes = ins.travel_from_previous_minutes, ins.parts_detour_minutes
+        session.add(row)
+        by_request = {s.request_id: s for s in chosen.day.stops}
+        later = [c.request_id for c in ins.later_stops]
+        if ins.position + 1 < len(chosen.day.stops):
+            later.append(chosen.day.stops[ins.position + 1].request_id)
+        for other in session.exec(select(Assignment).where(
+                col(Assignment.request_id).in_(later), Assignment.technician_id == m.to_technician,
+                col(Assignment.status).notin_([AssignmentStatus.CANCELLED]))).all():
+            stop = by_request[other.request_id]
+            other.scheduled_start, other.scheduled_end = stop.start, stop.end
+            other.window_start, other.window_end = stop.window.start, stop.window.end
+            other.travel_minutes = stop.travel_minutes
+            session.add(other)
+        for conf in session.exec(select(Confirmation).where(Confirmation.request_id == m.request_id)).all():
+            conf.technician_id, conf.estimated_completion = m.to_technician, ins.end
+            session.add(conf)
+        session.flush()
+        request = store.get_request(m.request_id, session=session)
+        job_tz = (m.job.rules.timezone if m.job.rules else None) or tz
+        messages.customer_reschedule(
+            session=session, key=f"repair:{m.request_id}:{row.id}:{m.to_technician}", request=request,
+            technician_name=chosen.name, old=m.stop.window, new=m.stop.window,
+            reason="routes were re-planned to fit an urgent visit; your arrival window is unchanged",
+            tz=job_tz, company_name=get_settings().company_name)
+        out.append(m.request_id)
+    return out
+
+
 def _record(decision: Decision, final: Decision, assignment_id: int, displaced: list[dict[str, Any]], *,
             decided_by: str, override_reason: str | None) -> AssignmentDecision:
     chosen = final.chosen
@@ -133,6 +193,7 @@ def _record(decision: Decision, final: Decision, assignment_id: int, displaced: 
         candidates=len(decision.candidates), eligible=sum(c.eligible for c in decision.candidates),
         boundary=final.boundary, relaxation=final.relaxation,
         displaced_request_ids=",".join(str(d["request_id"]) for d in displaced),
+        moved_request_ids=",".join(f"{m.request_id}:{m.from_technician}>{m.to_technician}" for m in decision.moves),
         overrides=",".join(sorted(final.overrides)), override_reason=override_reason, decided_by=decided_by)
 
 
@@ -157,14 +218,19 @@ def commit_assignment(
     if decision.chosen is None:
         raise ValueError(f"request {decision.request_id} was escalated; there is nothing to commit")
     tech_id = decision.chosen.technician_id
-    _lock_for_write(session, tech_id)
+    # Every technician whose route changes, locked in one order (two repairs can never deadlock).
+    for tid in sorted({tech_id} | {m.to_technician for m in decision.moves}):
+        _lock_for_write(session, tid)
     session.execute(update(ServiceRequest).where(col(ServiceRequest.id) == job.request_id)
                     .values(status=ServiceRequest.status))
     if existing_assignment(job.request_id, session=session) is not None:
         raise ScheduleConflict(f"request {job.request_id} is already assigned")
+    moved = _commit_moves(decision, session=session, travel=travel, rules=rules, tz=tz)
     days = one_decision.load_days(job, session=session, technician_ids=[tech_id])
-    final = one_decision.decide(job, days, travel=travel, rules=rules, overrides=decision.overrides) \
-        if days else None
+    if moved:
+        days = [relink(d, travel) for d in days]
+    final = one_decision.decide(job, days, travel=travel, rules=rules, overrides=decision.overrides,
+                                repair=False) if days else None
     # An emergency's displacement must be the one decided (the route may have changed since).
     if final is None or final.chosen is None or (
             {s.request_id for s in final.displaced} != {s.request_id for s in decision.displaced}):
@@ -201,8 +267,8 @@ def commit_assignment(
     nxt = chosen.day.stops[ins.position + 1] if ins.position + 1 < len(chosen.day.stops) else None
     if nxt is not None:
         ids.append(nxt.request_id)
-    if displaced:
-        # The stop after each displaced one now comes from somewhere else: rewrite the whole route's legs.
+    if displaced or moved:
+        # The stop after each displaced or moved one now comes from somewhere else: rewrite the route's legs.
         ids = [s.request_id for s in chosen.day.stops if s.request_id != job.request_id]
     rows = {a.request_id: a for a in session.exec(select(Assignment).where(
         col(Assignment.request_id).in_(ids), Assignment.technician_id == tech_id,
@@ -217,6 +283,12 @@ def commit_assignment(
     assert assignment.id is not None
     session.add(_record(decision, final, assignment.id, displaced, decided_by=decided_by,
                         override_reason=override_reason))
+    for m in decision.moves:
+        # The technician who received a moved job: the update of their route.
+        messages.technician_route_update(session=session, technician_id=m.to_technician,
+                                         day=m.insertion.start.astimezone(ZoneInfo(tz)).date(), tz=ZoneInfo(tz),
+                                         tz_name=tz, company_name=get_settings().company_name,
+                                         key_prefix="repair-route")
 
     route = [{"request_id": s.request_id, "start": s.start.isoformat(), "end": s.end.isoformat(),
               "window_start": s.window.start.isoformat(), "window_end": s.window.end.isoformat()}

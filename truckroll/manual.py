@@ -154,7 +154,7 @@ def resolve_escalation(escalation_id: int, *, technician_id: int, resolved_by: s
     if not days:
         when = f"at {start.isoformat()}" if start else "in the customer's windows"
         raise ManualAssignmentRejected([f"technician {technician_id} has no shift {when}"])
-    decision = one_decision.decide(job, days, travel=travel, rules=rules, overrides=waived)
+    decision = one_decision.decide(job, days, travel=travel, rules=rules, overrides=waived, repair=False)
     if decision.chosen is None or decision.displaced:
         reasons = decision.candidates[0].reasons if decision.candidates else []
         if decision.displaced:

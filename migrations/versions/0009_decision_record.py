@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("boundary", sa.String(), nullable=True),
         sa.Column("relaxation", sa.String(), nullable=True),
         sa.Column("displaced_request_ids", sa.String(), nullable=False, server_default=""),
+        sa.Column("moved_request_ids", sa.String(), nullable=False, server_default=""),
         sa.Column("overrides", sa.String(), nullable=False, server_default=""),
         sa.Column("override_reason", sa.String(), nullable=True),
         sa.Column("decided_by", sa.String(), nullable=False, server_default="dispatch"),
