@@ -143,8 +143,17 @@ def calculate_optimal_assignment(job: JobRequirements, candidates: list[Candidat
     create_table_artifact(key=_artifact_key("candidates-request", job.request_id),
                           table=_candidate_rows(decision.candidates,
                                                 decision.chosen.technician_id if decision.chosen else None),
-                          description=f"Candidates for request #{job.request_id}")
+                          description=f"Candidates for request #{job.request_id}" + "".join(
+                              f"; {note}" for note in _decision_notes(decision)))
     return decision
+
+
+def _decision_notes(decision: Decision) -> list[str]:
+    """What the dispatcher should know beyond the scores: a relaxed boundary, a repair's moves."""
+    notes = [decision.relaxation] if decision.relaxation else []
+    notes += [f"repair: #{m.request_id} moved from technician {m.from_technician} to {m.to_technician} in its "
+              f"promised window" for m in decision.moves]
+    return notes
 
 
 @task(name="Update schedule and notify", **DB_RETRIES)

@@ -89,3 +89,30 @@ def test_hard_then_soft_loads_from_the_rules_and_relaxes_on_the_day(company):  #
     assert loaded.job.rules is not None and loaded.job.rules.boundary == "hard_then_soft"
     assert d.chosen is not None and d.chosen.technician_id == 1 and d.boundary == "soft"
     assert d.relaxation is not None and "East" in d.relaxation
+
+
+def _imports(path: str) -> set[str]:
+    """Every module a file imports, lazy imports inside functions included (``from a import b`` gives a and a.b)."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse((Path(__file__).resolve().parents[1] / path).read_text())
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return out
+
+
+def test_every_caller_goes_through_the_one_decision_and_dispatching_does_not_import_displacement():
+    """The flow's tasks, displacement, manual resolution and why-not import truckroll.decision and never the
+    engine's evaluate/choose themselves; dispatching no longer imports displacement (the cycle is gone)."""
+    engine_steps = {"engine.dispatch.evaluate_candidates", "engine.dispatch.choose", "engine.dispatch.decide"}
+    for path in ("tasks/dispatch.py", "truckroll/displacement.py", "truckroll/manual.py", "truckroll/explain.py",
+                 "truckroll/dispatching.py"):
+        found = _imports(path)
+        assert not found & engine_steps, path
+        assert "truckroll.decision" in found, path
+    assert not {m for m in _imports("truckroll/dispatching.py") if "displacement" in m and m.startswith("truckroll")}
