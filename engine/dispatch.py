@@ -47,7 +47,8 @@ def evaluate_day(
         cand.reasons.append("no room in the route inside the customer's window")
         cand.rejected_at = "route"
         return cand
-    cand.utilisation_after = utilisation(day, travel, job.duration_minutes + ins.added_travel_minutes)
+    cand.utilisation_after = cand.utilisation + (job.duration_minutes + ins.added_travel_minutes) / max(
+        day.available_minutes, 1e-9)
     if rules.count_new_job_in_utilisation and cand.utilisation_after > target and "utilisation" not in overrides:
         cand.reasons.append(f"would exceed {_pct(target)} utilisation ({_pct(cand.utilisation_after)})")
         cand.rejected_at = "threshold"

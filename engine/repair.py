@@ -38,9 +38,10 @@ def _promised(job: JobRequirements, stop: Stop) -> JobRequirements:
 
 def repair(job: JobRequirements, days: list[TechnicianDay], candidates: list[Candidate],
            requirements: Callable[[int], JobRequirements | None], travel: TravelTimeProvider,
-           rules: DispatchSettings, *, budget_seconds: float = 1.0,
+           rules: DispatchSettings, *, budget_seconds: float = 1.0, extra_givers: int = 2,
            overrides: frozenset[str] = frozenset()) -> RepairPlan | None:
-    """The cheapest single move that lets someone take ``job``, searched until ``budget_seconds`` run out.
+    """The cheapest single move that lets someone take ``job``: givers are tried closest first, and the search
+    stops ``extra_givers`` givers after the first that yields a plan, or when ``budget_seconds`` run out.
 
     Parameters
     ----------
@@ -68,7 +69,13 @@ def repair(job: JobRequirements, days: list[TechnicianDay], candidates: list[Can
     givers.sort(key=lambda c: travel.minutes(c.day.home, job.location) if c.day else 0.0)
     best: RepairPlan | None = None
     tried = 0
+    # Once a plan is found, ``extra_givers`` more givers may still beat it; then the search stops early.
+    left: int | None = None
     for giver in givers:
+        if left is not None:
+            if left == 0:
+                break
+            left -= 1
         day = giver.day
         assert day is not None
         for s in sorted((s for s in day.stops if not s.fixed),
@@ -100,6 +107,8 @@ def repair(job: JobRequirements, days: list[TechnicianDay], candidates: list[Can
             if best is None or added < best.added_travel_minutes:
                 move = Move(s.request_id, day.technician_id, recv.technician_id, s, promised, recv.insertion, delta)
                 best = RepairPlan(decision, [move], added, tried, 0.0)
+        if best is not None and left is None:
+            left = extra_givers
     return _done(best, tried, t0)
 
 
