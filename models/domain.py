@@ -204,7 +204,7 @@ class Move:
     # The moved job, its windows narrowed to the promised one.
     job: JobRequirements
     insertion: Insertion
-    # Travel saved on the giving route minus travel added on the receiving one (negative: more travel).
+    # Minus the travel the move adds on the receiving route (the giving route's saving is the plan's).
     travel_delta_minutes: float
 
 

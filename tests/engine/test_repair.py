@@ -68,3 +68,23 @@ def test_the_search_stops_at_its_budget():
     days, new, others = _world()
     d = decide(new, days, TRAVEL, RULES)
     assert repair(new, days, d.candidates, others.get, TRAVEL, RULES, budget_seconds=0.0) is None
+
+
+def test_two_neighbouring_jobs_move_when_one_is_not_enough():
+    """Tech 1 has #7 09:00-10:00 (promised 09:00-09:30) and #8 10:00-11:00 (promised 09:00-10:30); the new hvac
+    job needs 120 minutes from 09:00-09:30. Moving either alone leaves no room; moving both does. Tech 2 takes
+    both, one after the other (it sees #7 in its route when placing #8), inside their promised windows."""
+    one = tech_day(1, start=8, end=12, skills={"plumbing": 3, "hvac": 3},
+                   stops=[stop(7, at(9), 60, win=window(9, 9, 0, 30)),
+                          stop(8, at(10), 60, win=window(9, 10, 0, 30))])
+    two = tech_day(2, home=north_km(30), start=8, end=17, skills={"plumbing": 3})
+    others = {7: job(7, minutes=60, skills={"plumbing": 2}), 8: job(8, minutes=60, skills={"plumbing": 2})}
+    new = job(100, minutes=120, skills={"hvac": 2}, windows=[window(9, 9, 0, 30)], priority=3)
+    d = decide(new, [one, two], TRAVEL, RULES)
+    assert d.chosen is None
+    plan = repair(new, [one, two], d.candidates, others.get, TRAVEL, RULES)
+    assert plan is not None and plan.decision.chosen is not None and plan.decision.chosen.technician_id == 1
+    assert [(m.request_id, m.to_technician) for m in plan.moves] == [(7, 2), (8, 2)]
+    first, second = (m.insertion for m in plan.moves)
+    assert first.end <= second.start  # #8 after #7, not on top of it
+    assert at(9) <= first.start <= at(9, 30) and at(9) <= second.start <= at(10, 30)
