@@ -34,7 +34,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from engine.config import DispatchSettings
-from engine.dispatch import choose, escalation_reason, evaluate_candidates
+from engine.dispatch import decide, escalation_reason
 from engine.forecast import Forecast, WindowGrid, main_skill, remaining_demand
 from engine.insertion import apply_insertion
 from engine.scoring import skill_match
@@ -402,12 +402,13 @@ def availability(
             ctx = contexts[local_day] = _day_context(local_day, days, grid, settings.capacity_unit_minutes)
         jw = replace(job, windows=[w])
         shifts = [d for d in ctx.shifts if d.shift_start < w.end and d.shift_end > w.start]
-        cands = evaluate_candidates(jw, shifts, travel, rules)
-        feasible = [c for c in cands if c.eligible]
-        if not feasible:
-            unavailable.append(UnavailableWindow(w, escalation_reason(cands, rules)))
+        # The same decision the dispatch flow makes (engine.dispatch.decide); a booking never displaces work.
+        decision = decide(jw, shifts, travel, rules)
+        feasible = [c for c in decision.candidates if c.eligible and not c.displaced]
+        if decision.chosen is None or decision.displaced:
+            unavailable.append(UnavailableWindow(w, decision.escalation_reason
+                                                 or escalation_reason(decision.candidates, rules)))
             continue
-        decision = choose(jw, cands, rules)
         chosen = decision.chosen
         assert chosen is not None and chosen.day is not None and chosen.insertion is not None
         opt = WindowOption(window=w, grade=0, reasons=[], technician_id=chosen.technician_id,

@@ -39,3 +39,9 @@ class DispatchSettings(BaseModel):
     # "reject" never chooses it; "notify" allows it and notifies that customer of the new window.
     promised_window_policy: str = Field("reject", pattern="^(reject|notify)$")
     weights: ScoringWeights = ScoringWeights()
+    # An expired certification stays a hard rule even for a dispatcher resolving an escalation, unless this
+    # allows overriding it (with a recorded reason).
+    allow_expired_certification_override: bool = False
+    # Wall time of the bounded repair (moving one job not yet under way to another technician, inside its
+    # promised window) tried before escalating; 0 turns it off.
+    repair_budget_seconds: float = Field(1.0, ge=0, le=30)

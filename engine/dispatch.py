@@ -18,17 +18,23 @@ def _pct(x: float) -> str:
 
 
 def evaluate_day(
-    day: TechnicianDay, job: JobRequirements, travel: TravelTimeProvider, rules: DispatchSettings
+    day: TechnicianDay, job: JobRequirements, travel: TravelTimeProvider, rules: DispatchSettings,
+    overrides: frozenset[str] = frozenset(),
 ) -> Candidate:
-    """Eligibility, capacity threshold and cheapest feasible insertion for one technician shift."""
+    """Eligibility, capacity threshold and cheapest feasible insertion for one technician shift.
+
+    ``overrides``: rules a dispatcher overrode (``engine.eligibility.OVERRIDABLE_RULES``).
+    """
     cand = Candidate(day.technician_id, day.name, eligible=False, day=day)
-    cand.reasons = ineligibility_reasons(day, job, parts_policy=rules.missing_parts_policy, travel=travel)
+    cand.reasons = ineligibility_reasons(day, job, parts_policy=rules.missing_parts_policy, travel=travel,
+                                         overrides=overrides)
     if cand.reasons:
         cand.rejected_at = "qualification"
         return cand
-    cand.boundary, _ = territory_boundary(day.rules, job.rules,
-                                          on_date(day, job.rules.timezone if job.rules else None))
-    target = rules.utilisation_target
+    if "territory" not in overrides:
+        cand.boundary, _ = territory_boundary(day.rules, job.rules,
+                                              on_date(day, job.rules.timezone if job.rules else None))
+    target = 1.0 if "utilisation" in overrides else rules.utilisation_target
     cand.utilisation = utilisation(day, travel)
     detour = _parts_detour(day, job, rules)
     if cand.utilisation >= target:
@@ -41,8 +47,9 @@ def evaluate_day(
         cand.reasons.append("no room in the route inside the customer's window")
         cand.rejected_at = "route"
         return cand
-    cand.utilisation_after = cand.utilisation + (job.duration_minutes + ins.added_travel_minutes) / day.shift_minutes
-    if rules.count_new_job_in_utilisation and cand.utilisation_after > target:
+    cand.utilisation_after = cand.utilisation + (job.duration_minutes + ins.added_travel_minutes) / max(
+        day.available_minutes, 1e-9)
+    if rules.count_new_job_in_utilisation and cand.utilisation_after > target and "utilisation" not in overrides:
         cand.reasons.append(f"would exceed {_pct(target)} utilisation ({_pct(cand.utilisation_after)})")
         cand.rejected_at = "threshold"
         return cand
@@ -56,7 +63,7 @@ def _parts_detour(day: TechnicianDay, job: JobRequirements, rules: DispatchSetti
 
 
 def _try_displacement(cand: Candidate, day: TechnicianDay, job: JobRequirements, travel: TravelTimeProvider,
-                      rules: DispatchSettings, detour: float) -> Candidate:
+                      rules: DispatchSettings, detour: float, overrides: frozenset[str] = frozenset()) -> Candidate:
     """For an emergency that does not fit: the displacement of less urgent work that would make room.
 
     The candidate stays ineligible; ``choose`` uses the plan only when nobody can take the job without one.
@@ -69,7 +76,7 @@ def _try_displacement(cand: Candidate, day: TechnicianDay, job: JobRequirements,
     if plan is None:
         return cand
     after = utilisation(plan.day, travel, job.duration_minutes + plan.insertion.added_travel_minutes)
-    if rules.count_new_job_in_utilisation and after > rules.utilisation_target:
+    if rules.count_new_job_in_utilisation and after > rules.utilisation_target and "utilisation" not in overrides:
         return cand
     cand.day, cand.insertion, cand.displaced = plan.day, plan.insertion, plan.removed
     cand.utilisation_after = after
@@ -103,7 +110,8 @@ def escalation_reason(candidates: list[Candidate], rules: DispatchSettings) -> s
 
 
 def evaluate_candidates(
-    job: JobRequirements, days: list[TechnicianDay], travel: TravelTimeProvider, rules: DispatchSettings
+    job: JobRequirements, days: list[TechnicianDay], travel: TravelTimeProvider, rules: DispatchSettings,
+    overrides: frozenset[str] = frozenset(),
 ) -> list[Candidate]:
     """Step 4: qualification, the capacity threshold and the cheapest feasible insertion, per technician.
 
@@ -111,18 +119,24 @@ def evaluate_candidates(
     """
     by_tech: dict[int, Candidate] = {}
     for day in days:
-        cand = evaluate_day(day, job, travel, rules)
+        cand = evaluate_day(day, job, travel, rules, overrides)
         prev = by_tech.get(cand.technician_id)
         if prev is None or _better_shift(cand, prev):
             by_tech[cand.technician_id] = cand
     candidates = list(by_tech.values())
     # Displacement is the last resort of an emergency, so it is searched only when nobody can take the job
-    # without it (it costs a re-insertion per removable stop and candidate).
-    if may_displace(job) and not any(c.eligible for c in candidates):
+    # without it (it costs a re-insertion per removable stop and candidate). Under "hard_then_soft" it is
+    # searched when nobody inside the hard boundary can: displacing comes before relaxing the boundary.
+    relaxing = _relaxation_mode(job)
+    if may_displace(job) and not any(c.eligible and (not relaxing or c.boundary != "soft") for c in candidates):
         for c in candidates:
             if c.rejected_at in ("threshold", "route") and c.day is not None:
-                _try_displacement(c, c.day, job, travel, rules, _parts_detour(c.day, job, rules))
+                _try_displacement(c, c.day, job, travel, rules, _parts_detour(c.day, job, rules), overrides)
     return candidates
+
+
+def _relaxation_mode(job: JobRequirements) -> bool:
+    return job.rules is not None and job.rules.boundary == "hard_then_soft"
 
 
 def _boundary_tier(c: Candidate) -> int:
@@ -147,7 +161,8 @@ def _displacement_choice(job: JobRequirements, candidates: list[Candidate]) -> l
     the least urgent ones, then the least added travel) becomes the only feasible one."""
     if not may_displace(job):
         return []
-    plans = _inside_hard_first(job, [c for c in candidates if c.displaced and c.insertion is not None])
+    plans = _inside_hard_first(job, [c for c in candidates if c.displaced and c.insertion is not None
+                                     and not c.eligible])
     if not plans:
         return []
     best = min(plans, key=lambda c: (len(c.displaced), -min(s.priority for s in c.displaced),
@@ -163,7 +178,27 @@ def choose(job: JobRequirements, candidates: list[Candidate], rules: DispatchSet
     Boundaries relax in order: inside the hard boundary, then the soft one (when the day's policy allows),
     then, for an emergency, displacing less urgent work, then escalation.
     """
-    feasible = _inside_hard_first(job, [c for c in candidates if c.eligible]) or _displacement_choice(job, candidates)
+    relaxation = None
+    if _relaxation_mode(job):
+        # Hard, then displacement inside the hard boundary, and only then the secondaries (recorded).
+        inside = [c for c in candidates if c.boundary != "soft"]
+        feasible = [c for c in inside if c.eligible] or _displacement_choice(job, inside)
+        if not feasible:
+            feasible = ([c for c in candidates if c.eligible and c.boundary == "soft"]
+                        or _displacement_choice(job, [c for c in candidates if c.boundary == "soft"]))
+            if feasible:
+                name = job.rules.territory_name if job.rules else "the territory"
+                relaxation = (f"hard boundary relaxed: nobody with {name} as home territory could take it, so "
+                              f"technicians with it as a secondary territory were considered")
+        else:
+            for c in candidates:
+                if c.boundary == "soft" and c.eligible:
+                    name = job.rules.territory_name if job.rules else "the territory"
+                    c.reasons = [f"{name} is only a secondary territory; someone with it as home territory "
+                                 f"can take it"]
+    else:
+        feasible = (_inside_hard_first(job, [c for c in candidates if c.eligible])
+                    or _displacement_choice(job, candidates))
     if not feasible:
         return Decision(job.request_id, None, candidates, escalation_reason=escalation_reason(candidates, rules))
     best_value = max(job.estimated_value * c.day.upsell_multiplier for c in feasible if c.day)
@@ -183,11 +218,25 @@ def choose(job: JobRequirements, candidates: list[Candidate], rules: DispatchSet
     window = promised_window(chosen.insertion.start, chosen.insertion.customer_window,
                              rules.arrival_window_minutes, rules.arrival_window_rounding_minutes)
     return Decision(job.request_id, chosen, candidates, arrival_window=window, boundary=chosen.boundary or None,
-                    displaced=list(chosen.displaced))
+                    displaced=list(chosen.displaced), relaxation=relaxation)
+
+
+def score_gap(chosen: Candidate, other: Candidate, rules: DispatchSettings) -> list[tuple[str, float]]:
+    """How much ``other`` lost to ``chosen`` by, per weighted score component, largest loss first.
+
+    Returns (component, weighted difference chosen - other) for the components where they differ.
+    """
+    if chosen.score is None or other.score is None:
+        return []
+    w = rules.weights
+    parts = [(name, getattr(w, name) * (getattr(chosen.score, name) - getattr(other.score, name)))
+             for name in ("travel", "skill", "workload", "preference", "value")]
+    return sorted(((n, d) for n, d in parts if abs(d) >= 0.0005), key=lambda x: -x[1])
 
 
 def decide(
-    job: JobRequirements, days: list[TechnicianDay], travel: TravelTimeProvider, rules: DispatchSettings
+    job: JobRequirements, days: list[TechnicianDay], travel: TravelTimeProvider, rules: DispatchSettings,
+    overrides: frozenset[str] = frozenset(),
 ) -> Decision:
     """Steps 4 and 5: choose the best technician and time for the job, or escalate when nobody can.
 
@@ -201,6 +250,8 @@ def decide(
         Minutes between places.
     rules:
         Threshold, scoring weights and policies.
+    overrides:
+        Rules a dispatcher overrode on resolving an escalation (``engine.eligibility.OVERRIDABLE_RULES``).
 
     Returns
     -------
@@ -208,7 +259,9 @@ def decide(
         ``chosen`` is None when the request must go to a dispatcher; ``escalation_reason`` says why and each
         candidate carries its reasons.
     """
-    return choose(job, evaluate_candidates(job, days, travel, rules), rules)
+    decision = choose(job, evaluate_candidates(job, days, travel, rules, overrides), rules)
+    decision.overrides = frozenset(overrides)
+    return decision
 
 
 def apply_decision(decision: Decision, job: JobRequirements, travel: TravelTimeProvider) -> Stop:

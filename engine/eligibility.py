@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.availability import absence_reasons, effective_windows, on_date, window_reasons
-from engine.territories import allowed
+from engine.territories import radius_reasons, territory_boundary
 from engine.travel import TravelTimeProvider
 from models.domain import JobRequirements, TechnicianDay
 
@@ -17,9 +17,21 @@ def missing_parts(day: TechnicianDay, job: JobRequirements) -> dict[str, int]:
     }
 
 
+# Rules a dispatcher may override when resolving an escalation (see truckroll.manual): the territory boundary,
+# the utilisation target, a skill level below the required one, and (only when a setting allows it) an expired
+# certification. A missing skill or certification, the shift, absences and the customer's hours never yield.
+OVERRIDABLE_RULES = ("territory", "utilisation", "skill_level", "expired_certification")
+
+
 def ineligibility_reasons(day: TechnicianDay, job: JobRequirements, *, parts_policy: str = "detour",
-                          travel: TravelTimeProvider | None = None) -> list[str]:
+                          travel: TravelTimeProvider | None = None,
+                          overrides: frozenset[str] = frozenset()) -> list[str]:
     """Every reason this technician's shift cannot take the job, before looking at the route.
+
+    Parameters
+    ----------
+    overrides:
+        Rules a dispatcher overrode (of ``OVERRIDABLE_RULES``): their reasons are not given.
 
     Returns
     -------
@@ -39,21 +51,24 @@ def ineligibility_reasons(day: TechnicianDay, job: JobRequirements, *, parts_pol
         have = day.skills.get(skill, 0)
         if have == 0:
             reasons.append(f"no {skill} skill")
-        elif have < level:
+        elif have < level and "skill_level" not in overrides:
             reasons.append(f"{skill} level {have} below the required {level}")
     shift_day = day.shift_start.date()
     for cert in job.required_certifications:
         expiry = day.certifications.get(cert)
         if expiry is None:
             reasons.append(f"no {cert} certification")
-        elif expiry < shift_day:
+        elif expiry < shift_day and "expired_certification" not in overrides:
             reasons.append(f"no {cert} certification (expired {expiry.isoformat()})")
     if parts_policy == "ineligible":
         short = missing_parts(day, job)
         if short:
             reasons.append("van lacks " + ", ".join(f"{q} x {p}" for p, q in sorted(short.items())))
     job_tz = job.rules.timezone if job.rules else None
-    reasons += allowed(day.rules, job.rules, on_date(day, job_tz), location=job.location, travel=travel)
+    on = on_date(day, job_tz)
+    if "territory" not in overrides:
+        reasons += territory_boundary(day.rules, job.rules, on)[1]
+    reasons += radius_reasons(day.rules, job.rules, job.location, on, travel)
     blocked = window_reasons(job)
     reasons += blocked
     windows = effective_windows(job) if not blocked else job.windows

@@ -45,11 +45,11 @@ def route_travel_minutes(day: TechnicianDay, travel: TravelTimeProvider) -> floa
 
 
 def utilisation(day: TechnicianDay, travel: TravelTimeProvider, extra_minutes: float = 0.0) -> float:
-    """(scheduled work + travel + extra) / shift time."""
-    if day.shift_minutes <= 0:
+    """(scheduled work + travel + extra) / available time (the shift minus its absences)."""
+    if day.available_minutes <= 0:
         return 1.0
     work = sum(s.duration_minutes for s in day.stops)
-    return (work + route_travel_minutes(day, travel) + extra_minutes) / day.shift_minutes
+    return (work + route_travel_minutes(day, travel) + extra_minutes) / day.available_minutes
 
 
 def _propagate(

@@ -34,15 +34,14 @@ def day_metrics(days: list[TechnicianDay], travel: TravelTimeProvider, *, values
     Parameters
     ----------
     days:
-        One entry per technician shift of the day, with its route; shifts taken entirely by an absence (and
-        without work) are left out of every figure.
+        One entry per technician shift of the day, with its route. A technician absent for the whole shift
+        is not on shift: not counted among the technicians nor in the average utilisation.
     values:
         request id -> estimated value, for the revenue served.
     escalations:
         Requests of the day left to a dispatcher.
     """
-    # A technician absent for the whole shift is not on shift (their shift row still exists).
-    days = [d for d in days if d.stops or (d.active and (d.available is None or d.available))]
+    days = [d for d in days if d.on_shift or d.stops]
     n = len(days)
     jobs = sum(len(d.stops) for d in days)
     between = [s.travel_minutes for d in days for s in d.stops[1:]]

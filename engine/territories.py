@@ -213,19 +213,45 @@ def radius_limit(tech: TechnicianRules, job: JobRules | None, on_date: date) -> 
     return tech.max_radius_km, tech.max_radius_minutes
 
 
+def relocation_on(memberships: Iterable[Membership], on_date: date) -> Membership | None:
+    """The relocation effective on ``on_date``, if any (the one that started last)."""
+    active = [m for m in memberships if m.kind == "relocation" and m.active_on(on_date)]
+    return max(active, key=lambda m: m.effective_from) if active else None
+
+
+def home_base(tech: TechnicianRules | None, home: Location, on_date: date) -> Location:
+    """Where the technician's day starts and ends on ``on_date``: a relocation's own home base for its dates,
+    else ``home``."""
+    reloc = relocation_on(tech.memberships, on_date) if tech is not None else None
+    return reloc.home if reloc is not None and reloc.home is not None else home
+
+
+def radius_centre(tech: TechnicianRules, on_date: date) -> Location:
+    """The point the travel radius is measured from: a relocation's radius centre (else its home base) for
+    its dates, else the technician's home."""
+    reloc = relocation_on(tech.memberships, on_date)
+    if reloc is not None:
+        return reloc.radius_centre or reloc.home or tech.home
+    return tech.home
+
+
 def radius_reasons(tech: TechnicianRules | None, job: JobRules | None, location: Location, on_date: date,
                    travel: TravelTimeProvider | None = None) -> list[str]:
-    """"outside the 40 km travel radius (52 km)" when the job lies beyond the radius from the home base."""
+    """"outside the 40 km travel radius (52 km)" when the job lies beyond the radius from the home base
+    (a relocation's radius centre for its dates)."""
     if tech is None:
         return []
     km_limit, min_limit = radius_limit(tech, job, on_date)
+    if km_limit is None and min_limit is None:
+        return []
+    centre = radius_centre(tech, on_date)
     reasons = []
     if km_limit is not None:
-        km = haversine_km(tech.home, location)
+        km = haversine_km(centre, location)
         if km > km_limit:
             reasons.append(f"outside the {km_limit:g} km travel radius ({km:.0f} km)")
     if min_limit is not None and travel is not None:
-        minutes = travel.minutes(tech.home, location)
+        minutes = travel.minutes(centre, location)
         if minutes > min_limit:
             reasons.append(f"outside the {min_limit:g} min travel radius ({minutes:.0f} min)")
     return reasons

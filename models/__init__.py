@@ -8,6 +8,7 @@ from models.company_tables import (  # noqa: F401  (registers the company set-up
     StopProgress,
     TechnicianShiftPattern,
 )
+from models.decision_tables import AssignmentDecision
 from models.domain import (
     Candidate,
     Decision,
@@ -53,8 +54,9 @@ from models.territory_tables import (  # noqa: F401  (registers the dispatch-rul
 
 __all__ = [
     "DispatchLease",
-    "ACTIVE_ASSIGNMENT_STATUSES", "Assignment", "AssignmentStatus", "Candidate", "Channel", "Confirmation",
-    "Decision", "Escalation", "Insertion", "JobRequirements", "JobType", "JobTypeSpec", "Location", "Notification",
-    "NotificationAttempt", "RequestStatus", "ScoreBreakdown", "ServiceRequest", "Shift", "Stop", "StopChange",
+    "ACTIVE_ASSIGNMENT_STATUSES", "Assignment", "AssignmentDecision", "AssignmentStatus", "Candidate", "Channel",
+    "Confirmation", "Decision", "Escalation", "Insertion", "JobRequirements", "JobType", "JobTypeSpec", "Location",
+    "Notification", "NotificationAttempt", "RequestStatus", "ScoreBreakdown", "ServiceRequest", "Shift", "Stop",
+    "StopChange",
     "TechnicianDay", "TimeWindow", "Technician", "TravelTimeCache", "utcnow",
 ]

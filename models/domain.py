@@ -90,6 +90,18 @@ class TechnicianDay:
     def shift_minutes(self) -> float:
         return (self.shift_end - self.shift_start).total_seconds() / 60.0
 
+    @property
+    def available_minutes(self) -> float:
+        """The shift minus its absences: the time utilisation is measured against (0 when absent all shift)."""
+        if self.available is None:
+            return self.shift_minutes
+        return sum((w.end - w.start).total_seconds() for w in self.available) / 60.0
+
+    @property
+    def on_shift(self) -> bool:
+        """False for a technician absent for the whole shift: not counted as on shift."""
+        return self.available_minutes > 0
+
 
 @dataclass(slots=True)
 class JobRequirements:
@@ -181,6 +193,22 @@ class Candidate:
 
 
 @dataclass(slots=True)
+class Move:
+    """A bounded repair's move: ``request_id`` leaves ``from_technician``'s route for ``to_technician``'s,
+    inside the window its customer was promised (see ``engine.repair``)."""
+
+    request_id: int
+    from_technician: int
+    to_technician: int
+    stop: Stop
+    # The moved job, its windows narrowed to the promised one.
+    job: JobRequirements
+    insertion: Insertion
+    # Minus the travel the move adds on the receiving route (the giving route's saving is the plan's).
+    travel_delta_minutes: float
+
+
+@dataclass(slots=True)
 class Decision:
     """The outcome of steps 3 to 5 for one request."""
 
@@ -194,6 +222,12 @@ class Decision:
     boundary: str | None = None
     # Stops the emergency displaced from the chosen route; their requests must be dispatched again.
     displaced: list[Stop] = field(default_factory=list)
+    # Set when a "hard_then_soft" boundary was relaxed to place the job: what the dispatcher reads.
+    relaxation: str | None = None
+    # Rules a dispatcher overrode to make this decision (on resolving an escalation).
+    overrides: frozenset[str] = frozenset()
+    # Jobs a bounded repair moves to other technicians to make room (committed with the decision).
+    moves: list[Move] = field(default_factory=list)
 
     @property
     def escalated(self) -> bool:

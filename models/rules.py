@@ -14,7 +14,10 @@ from models.domain import Location, TimeWindow
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MEMBERSHIP_KINDS = ("primary", "secondary", "relocation")
-BOUNDARY_MODES = ("hard", "soft")
+# "hard": only the primary (or relocation) territory. "soft": the secondaries too, those inside the hard boundary
+# preferred. "hard_then_soft": the hard boundary is a rule relaxed only when nobody inside it can take the job
+# even by displacing less urgent work; the relaxation is recorded on the decision.
+BOUNDARY_MODES = ("hard", "soft", "hard_then_soft")
 TRAVEL_TIME_OWNERS = ("company", "technician", "partial")
 BASES = ("home", "depot")
 
@@ -72,6 +75,10 @@ class Membership:
     effective_until: date | None = None  # inclusive; None = open-ended
     max_radius_km: float | None = None
     max_radius_minutes: float | None = None
+    # A relocation's own home base for its dates (the route starts and ends there) and the centre its radius
+    # is measured from (default: that home base). Only a relocation may carry them.
+    home: Location | None = None
+    radius_centre: Location | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in MEMBERSHIP_KINDS:
@@ -81,6 +88,9 @@ class Membership:
                              f"({self.effective_from.isoformat()})")
         if self.kind == "relocation" and self.effective_until is None:
             raise ValueError("a relocation needs an end date (effective_until)")
+        if self.kind != "relocation" and (self.home is not None or self.radius_centre is not None):
+            raise ValueError(f"only a relocation may carry its own home base or radius centre (this is a "
+                             f"{self.kind} membership)")
 
     def active_on(self, day: date) -> bool:
         return self.effective_from <= day and (self.effective_until is None or day <= self.effective_until)
@@ -122,8 +132,9 @@ class TravelPolicy:
 
 @dataclass(frozen=True, slots=True)
 class SchedulingPolicy:
-    """Boundary mode per weekday: "hard" (only the primary or relocation territory) or "soft" (hard first,
-    then the secondaries too)."""
+    """Boundary mode per weekday: "hard" (only the primary or relocation territory), "soft" (hard first,
+    then the secondaries too) or "hard_then_soft" (hard, relaxed to soft only as the last resort before an
+    escalation, and recorded as a relaxation)."""
 
     boundaries: tuple[str, str, str, str, str, str, str] = ("soft",) * 7
 

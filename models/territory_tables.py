@@ -50,6 +50,11 @@ class TechnicianMembership(SQLModel, table=True):
     effective_until: date | None = None  # inclusive
     max_radius_km: float | None = None
     max_radius_minutes: float | None = None
+    # A relocation's own home base and radius centre for its dates (None: the technician's home).
+    home_lat: float | None = None
+    home_lon: float | None = None
+    radius_centre_lat: float | None = None
+    radius_centre_lon: float | None = None
 
 
 class OperatingHours(SQLModel, table=True):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -70,6 +70,10 @@ class ResolveIn(BaseModel):
     # Default: the signed-in user's name.
     resolved_by: str | None = Field(None, min_length=1, max_length=200)
     note: str = Field("", max_length=2000)
+    # Rules the dispatcher overrides for this assignment, with the reason (recorded on the decision).
+    overrides: list[Literal["territory", "utilisation", "skill_level", "expired_certification"]] = Field(
+        default_factory=list, max_length=4)
+    override_reason: str = Field("", max_length=2000)
 
     @field_validator("start")
     @classmethod

@@ -12,10 +12,10 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.exc import OperationalError
 
-from engine.dispatch import choose, evaluate_candidates
 from engine.travel import TravelTimeProvider
 from models import Candidate, Decision, JobRequirements, RequestStatus, TechnicianDay
-from truckroll import dispatching, notify, store
+from truckroll import decision as one_decision
+from truckroll import dispatching, displacement, store
 from truckroll.db import session_scope
 from truckroll.dispatching import CommittedAssignment
 from truckroll.settings import get_settings
@@ -69,7 +69,7 @@ def receive_service_request(request_id: int | None = None, payload: dict[str, An
 def analyse_job_requirements(request_id: int) -> JobRequirements:
     """Required skills and certifications, duration, parts, windows, location."""
     with session_scope() as session:
-        job = store.requirements_of(request_id, session=session)
+        job = one_decision.load_job(request_id, session=session)
         row = store.get_request(request_id, session=session)
         if row.status == RequestStatus.RECEIVED:
             row.status = RequestStatus.ANALYSED
@@ -80,29 +80,14 @@ def analyse_job_requirements(request_id: int) -> JobRequirements:
 @dataclass
 class AvailableTechnicians:
     days: list[TechnicianDay]
-    # technician id -> minutes from where they are in their day (last stop before the window, or home)
-    travel_estimates: dict[int, float]
 
 
 @task(name="Retrieve available technicians", **DB_RETRIES)
 def retrieve_available_technicians(job: JobRequirements) -> AvailableTechnicians:
     """Shifts overlapping the job's windows, skills, certifications, routes, workload, van stock."""
-    start, end = store.job_horizon(job)
     with session_scope() as session:
-        days = store.technician_days(session=session, start=start, end=end)
-    travel = get_travel_provider()
-    prefetch = getattr(travel, "prefetch", None)
-    if prefetch is not None:
-        # A routing service answers the whole decision's travel in a few matrix requests, fetched here,
-        # before the decision and outside any transaction.
-        prefetch([job.location] + [d.home for d in days] + [s.location for d in days for s in d.stops])
-    estimates: dict[int, float] = {}
-    for d in days:
-        before = [s for s in d.stops if s.end <= end]
-        origin = before[-1].location if before else d.home
-        minutes = travel.minutes(origin, job.location)
-        estimates[d.technician_id] = min(minutes, estimates.get(d.technician_id, minutes))
-    return AvailableTechnicians(days, estimates)
+        # A routing service answers the decision's travel in a few matrix requests, fetched here.
+        return AvailableTechnicians(one_decision.load_days(job, session=session, travel=get_travel_provider()))
 
 
 def _candidate_rows(candidates: list[Candidate], chosen_id: int | None) -> list[dict[str, Any]]:
@@ -122,60 +107,67 @@ def _candidate_rows(candidates: list[Candidate], chosen_id: int | None) -> list[
 @task(name="Check capacity threshold", cache_policy=NO_CACHE)
 def check_capacity_threshold(job: JobRequirements, available: AvailableTechnicians) -> list[Candidate]:
     """Qualified technicians under the utilisation target (with room in their route), and why not the others."""
-    return evaluate_candidates(job, available.days, get_travel_provider(), get_settings().dispatch)
+    return one_decision.evaluate(job, available.days, travel=get_travel_provider(), rules=get_settings().dispatch)
 
 
 @task(name="Escalate to manual scheduling review", **DB_RETRIES)
 def escalate_to_manual_review(job: JobRequirements, candidates: list[Candidate], reason: str) -> int:
     """An Escalation row, an alert to dispatch, a Prefect artifact and event; the request waits for a person."""
-    why_not = {str(c.technician_id): {"name": c.name, "reasons": c.reasons} for c in candidates}
-    return _escalate(job.request_id, reason, why_not, alert_why_not=[(c.name, c.reasons) for c in candidates
-                                                                     if c.reasons][:25],
-                     table=_candidate_rows(candidates, None))
+    settings = get_settings()
+    with session_scope() as session:
+        esc_id = dispatching.escalate(job, reason, candidates, session=session, dispatch_email=settings.dispatch_email)
+    create_table_artifact(key=_artifact_key("escalation-request", job.request_id),
+                          table=_candidate_rows(candidates, None),
+                          description=f"Request #{job.request_id} needs manual scheduling review: {reason}")
+    emit_escalated(job.request_id, esc_id, reason, job.priority)
+    return esc_id
 
 
 @task(name="Escalate a request that keeps failing", **DB_RETRIES)
 def escalate_failed_dispatch(request_id: int, reason: str) -> int:
     """A dead letter: the request's dispatch failed too often; a dispatcher takes it, with the error."""
-    return _escalate(request_id, reason, {"error": {"name": "dispatch", "reasons": [reason]}}, alert_why_not=[],
-                     table=[{"request": request_id, "reason": reason}])
-
-
-def _escalate(request_id: int, reason: str, why_not: dict[str, Any], *, alert_why_not: list[Any],
-              table: list[dict[str, Any]]) -> int:
-    settings = get_settings()
     with session_scope() as session:
-        esc = store.open_escalation(request_id, reason, why_not, session=session)
-        row = store.get_request(request_id, session=session)
-        assert esc.id is not None
-        notify.queue(session=session, dedupe_key=f"escalation:{esc.id}:dispatch", template="escalation_alert",
-                     recipient=settings.dispatch_email, recipient_kind="dispatch", request_id=request_id,
-                     context=dict(request_id=request_id, customer_name=row.customer_name, address=row.address,
-                                  job_type=row.job_type, priority=row.priority, reason=reason,
-                                  escalation_id=esc.id, why_not=alert_why_not))
-        esc_id, priority = esc.id, row.priority
-    create_table_artifact(key=_artifact_key("escalation-request", request_id), table=table,
+        esc_id = dispatching.escalate_request(request_id, reason, [], session=session,
+                                              dispatch_email=get_settings().dispatch_email)
+        priority = store.get_request(request_id, session=session).priority
+    create_table_artifact(key=_artifact_key("escalation-request", request_id),
+                          table=[{"request": request_id, "reason": reason}],
                           description=f"Request #{request_id} needs manual scheduling review: {reason}")
+    emit_escalated(request_id, esc_id, reason, priority)
+    return esc_id
+
+
+def emit_escalated(request_id: int, escalation_id: int, reason: str, priority: int) -> None:
+    """The ``truckroll.request.escalated`` event, for every escalation the dispatch makes."""
     try:
         from prefect.events import emit_event
 
         emit_event(event="truckroll.request.escalated",
                    resource={"prefect.resource.id": f"truckroll.request.{request_id}"},
-                   payload={"reason": reason, "escalation_id": esc_id, "priority": priority})
+                   payload={"reason": reason, "escalation_id": escalation_id, "priority": priority})
     except Exception:  # noqa: BLE001 - an event that cannot be emitted must not lose the escalation
         log.warning("could not emit the escalation event for request %s", request_id, exc_info=True)
-    return esc_id
 
 
 @task(name="Calculate optimal assignment", cache_policy=NO_CACHE)
 def calculate_optimal_assignment(job: JobRequirements, candidates: list[Candidate]) -> Decision:
     """Score travel, skill match, workload, customer preference and expected value; pick the best."""
-    decision = choose(job, candidates, get_settings().dispatch)
+    # Nobody by insertion: the bounded repair runs here, within its own budget, before the flow escalates.
+    decision = one_decision.choose(job, candidates, rules=get_settings().dispatch, travel=get_travel_provider())
     create_table_artifact(key=_artifact_key("candidates-request", job.request_id),
                           table=_candidate_rows(decision.candidates,
                                                 decision.chosen.technician_id if decision.chosen else None),
-                          description=f"Candidates for request #{job.request_id}")
+                          description=f"Candidates for request #{job.request_id}" + "".join(
+                              f"; {note}" for note in _decision_notes(decision)))
     return decision
+
+
+def _decision_notes(decision: Decision) -> list[str]:
+    """What the dispatcher should know beyond the scores: a relaxed boundary, a repair's moves."""
+    notes = [decision.relaxation] if decision.relaxation else []
+    notes += [f"repair: #{m.request_id} moved from technician {m.from_technician} to {m.to_technician} in its "
+              f"promised window" for m in decision.moves]
+    return notes
 
 
 @task(name="Update schedule and notify", **DB_RETRIES)
@@ -187,12 +179,13 @@ def update_schedule_and_notify(decision: Decision, job: JobRequirements) -> Comm
         result = dispatching.commit_assignment(decision, job, session=session, travel=travel,
                                                rules=settings.dispatch, tz=settings.company_timezone)
     if result.displaced:
-        from truckroll.displacement import redispatch_displaced
-
         try:
-            outcomes = redispatch_displaced(result.displaced, travel=travel, rules=settings.dispatch,
-                                            tz=settings.company_timezone)
+            outcomes = displacement.redispatch_displaced(result.displaced, travel=travel, rules=settings.dispatch,
+                                                         tz=settings.company_timezone)
             log.info("request %s displaced %s", job.request_id, outcomes)
+            for o in outcomes:
+                if o["status"] == "escalated":
+                    emit_escalated(o["request_id"], o["escalation_id"], o["reason"], o["priority"])
         except Exception:  # noqa: BLE001 - the emergency is committed; the requeue sweep retries the rest
             log.exception("dispatching the requests displaced by #%s failed; they wait for the requeue",
                           job.request_id)

@@ -8,11 +8,10 @@ from datetime import timedelta
 from sqlmodel import select
 
 from engine.config import DispatchSettings
-from engine.dispatch import decide
 from engine.travel import GreatCircleTravel
-from models import Assignment, AssignmentStatus, Notification
+from models import Assignment, AssignmentDecision, AssignmentStatus, Escalation, Notification, RequestStatus
 from tests.factories import add_job_type, add_technician, at, request_payload
-from truckroll import dispatching, store
+from truckroll import decision, dispatching, store
 from truckroll.db import session_scope
 from truckroll.displacement import redispatch_displaced
 
@@ -25,12 +24,10 @@ def _dispatch(payload: dict) -> dispatching.CommittedAssignment | None:  # type:
     with session_scope() as s:
         row, _ = store.create_request(payload, session=s, now=at(0) - timedelta(days=1))
         assert row.id is not None
-        job = store.requirements_of(row.id, session=s)
-        start, end = store.job_horizon(job)
-        d = decide(job, store.technician_days(session=s, start=start, end=end), TRAVEL, RULES)
+        loaded, d = decision.decide_request(row.id, session=s, travel=TRAVEL, rules=RULES)
         if d.chosen is None:
             return None
-        return dispatching.commit_assignment(d, job, session=s, travel=TRAVEL, rules=RULES, tz=TZ)
+        return dispatching.commit_assignment(d, loaded.job, session=s, travel=TRAVEL, rules=RULES, tz=TZ)
 
 
 def test_emergency_displaces_routine_work_which_is_rescheduled_and_notified(db):
@@ -53,10 +50,44 @@ def test_emergency_displaces_routine_work_which_is_rescheduled_and_notified(db):
     with session_scope() as s:
         old = s.get(Assignment, first.assignment_id)
         assert old is not None and old.status == AssignmentStatus.CANCELLED
-        assert s.get(Assignment, emergency.assignment_id).score["displaced"] == [first.request_id]  # type: ignore
+        record = s.exec(select(AssignmentDecision).where(
+            AssignmentDecision.assignment_id == emergency.assignment_id)).one()
+        assert record.displaced == [first.request_id] and record.decided_by == "dispatch"
+        assert record.score_total is not None and record.candidates == 1  # Ben starts after the window
 
     outcomes = redispatch_displaced(emergency.displaced, travel=TRAVEL, rules=RULES, tz=TZ)
     assert outcomes[0]["status"] == "assigned" and outcomes[0]["technician_id"] == 2
     with session_scope() as s:
         note = s.exec(select(Notification).where(Notification.template == "customer_reschedule")).one()
     assert note.recipient == "one@example.net" and "Previously:" in note.body and "Ben" in note.body
+
+
+def test_a_displaced_request_nobody_can_take_is_escalated_and_everyone_told(db):
+    """Only Ana works (08:00-10:00). The emergency takes #1's place; nobody else can take #1, so it is
+    escalated: dispatch gets the alert, #1's customer is told that dispatch will call (with the old window),
+    and Ana gets the update of her route (now only the emergency)."""
+    with session_scope() as s:
+        add_job_type(s, minutes=60)
+        add_job_type(s, "burst pipe", minutes=90)
+        add_technician(s, "Ana", shift=(8, 10), email="ana@example.net")
+    first = _dispatch(request_payload(priority=8, customer_email="one@example.net",
+                                      time_windows=[{"start": at(8).isoformat(), "end": at(12).isoformat()}]))
+    assert first is not None
+    emergency = _dispatch(request_payload(priority=1, job_type="burst pipe", customer_email="two@example.net",
+                                          time_windows=[{"start": at(8).isoformat(), "end": at(8, 30).isoformat()}]))
+    assert emergency is not None and [d["request_id"] for d in emergency.displaced] == [first.request_id]
+
+    outcomes = redispatch_displaced(emergency.displaced, travel=TRAVEL, rules=RULES, tz=TZ)
+    assert [o["status"] for o in outcomes] == ["escalated"]
+    with session_scope() as s:
+        esc = s.exec(select(Escalation).where(Escalation.request_id == first.request_id)).one()
+        assert outcomes[0]["escalation_id"] == esc.id and esc.reason.startswith("displaced by emergency #")
+        assert store.get_request(first.request_id, session=s).status == RequestStatus.ESCALATED
+        notes = {n.template: n for n in s.exec(select(Notification)).all()}
+    told = notes["customer_dispatch_will_call"]
+    assert told.recipient == "one@example.net" and "dispatcher will call you" in told.body
+    assert "08:00" in told.body  # the window they had been promised
+    assert notes["escalation_alert"].request_id == first.request_id
+    route = notes["technician_route_update"]
+    assert route.recipient == "ana@example.net"
+    assert f"#{emergency.request_id}" in route.body and f"#{first.request_id} " not in route.body

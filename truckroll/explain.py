@@ -1,4 +1,6 @@
-"""Why (not) a technician for a request: the engine's reasons, from the database, for the API and the CLI."""
+"""Why (not) a technician for a request: the full decision among every technician (``truckroll.decision``), read
+for one of them, for the API and the CLI. It names the rule that rules the technician out, or the technician
+who won and by how much on which score components."""
 
 from __future__ import annotations
 
@@ -7,20 +9,24 @@ from typing import Any
 from sqlmodel import Session
 
 from engine.config import DispatchSettings
-from engine.dispatch import choose, evaluate_candidates
+from engine.dispatch import score_gap
 from engine.travel import TravelTimeProvider
+from truckroll import decision as one_decision
 from truckroll import store
 
 
 def why_not(request_id: int, technician_id: int, *, session: Session, travel: TravelTimeProvider,
             rules: DispatchSettings) -> dict[str, Any]:
-    """Every reason the technician cannot take the request now, in a dispatcher's words, as the decision would
-    give them (qualification, territory and radius, availability, visiting and closed hours, threshold, route).
+    """Every reason the technician would not get the request now, in a dispatcher's words, from the same
+    decision the dispatch makes (qualification, territory and radius, availability, visiting and closed hours,
+    threshold, route; or the better candidate).
 
     Returns
     -------
     dict
-        {request_id, technician_id, technician, territory, boundary_mode, eligible, boundary, reasons}.
+        {request_id, technician_id, technician, territory, boundary_mode, eligible (could take it), chosen
+        (would get it), boundary, reasons, winner ({technician_id, name, score} or None), score_gap
+        ({component: weighted points the winner is ahead by}), escalation_reason}.
 
     Raises
     ------
@@ -28,22 +34,39 @@ def why_not(request_id: int, technician_id: int, *, session: Session, travel: Tr
         For an unknown request or technician.
     """
     tech = store.get_technician(technician_id, session=session)
-    job = store.requirements_of(request_id, session=session)
-    start, end = store.job_horizon(job)
-    days = store.technician_days(session=session, start=start, end=end, technician_ids=[technician_id])
+    loaded, decision = one_decision.decide_request(request_id, session=session, travel=travel, rules=rules)
+    job = loaded.job
     out: dict[str, Any] = {
         "request_id": request_id, "technician_id": technician_id, "technician": tech.name,
         "territory": job.rules.territory_name if job.rules and job.rules.territory_name else None,
         "boundary_mode": job.rules.boundary if job.rules and job.rules.territory_id else None,
+        "winner": None, "score_gap": {}, "escalation_reason": decision.escalation_reason,
     }
-    if not days:
-        return out | {"eligible": False, "boundary": None, "reasons": ["no shift covers the window"]}
-    candidates = evaluate_candidates(job, days, travel, rules)
-    decision = choose(job, candidates, rules)
-    cand = candidates[0]
-    eligible = decision.chosen is not None
-    reasons = [] if eligible else cand.reasons
-    if eligible and decision.displaced:
-        reasons = ["only by displacing " + ", ".join(f"#{s.request_id}" for s in decision.displaced)]
-    return out | {"eligible": eligible, "boundary": (decision.boundary if eligible else cand.boundary) or None,
-                  "reasons": reasons}
+    cand = next((c for c in decision.candidates if c.technician_id == technician_id), None)
+    if cand is None:
+        return out | {"eligible": False, "chosen": False, "boundary": None,
+                      "reasons": ["no shift covers the window"]}
+    chosen = decision.chosen
+    if chosen is not None and chosen.technician_id == technician_id:
+        reasons = []
+        if decision.displaced:
+            reasons.append("only by displacing " + ", ".join(f"#{s.request_id}" for s in decision.displaced))
+        if decision.relaxation:
+            reasons.append(decision.relaxation)
+        return out | {"eligible": True, "chosen": True, "boundary": decision.boundary, "reasons": reasons}
+    if chosen is not None:
+        out["winner"] = {"technician_id": chosen.technician_id, "name": chosen.name,
+                         "score": round(chosen.score.total, 3) if chosen.score else None}
+    if not cand.eligible or chosen is None:
+        return out | {"eligible": False, "chosen": False, "boundary": cand.boundary or None,
+                      "reasons": list(cand.reasons)}
+    # Could take it, but someone else won: by how much, on which components.
+    gap = score_gap(chosen, cand, rules)
+    out["score_gap"] = {name: round(d, 3) for name, d in gap}
+    if chosen.score is not None and cand.score is not None:
+        ahead = ", ".join(f"{name} {d:+.3f}" for name, d in gap if d > 0) or "no component"
+        reasons = [f"{chosen.name} won: score {chosen.score.total:.3f} against {cand.score.total:.3f} "
+                   f"(ahead by {chosen.score.total - cand.score.total:.3f}; ahead on {ahead})"]
+    else:
+        reasons = [f"{chosen.name} won: " + "; ".join(cand.reasons)] if cand.reasons else [f"{chosen.name} won"]
+    return out | {"eligible": True, "chosen": False, "boundary": cand.boundary or None, "reasons": reasons}

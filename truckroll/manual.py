@@ -1,9 +1,12 @@
 """A dispatcher resolves an escalation by naming the technician (and optionally the start time).
 
-The assignment goes through the same steps as an automatic one: the engine evaluates that technician's
-route (qualification, cheapest feasible insertion), ``dispatching.commit_assignment`` writes it under the
-technician's write lock and queues the customer, technician and dispatch notifications, and the confirmation
-is written. Only the utilisation target is waived: the dispatcher decided to go over it.
+The assignment goes through the same decision as an automatic one (``truckroll.decision``), among that
+technician alone: qualification, cheapest feasible insertion; ``dispatching.commit_assignment`` writes it
+under the technician's write lock with the decision's record, queues the customer, technician and dispatch
+notifications, and the confirmation is written. The utilisation target is waived (the dispatcher decided to go
+over it). With a recorded reason the dispatcher may also override the territory boundary and a skill level
+below the required one; an expired certification stays hard unless ``dispatch.allow_expired_certification_
+override`` is set. A missing skill or certification, the shift, absences and the customer's hours never yield.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
 
-from engine.dispatch import choose, evaluate_candidates
+from engine.eligibility import OVERRIDABLE_RULES
 from engine.insertion import promised_window
 from models import Escalation, JobRequirements, RequestStatus, TimeWindow
+from truckroll import decision as one_decision
 from truckroll import dispatching, store
 from truckroll.db import session_scope
 from truckroll.dispatching import CommittedAssignment
@@ -31,11 +35,49 @@ class EscalationClosed(RuntimeError):
 
 
 class ManualAssignmentRejected(RuntimeError):
-    """The named technician cannot take the job; ``reasons`` say why, as a dispatcher reads them."""
+    """The named technician cannot take the job; ``reasons`` say why, as a dispatcher reads them, and
+    ``overridable`` which of the rules behind them the dispatcher may override (with a reason)."""
 
-    def __init__(self, reasons: list[str]) -> None:
+    def __init__(self, reasons: list[str], overridable: list[str] | None = None) -> None:
         self.reasons = reasons
+        self.overridable = overridable or []
         super().__init__("; ".join(reasons))
+
+
+def _rule_of(reason: str) -> str | None:
+    """Which overridable rule a reason comes from (None: a rule that never yields)."""
+    if reason.startswith("outside territory"):
+        return "territory"
+    if " level " in reason and "below the required" in reason:
+        return "skill_level"
+    if reason.startswith("no ") and "(expired " in reason:
+        return "expired_certification"
+    if "utilisation" in reason:
+        return "utilisation"
+    return None
+
+
+def check_overrides(overrides: list[str] | tuple[str, ...], reason: str, *,
+                    allow_expired_certification: bool) -> frozenset[str]:
+    """The overrides a dispatcher asked for, validated.
+
+    Raises
+    ------
+    ValueError
+        An unknown rule, an override without a reason, or an expired certification while the setting keeps
+        it hard.
+    """
+    unknown = sorted(set(overrides) - set(OVERRIDABLE_RULES))
+    if unknown:
+        raise ValueError(f"cannot override {', '.join(unknown)}: the rules a dispatcher may override are "
+                         f"{', '.join(OVERRIDABLE_RULES)}")
+    asked = frozenset(overrides) - {"utilisation"}
+    if asked and not reason.strip():
+        raise ValueError(f"overriding {', '.join(sorted(asked))} needs a reason (override_reason)")
+    if "expired_certification" in asked and not allow_expired_certification:
+        raise ValueError("an expired certification stays a hard rule: the setting "
+                         "dispatch.allow_expired_certification_override is off")
+    return frozenset(overrides)
 
 
 @dataclasses.dataclass
@@ -71,8 +113,12 @@ def _job_at(job: JobRequirements, start: datetime, width_minutes: int) -> tuple[
 
 
 def resolve_escalation(escalation_id: int, *, technician_id: int, resolved_by: str, note: str = "",
-                       start: datetime | None = None) -> Resolution:
+                       start: datetime | None = None, overrides: list[str] | tuple[str, ...] = (),
+                       override_reason: str = "") -> Resolution:
     """Assign the escalated request to ``technician_id`` and close the escalation.
+
+    ``overrides`` (of ``engine.eligibility.OVERRIDABLE_RULES``) with ``override_reason``: the rules the dispatcher
+    overrides; both are recorded on the decision and in the escalation's resolution.
 
     Raises
     ------
@@ -82,9 +128,15 @@ def resolve_escalation(escalation_id: int, *, technician_id: int, resolved_by: s
         Already resolved, or the request is no longer waiting.
     ManualAssignmentRejected
         The technician is not qualified, not on shift, or has no room (at ``start`` when given).
+    ValueError
+        Bad overrides (see ``check_overrides``) or a start without a time zone.
     """
     settings = get_settings()
-    rules = settings.dispatch.model_copy(update={"utilisation_target": 1.0, "count_new_job_in_utilisation": False})
+    rules = settings.dispatch
+    asked = check_overrides(overrides, override_reason,
+                            allow_expired_certification=rules.allow_expired_certification_override)
+    # Naming the technician waives the utilisation target, as it always has.
+    waived = asked | {"utilisation"}
     travel = get_travel_provider()
     with session_scope() as session:
         esc = _open_escalation(escalation_id, session=session)
@@ -92,32 +144,39 @@ def resolve_escalation(escalation_id: int, *, technician_id: int, resolved_by: s
         if request.status != RequestStatus.ESCALATED:
             raise EscalationClosed(f"request {request.id} is {request.status}, not waiting for a dispatcher")
         store.get_technician(technician_id, session=session)
-        job = store.requirements_of(esc.request_id, session=session)
+        job = one_decision.load_job(esc.request_id, session=session)
     window = None
     if start is not None:
         start = start.astimezone(UTC)
         job, window = _job_at(job, start, rules.arrival_window_minutes)
-    lo, hi = store.job_horizon(job)
     with session_scope() as session:
-        days = store.technician_days(session=session, start=lo, end=hi, technician_ids=[technician_id])
-    candidates = evaluate_candidates(job, days, travel, rules)
-    if not candidates:
+        days = one_decision.load_days(job, session=session, travel=travel, technician_ids=[technician_id])
+    if not days:
         when = f"at {start.isoformat()}" if start else "in the customer's windows"
         raise ManualAssignmentRejected([f"technician {technician_id} has no shift {when}"])
-    if not candidates[0].eligible:
-        raise ManualAssignmentRejected(candidates[0].reasons)
-    decision = choose(job, candidates, rules)
+    decision = one_decision.decide(job, days, travel=travel, rules=rules, overrides=waived, repair=False)
+    if decision.chosen is None or decision.displaced:
+        reasons = decision.candidates[0].reasons if decision.candidates else []
+        if decision.displaced:
+            reasons = ["only by displacing " + ", ".join(f"#{s.request_id}" for s in decision.displaced)
+                       + "; resolve the displaced requests first"]
+        overridable = sorted({r for r in map(_rule_of, reasons) if r and r not in waived
+                              and (r != "expired_certification" or rules.allow_expired_certification_override)})
+        raise ManualAssignmentRejected(reasons, overridable)
+    recorded = f"overrode {', '.join(sorted(asked))}: {override_reason.strip()}" if asked else ""
     try:
         with session_scope() as session:
             # A second resolve racing this one waits on the technician's lock and finds the assignment.
             esc = _open_escalation(escalation_id, session=session)
             result = dispatching.commit_assignment(decision, job, session=session, travel=travel, rules=rules,
-                                                   tz=settings.company_timezone, arrival_window=window)
+                                                   tz=settings.company_timezone, arrival_window=window,
+                                                   decided_by=resolved_by,
+                                                   override_reason=override_reason.strip() or None)
             conf = dispatching.write_confirmation(result, session=session)
             esc.resolved_at = datetime.now(UTC)
             esc.resolved_by = resolved_by
             esc.resolution = (f"assigned to technician {technician_id} ({result.technician_name})"
-                              + (f": {note}" if note else ""))
+                              + (f" ({recorded})" if recorded else "") + (f": {note}" if note else ""))
             session.add(esc)
             assert esc.id is not None and conf.id is not None
             resolution = Resolution(esc.id, result, conf.id)

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 from models import StopChange, TimeWindow
 
 TEMPLATES = ("customer_booking_confirmation", "customer_arrival_window", "customer_eta_update",
-             "customer_reschedule", "technician_job_card", "dispatch_summary", "escalation_alert")
+             "customer_reschedule", "customer_dispatch_will_call", "technician_job_card", "dispatch_summary",
+             "escalation_alert")
 
 
 def sample_context(template: str, tz: str = "America/Chicago", company_name: str = "Lone Star Home Services",
@@ -37,6 +38,8 @@ def sample_context(template: str, tz: str = "America/Chicago", company_name: str
         "customer_eta_update": dict(eta=day.replace(hour=11, minute=25), reason="the previous job ran long"),
         "customer_reschedule": dict(old_window_start=day.replace(hour=8), old_window_end=day.replace(hour=10),
                                     reason="an urgent job (#1040) was added before yours"),
+        "customer_dispatch_will_call": dict(old_window_start=day.replace(hour=8), old_window_end=day.replace(hour=10),
+                                            reason="an emergency (#1040) needed your technician"),
         "technician_job_card": dict(
             lat=32.78014, lon=-96.80045, customer_phone="+1-469-555-0100", parts={"p-trap": 1, "teflon tape": 2},
             missing_parts={"p-trap": 1}, notes="Dog in the yard; gate code 4417.",

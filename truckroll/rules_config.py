@@ -41,7 +41,7 @@ _HOURS_KEYS = {"days", "day", "start", "end"}
 ITEM_KEYS: dict[str, set[str]] = {
     "territories": {"name", "timezone", "geojson", "geojson_file", "polygon", "visiting_hours", "parent"},
     "memberships": {"technician", "territory", "kind", "from", "effective_from", "until", "effective_until",
-                    "max_radius_km", "max_radius_minutes"},
+                    "max_radius_km", "max_radius_minutes", "home", "radius_centre"},
     "shifts": {"technician", "start", "end", "kind", "max_priority", "all_territories"},
     "operating_hours": {"technician", "hours"} | _HOURS_KEYS,
     "absences": {"technician", "start", "end", "reason"},
@@ -184,6 +184,19 @@ def _datetime(value: Any, name: str) -> datetime:
     return dt
 
 
+def _point(value: Any, name: str) -> Location | None:
+    """{lat: .., lon: ..} or [lat, lon] -> a Location (None when absent)."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, Mapping):
+            return Location(float(value["lat"]), float(value["lon"]))
+        lat, lon = value
+        return Location(float(lat), float(lon))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be {{lat: .., lon: ..}} or [lat, lon] ({exc})") from None
+
+
 def _boundaries(value: Any) -> tuple[str, ...]:
     """{weekdays: hard, weekends: soft} or {mon: hard, ...} or a list of 7 -> 7 modes."""
     if isinstance(value, str):
@@ -302,7 +315,9 @@ class _Loader:
                                or date(2000, 1, 1),
                                effective_until=_date(item.get("until", item.get("effective_until")), "until"),
                                max_radius_km=item.get("max_radius_km"),
-                               max_radius_minutes=item.get("max_radius_minutes"))
+                               max_radius_minutes=item.get("max_radius_minutes"),
+                               home=_point(item.get("home"), "home"),
+                               radius_centre=_point(item.get("radius_centre"), "radius_centre"))
                 out.append((m, str(item["territory"])))
             except (ValueError, TypeError) as exc:
                 self.fail(where, str(exc))
@@ -478,7 +493,10 @@ def load_rules(data: Mapping[str, Any], *, session: Session) -> LoadReport:
             TechnicianMembership.technician_id == m.technician_id, TechnicianMembership.territory_id == rows[terr].id,
             TechnicianMembership.kind == m.kind, TechnicianMembership.effective_from == m.effective_from)).first()
         values = dict(effective_until=m.effective_until, max_radius_km=m.max_radius_km,
-                      max_radius_minutes=m.max_radius_minutes)
+                      max_radius_minutes=m.max_radius_minutes,
+                      home_lat=m.home.lat if m.home else None, home_lon=m.home.lon if m.home else None,
+                      radius_centre_lat=m.radius_centre.lat if m.radius_centre else None,
+                      radius_centre_lon=m.radius_centre.lon if m.radius_centre else None)
         if row is not None and all(getattr(row, k) == v for k, v in values.items()):
             continue  # already stored as the document says
         row = row or TechnicianMembership(technician_id=m.technician_id, territory_id=rows[terr].id, kind=m.kind,

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from engine.availability import merge, subtract, weekly_intervals
+from engine.availability import merge, on_date, subtract, weekly_intervals
 from engine.shifts import ShiftExceptionSpec, apply_exceptions
-from engine.territories import job_rules_for, polygons_from_geojson
+from engine.territories import home_base, job_rules_for, polygons_from_geojson
 from models import Location, Shift, Technician, TechnicianDay, TimeWindow
 from models.rules import (
     Absence,
@@ -66,10 +66,16 @@ def territory_of_row(row: TerritoryRow) -> Territory:
                      level=row.level, visiting_hours=weekly(row.visiting_hours))
 
 
+def _location(lat: float | None, lon: float | None) -> Location | None:
+    return Location(lat, lon) if lat is not None and lon is not None else None
+
+
 def membership_of_row(row: TechnicianMembership) -> Membership:
     return Membership(technician_id=row.technician_id, territory_id=row.territory_id, kind=row.kind,
                       effective_from=row.effective_from, effective_until=row.effective_until,
-                      max_radius_km=row.max_radius_km, max_radius_minutes=row.max_radius_minutes)
+                      max_radius_km=row.max_radius_km, max_radius_minutes=row.max_radius_minutes,
+                      home=_location(row.home_lat, row.home_lon),
+                      radius_centre=_location(row.radius_centre_lat, row.radius_centre_lon))
 
 
 def travel_policy_of_row(row: TravelPolicyRecord) -> TravelPolicy:
@@ -216,6 +222,8 @@ def attach_rules(days: list[TechnicianDay], blocks: Sequence[WorkBlock], *, sess
                 max_radius_km=policy.max_radius_km if policy else None,
                 max_radius_minutes=policy.max_radius_minutes if policy else None,
                 all_territories=block.all_territories, territory_names={k: v for k, v in names.items() if k})
+            # A relocation with its own home base: the day starts and ends there for its dates.
+            day.home = home_base(day.rules, day.home, on_date(day, get_settings().company_timezone))
 
 
 # ---------------------------------------------------------------- a job's rules

@@ -56,18 +56,22 @@ def resolve_escalation(escalation_id: DbId, body: ResolveIn,
                        who: Annotated[Principal, Depends(require_roles("dispatcher"))]) -> ResolveOut:
     """Assign the escalated request to the named technician (at ``start`` when given, else the best time in
     their route). The schedule update, notifications and confirmation are those of an automatic assignment;
-    only the utilisation target is waived."""
+    the utilisation target is waived. ``overrides`` (territory, skill_level; expired_certification only when
+    the setting allows it) with an ``override_reason`` override those rules too; both are recorded. A 409 lists
+    in ``overridable`` the rules behind the refusal that could be overridden."""
     resolved_by = body.resolved_by or who.name
     try:
         res = manual.resolve_escalation(escalation_id, technician_id=body.technician_id, start=body.start,
-                                        resolved_by=resolved_by, note=body.note)
+                                        resolved_by=resolved_by, note=body.note, overrides=body.overrides,
+                                        override_reason=body.override_reason)
     except store.NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except manual.EscalationClosed as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except manual.ManualAssignmentRejected as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail={
-            "message": f"technician {body.technician_id} cannot take this request", "reasons": exc.reasons}) from None
+            "message": f"technician {body.technician_id} cannot take this request", "reasons": exc.reasons,
+            "overridable": exc.overridable}) from None
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     a = res.assignment

@@ -6,7 +6,15 @@ import pytest
 from sqlmodel import select
 
 from flows.dispatch import dispatch_service_request
-from models import Assignment, Confirmation, Escalation, Notification, RequestStatus, ServiceRequest
+from models import (
+    Assignment,
+    AssignmentDecision,
+    Confirmation,
+    Escalation,
+    Notification,
+    RequestStatus,
+    ServiceRequest,
+)
 from models.schemas import RequestValidationError
 from tests.factories import add_job_type, add_technician, at, north_km, request_payload
 from truckroll.db import session_scope
@@ -44,7 +52,12 @@ def test_a_request_is_assigned_confirmed_and_notified(db):
     assert sorted(n.recipient_kind for n in notes) == ["customer", "dispatch", "technician"]
     customer = next(n for n in notes if n.recipient_kind == "customer")
     assert customer.recipient == "dana@example.net" and "Ana" in customer.body
-    assert set(a.score) >= {"travel", "skill", "workload", "preference", "value", "total"}
+    # The decision's record: typed columns, not the assignment's JSON.
+    with session_scope() as s:
+        record = s.exec(select(AssignmentDecision)).one()
+    assert record.assignment_id == a.id and record.request_id == req.id and record.decided_by == "dispatch"
+    assert record.score_total is not None and 0 < record.score_total <= 1 and record.candidates == 1
+    assert record.travel is not None and record.workload is not None and record.eligible == 1
 
 
 def test_escalation_ends_in_a_visible_non_failed_state(db):

@@ -129,3 +129,54 @@ def test_schedule_of_unknown_technician_or_bad_date(client: TestClient, company:
     assert client.get(f"/technicians/{company['ana']}/schedule", params={"date": "07/01/2030"}).status_code == 422
     sched = client.get(f"/technicians/{company['ana']}/schedule", params={"date": "2030-01-07"}).json()
     assert len(sched["shifts"]) == 1 and sched["shifts"][0]["stops"] == []
+
+
+BOX_ALL = [[-97.0, 32.0], [-96.0, 32.0], [-96.0, 33.5], [-97.0, 33.5], [-97.0, 32.0]]
+BOX_FAR = [[-90.0, 40.0], [-89.0, 40.0], [-89.0, 41.0], [-90.0, 41.0], [-90.0, 40.0]]
+
+
+def test_a_dispatcher_overrides_the_territory_with_a_reason_that_is_recorded(
+        client: TestClient, company: dict[str, int], escalated: dict[str, int]) -> None:
+    """Ben's only territory is far away, under hard boundaries: resolving to him is 409 naming the territory and
+    offering it as overridable; overriding without a reason is 422; with one, he gets the job and the override
+    and its reason are on the decision's record and in the escalation's resolution."""
+    from models import AssignmentDecision
+    from truckroll.rules_config import load_rules
+
+    with session_scope() as s:
+        load_rules({"territories": [{"name": "Dallas", "timezone": "America/Chicago", "polygon": BOX_ALL},
+                                    {"name": "Far", "timezone": "America/Chicago", "polygon": BOX_FAR}],
+                    "memberships": [{"technician": "Ana", "territory": "Dallas"},
+                                    {"technician": "Ben", "territory": "Far"}],
+                    "policies": {"scheduling": [{"boundaries": "hard"}]}}, session=s)
+    url = f"/escalations/{escalated['escalation_id']}/resolve"
+    ben = {"technician_id": company["ben"], "resolved_by": "maria"}
+    r = client.post(url, json=ben)
+    assert r.status_code == 409
+    assert r.json()["detail"]["reasons"][0].startswith("outside territory: Dallas is not one of theirs")
+    assert r.json()["detail"]["overridable"] == ["territory"]
+    assert client.post(url, json=ben | {"overrides": ["territory"]}).status_code == 422
+    assert client.post(url, json=ben | {"overrides": ["weather"], "override_reason": "x"}).status_code == 422
+    r = client.post(url, json=ben | {"overrides": ["territory"], "override_reason": "priority-1 leak, Ana is sick"})
+    assert r.status_code == 200, r.text
+    with session_scope() as s:
+        record = s.exec(select(AssignmentDecision)).one()
+        esc = s.get(Escalation, escalated["escalation_id"])
+    assert record.overrides == "territory,utilisation" and record.override_reason == "priority-1 leak, Ana is sick"
+    assert record.decided_by == "maria" and record.request_id == escalated["request_id"]
+    assert esc is not None and "overrode territory: priority-1 leak, Ana is sick" in (esc.resolution or "")
+
+
+def test_an_expired_certification_stays_hard_unless_the_setting_allows_it(
+        client: TestClient, escalated: dict[str, int]) -> None:
+    """Overriding an expired certification is refused (422) while dispatch.allow_expired_certification_override
+    is off; the escalation stays open."""
+    with session_scope() as s:
+        gus = f.add_technician(s, "Gus")
+        assert gus.id is not None
+        tid = gus.id
+    r = client.post(f"/escalations/{escalated['escalation_id']}/resolve",
+                    json={"technician_id": tid, "resolved_by": "maria", "overrides": ["expired_certification"],
+                          "override_reason": "renewal is in the post"})
+    assert r.status_code == 422 and "stays a hard rule" in r.text
+    assert len(client.get("/escalations").json()) == 1

@@ -52,10 +52,14 @@ def rules_why_not(request: int = typer.Option(..., "--request", help="Service re
         typer.echo(json.dumps(answer, indent=2))
         return
     where = f" in {answer['territory']} ({answer['boundary_mode']} boundaries)" if answer["territory"] else ""
-    if answer["eligible"]:
+    if answer["chosen"]:
         via = f" (through a {answer['boundary']} boundary)" if answer["boundary"] else ""
-        console.print(f"{answer['technician']} can take request #{request}{where}{via}"
-                      + (f": {answer['reasons'][0]}" if answer["reasons"] else ""))
+        console.print(f"{answer['technician']} would get request #{request}{where}{via}"
+                      + (f": {'; '.join(answer['reasons'])}" if answer["reasons"] else ""))
+        return
+    if answer["eligible"]:
+        console.print(f"{answer['technician']} could take request #{request}{where}, but "
+                      f"{answer['reasons'][0] if answer['reasons'] else 'someone else won'}")
         return
     console.print(f"{answer['technician']} cannot take request #{request}{where}:")
     for r in answer["reasons"]:

@@ -1,0 +1,132 @@
+"""One builder per message template: each knows its template's context and its dedupe key, and queues it in the
+outbox (``truckroll.notify.queue``). Callers never assemble a template context themselves."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from models import Notification, ServiceRequest, StopChange, Technician, TimeWindow
+from truckroll import notify, store
+
+
+def _customer(request: ServiceRequest) -> tuple[str, str] | None:
+    """(recipient, channel) of the request's customer, or None when they left no contact."""
+    return notify.customer_contact(request)
+
+
+def _technician_address(tech: Technician) -> str:
+    return tech.email or tech.phone or f"technician-{tech.id}"
+
+
+def _base(request: ServiceRequest, *, tz: str, company_name: str) -> dict[str, Any]:
+    return dict(request_id=request.id, tz=tz, company_name=company_name, customer_name=request.customer_name,
+                address=request.address, job_type=request.job_type, description=request.description,
+                priority=request.priority)
+
+
+def customer_arrival_window(*, session: Session, key: str, request: ServiceRequest, technician_name: str,
+                            window: TimeWindow, start: datetime, end: datetime, tz: str,
+                            company_name: str) -> Notification | None:
+    to = _customer(request)
+    if to is None:
+        return None
+    return notify.queue(
+        session=session, dedupe_key=key, template="customer_arrival_window", recipient=to[0],
+        recipient_kind="customer", channel=to[1], request_id=request.id,
+        context=_base(request, tz=tz, company_name=company_name) | dict(
+            technician_name=technician_name, window_start=window.start, window_end=window.end, start=start,
+            end=end))
+
+
+def technician_job_card(*, session: Session, key: str, request: ServiceRequest, tech: Technician,
+                        window: TimeWindow, start: datetime, end: datetime, tz: str, company_name: str,
+                        parts: dict[str, int], missing_parts: dict[str, int],
+                        route: list[dict[str, Any]]) -> Notification:
+    return notify.queue(
+        session=session, dedupe_key=key, template="technician_job_card", recipient=_technician_address(tech),
+        recipient_kind="technician", request_id=request.id,
+        context=_base(request, tz=tz, company_name=company_name) | dict(
+            technician_name=tech.name, window_start=window.start, window_end=window.end, start=start, end=end,
+            lat=request.lat, lon=request.lon, customer_phone=request.customer_phone, parts=parts,
+            missing_parts=missing_parts, notes=request.notes, route=route))
+
+
+def dispatch_summary(*, session: Session, key: str, request: ServiceRequest, technician_name: str,
+                     window: TimeWindow, start: datetime, end: datetime, tz: str, company_name: str,
+                     dispatch_email: str, added_travel_minutes: float, utilisation_before: float,
+                     utilisation_after: float, score_total: float, candidates: int, eligible: int,
+                     moved: list[StopChange]) -> Notification:
+    return notify.queue(
+        session=session, dedupe_key=key, template="dispatch_summary", recipient=dispatch_email,
+        recipient_kind="dispatch", request_id=request.id,
+        context=_base(request, tz=tz, company_name=company_name) | dict(
+            technician_name=technician_name, window_start=window.start, window_end=window.end, start=start,
+            end=end, channel=request.channel, added_travel_minutes=added_travel_minutes,
+            utilisation_before=utilisation_before, utilisation_after=utilisation_after, score_total=score_total,
+            candidates=candidates, eligible=eligible, moved=moved))
+
+
+def customer_reschedule(*, session: Session, key: str, request: ServiceRequest, technician_name: str,
+                        old: TimeWindow, new: TimeWindow, reason: str, tz: str,
+                        company_name: str) -> Notification | None:
+    """A customer whose visit moved (a new window, or a new technician in the same window)."""
+    to = _customer(request)
+    if to is None:
+        return None
+    return notify.queue(
+        session=session, dedupe_key=key, template="customer_reschedule", recipient=to[0],
+        recipient_kind="customer", channel=to[1], request_id=request.id,
+        context=dict(request_id=request.id, tz=tz, company_name=company_name,
+                     customer_name=request.customer_name, technician_name=technician_name,
+                     old_window_start=old.start, old_window_end=old.end, window_start=new.start,
+                     window_end=new.end, reason=reason))
+
+
+def customer_dispatch_will_call(*, session: Session, key: str, request: ServiceRequest, old: TimeWindow,
+                                reason: str, tz: str, company_name: str) -> Notification | None:
+    """A customer whose promised visit could not be kept and whose request went to a dispatcher."""
+    to = _customer(request)
+    if to is None:
+        return None
+    return notify.queue(
+        session=session, dedupe_key=key, template="customer_dispatch_will_call", recipient=to[0],
+        recipient_kind="customer", channel=to[1], request_id=request.id,
+        context=dict(request_id=request.id, tz=tz, company_name=company_name,
+                     customer_name=request.customer_name, old_window_start=old.start, old_window_end=old.end,
+                     reason=reason))
+
+
+def escalation_alert(*, session: Session, escalation_id: int, request: ServiceRequest, reason: str,
+                     why_not: list[tuple[str, list[str]]], dispatch_email: str) -> Notification:
+    return notify.queue(
+        session=session, dedupe_key=f"escalation:{escalation_id}:dispatch", template="escalation_alert",
+        recipient=dispatch_email, recipient_kind="dispatch", request_id=request.id,
+        context=dict(request_id=request.id, customer_name=request.customer_name, address=request.address,
+                     job_type=request.job_type, priority=request.priority, reason=reason,
+                     escalation_id=escalation_id, why_not=[(n, r) for n, r in why_not if r][:25]))
+
+
+def technician_route_update(*, session: Session, technician_id: int, day: date, tz: Any, tz_name: str,
+                            company_name: str, key_prefix: str = "route") -> Notification:
+    """The technician's whole route of ``day`` as it now stands (read from the database). The key holds a
+    digest of the route, so the same route is never sent twice and every change is."""
+    tech = store.get_technician(technician_id, session=session)
+    start, end = store.day_bounds(day, tz)
+    days = [d for d in store.technician_days(session=session, start=start, end=end, technician_ids=[technician_id])
+            if start <= d.shift_start < end]
+    stops = [s for d in days for s in d.stops]
+    requests = {s.request_id: store.get_request(s.request_id, session=session) for s in stops}
+    route = [dict(request_id=s.request_id, start=s.start, end=s.end, window_start=s.window.start,
+                  window_end=s.window.end, address=requests[s.request_id].address,
+                  job_type=requests[s.request_id].job_type, customer_name=requests[s.request_id].customer_name,
+                  fixed=s.fixed) for s in stops]
+    digest = hashlib.sha1(repr([(s.request_id, s.start.isoformat()) for s in stops]).encode()).hexdigest()[:12]
+    return notify.queue(
+        session=session, dedupe_key=f"{key_prefix}:{technician_id}:{day.isoformat()}:{digest}",
+        template="technician_route_update", recipient=_technician_address(tech), recipient_kind="technician",
+        context=dict(tz=tz_name, technician_name=tech.name, day=day, company_name=company_name, route=route,
+                     travel_minutes=sum(s.travel_minutes for s in stops)))
