@@ -87,6 +87,8 @@ def reoptimize_day(day: str | None = None, time_limit_seconds: float = 30, mip_g
     escalations: list[int] = [] if dry_run else escalate_unplaceable(snapshot, plan)
     flag = {"time_limit": " [CBC hit its time limit: best feasible assignment used]",
             "greedy_fallback": " [CBC unavailable: the best whole plan used]"}.get(plan.assignment.status, "")
+    if plan.assignment.status == "greedy_fallback" and not dry_run:
+        _emit_not_applied(the_day, f"the set-partitioning model was not solved: {plan.assignment.message}")
     publish_comparison(the_day, comparison, plan, outcome + flag)
     logger.info("%s%s", outcome, flag)
     data: dict[str, Any] = {
@@ -98,3 +100,15 @@ def reoptimize_day(day: str | None = None, time_limit_seconds: float = 30, mip_g
         "escalations": escalations, "unplaced": sorted(plan.unplaced)}
     name = "Re-optimised" if data["applied"] else "Plan kept"
     return Completed(name=name, message=f"{outcome}{flag}", data=data)
+
+
+def _emit_not_applied(day: Any, reason: str) -> None:
+    """``truckroll.reoptimize.not-applied``: the operators' automation alerts them (truckroll/deploy.py)."""
+    try:
+        from prefect.events import emit_event
+
+        emit_event(event="truckroll.reoptimize.not-applied",
+                   resource={"prefect.resource.id": f"truckroll.reoptimize.{day}"},
+                   payload={"day": str(day), "reason": reason})
+    except Exception:  # noqa: BLE001 - an alert that cannot be sent must not fail the re-optimisation
+        logging.getLogger(__name__).warning("could not emit the not-applied event", exc_info=True)

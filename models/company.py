@@ -8,13 +8,28 @@ between sections and syncs the database to the document.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StrictBool, StrictInt, field_validator
 
 from models.schemas import check_skill_levels
 
 COMPLEXITIES = ("low", "medium", "high")
+
+
+# Numbers and flags must come as JSON numbers and booleans ("12" or "true" is refused, naming the field) over
+# HTTP and in YAML; CSV cells are converted to numbers and booleans before they are validated (truckroll.company).
+StrictNumber = Annotated[float, Strict()]
+
+
+def _date_text(v: Any) -> Any:
+    if not isinstance(v, str | date):
+        raise ValueError("must be a date, YYYY-MM-DD")
+    return v
+
+
+# A date given as text (or a YAML date), never a number taken for a timestamp.
+DateText = Annotated[date, BeforeValidator(_date_text)]
 
 
 class _Strict(BaseModel):
@@ -22,8 +37,8 @@ class _Strict(BaseModel):
 
 
 class HomeIn(_Strict):
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: StrictNumber = Field(ge=-90, le=90)
+    lon: StrictNumber = Field(ge=-180, le=180)
 
 
 class HoursIn(_Strict):
@@ -38,7 +53,7 @@ class ShiftExceptionIn(_Strict):
     """A date the pattern does not apply: ``day_off: true``, or other ``start``/``end`` hours."""
 
     date: date
-    day_off: bool = False
+    day_off: StrictBool = False
     start: str | None = None
     end: str | None = None
     reason: str = ""
@@ -52,12 +67,12 @@ class ShiftPatternIn(_Strict):
 class JobTypeIn(_Strict):
     name: str = Field(min_length=1, max_length=100)
     trade: str = ""
-    duration_minutes: int = Field(gt=0, le=24 * 60)
+    duration_minutes: StrictInt = Field(gt=0, le=24 * 60)
     # complexity -> {skill: minimum level}
-    skills: dict[str, dict[str, int]] = Field(default_factory=dict)
+    skills: dict[str, dict[str, StrictInt]] = Field(default_factory=dict)
     certifications: list[str] = Field(default_factory=list)
-    parts: dict[str, int] = Field(default_factory=dict)
-    typical_value: float = Field(0.0, ge=0)
+    parts: dict[str, StrictInt] = Field(default_factory=dict)
+    typical_value: StrictNumber = Field(0.0, ge=0)
 
     @field_validator("skills")
     @classmethod
@@ -74,14 +89,14 @@ class TechnicianIn(_Strict):
     email: str = ""
     phone: str = ""
     home: HomeIn
-    skills: dict[str, int] = Field(default_factory=dict)
+    skills: dict[str, StrictInt] = Field(default_factory=dict)
     # certification -> expiry date
-    certifications: dict[str, date] = Field(default_factory=dict)
-    multiplier: float = Field(1.0, gt=0, le=10)
-    van_inventory: dict[str, int] = Field(default_factory=dict)
+    certifications: dict[str, DateText] = Field(default_factory=dict)
+    multiplier: StrictNumber = Field(1.0, gt=0, le=10)
+    van_inventory: dict[str, StrictInt] = Field(default_factory=dict)
     shift_pattern: str | None = None
     shift_exceptions: list[ShiftExceptionIn] = Field(default_factory=list)
-    active: bool = True
+    active: StrictBool = True
 
     @field_validator("skills")
     @classmethod
@@ -103,8 +118,8 @@ class CustomerIn(_Strict):
     email: str = ""
     phone: str = ""
     address: str = ""
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: StrictNumber = Field(ge=-90, le=90)
+    lon: StrictNumber = Field(ge=-180, le=180)
     notes: str = ""
     closed_hours: list[HoursIn] = Field(default_factory=list)
     preferred_technicians: list[str] = Field(default_factory=list)

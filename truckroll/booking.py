@@ -26,6 +26,7 @@ from engine.forecast import DemandRecord, Forecast, WindowGrid, forecast_from_di
 from models import (
     ACTIVE_ASSIGNMENT_STATUSES,
     Assignment,
+    DispatchLease,
     Escalation,
     JobRequirements,
     JobType,
@@ -294,6 +295,7 @@ def _forget_request(request_id: int) -> None:
         session.execute(delete(NotificationAttempt).where(col(NotificationAttempt.notification_id).in_(notes)))
         session.execute(delete(Notification).where(col(Notification.request_id) == request_id))
         session.execute(delete(Escalation).where(col(Escalation.request_id) == request_id))
+        session.execute(delete(DispatchLease).where(col(DispatchLease.request_id) == request_id))
         session.execute(delete(ServiceRequest).where(col(ServiceRequest.id) == request_id))
 
 

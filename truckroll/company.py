@@ -90,6 +90,37 @@ def _exception_text(e: dict[str, Any]) -> str:
     return f"{text} = {e['reason']}" if e.get("reason") else text
 
 
+def _typed_cells(item: dict[str, Any]) -> dict[str, Any]:
+    """CSV cells are text; the document's numbers and flags are typed (models.company refuses "12" for 12)."""
+    out: dict[str, Any] = {}
+    for k, v in item.items():
+        if isinstance(v, dict) and k in _CSV_COUNTS:  # skills, stock, parts: NAME -> a whole number
+            out[k] = {n: {sk: _whole(sv) for sk, sv in c.items()} if isinstance(c, dict) else _whole(c)
+                      for n, c in v.items()}
+        elif isinstance(v, dict):
+            out[k] = _typed_cells(v) if k == "home" else v
+        elif isinstance(v, str) and k in _CSV_BOOLS and v.lower() in ("true", "false", "yes", "no", "1", "0"):
+            out[k] = v.lower() in ("true", "yes", "1")
+        elif isinstance(v, str) and k in _CSV_NUMBERS and v:
+            try:
+                out[k] = int(v) if v.lstrip("+-").isdigit() else float(v)
+            except ValueError:
+                out[k] = v  # the model names the field
+        else:
+            out[k] = v
+    return out
+
+
+_CSV_NUMBERS = {"lat", "lon", "multiplier", "typical_value", "duration_minutes", "default_duration_minutes"}
+_CSV_COUNTS = {"skills", "van_inventory", "parts"}
+
+
+def _whole(v: Any) -> Any:
+    """"3" -> 3; anything else as it is (the model names a bad one)."""
+    return int(v) if isinstance(v, str) and v.strip().lstrip("+-").isdigit() else v
+_CSV_BOOLS = {"active", "day_off"}
+
+
 def _csv_rows(section: str, text: str) -> list[dict[str, Any]]:
     """One CSV file of ``section`` as document items (cells with ';'-separated NAME:VALUE pairs)."""
     items: list[dict[str, Any]] = []
@@ -126,7 +157,7 @@ def _csv_rows(section: str, text: str) -> list[dict[str, Any]]:
                 raise ValueError(f"CSV holds one of {', '.join(CSV_SECTIONS)} (got {section!r})")
         except (ValueError, IndexError) as exc:
             raise CompanyImportError([f"{section}.csv line {n}: {exc}"]) from None
-        items.append(item)
+        items.append(_typed_cells(item))
     return items
 
 

@@ -63,8 +63,88 @@ def patch_subscription_timeouts(open_timeout: float = 60.0, ping_timeout: float 
     subscriptions.websocket_connect = connect  # type: ignore[assignment]
 
 
+ALERT_DEPLOYMENT = "notify-operators/notify-operators"
+# The flows whose failures operators hear about (not the alert flow itself: no loop).
+WATCHED_FLOWS = ["dispatch-service-request", "reoptimize-day", "requeue-sweep", "deliver-notifications"]
+AUTOMATION_PREFIX = "truckroll: "
+
+
+def automations(alert_deployment_id: Any) -> list[Any]:
+    """The operators' automations: each runs the notify-operators deployment with the event in its parameters.
+
+    - a watched flow's run crashed, failed or timed out -> operators;
+    - a scheduled run is late (no worker picked it up) -> operators;
+    - a re-optimisation could not be applied (``truckroll.reoptimize.not-applied``) -> operators;
+    - 5 or more requests escalated within 10 minutes -> dispatch (each escalation also has its own alert).
+    """
+    from datetime import timedelta
+
+    from prefect.automations import Automation, EventTrigger, Posture, RunDeployment
+
+    def run(subject: str, body: str, to: str) -> Any:
+        return RunDeployment(source="selected", deployment_id=alert_deployment_id,
+                             parameters={"subject": subject, "body": body, "to": to,
+                                         "automation": "{{ automation.name }}", "key": "{{ event.id }}"})
+
+    watched = {"prefect.resource.role": "flow", "prefect.resource.name": WATCHED_FLOWS}
+    return [
+        Automation(name=AUTOMATION_PREFIX + "a run crashed or failed", description="Operators hear of every "
+                   "crashed, failed or timed-out run of truckroll's flows.",
+                   trigger=EventTrigger(expect={"prefect.flow-run.Crashed", "prefect.flow-run.Failed",
+                                                "prefect.flow-run.TimedOut"},
+                                        match={"prefect.resource.id": "prefect.flow-run.*"},
+                                        match_related=watched, posture=Posture.Reactive, threshold=1),
+                   actions=[run("{{ event.resource.name }}: {{ event.event.split('.')[-1] }}",
+                                "Flow run {{ event.resource.name }} ({{ event.resource.id }}) ended "
+                                "{{ event.event.split('.')[-1] }} at {{ event.occurred }}.", "operators")]),
+        Automation(name=AUTOMATION_PREFIX + "a scheduled run is late", description="A scheduled run nobody "
+                   "picked up (no worker on truckroll-pool?).",
+                   trigger=EventTrigger(expect={"prefect.flow-run.Late"},
+                                        match={"prefect.resource.id": "prefect.flow-run.*"},
+                                        posture=Posture.Reactive, threshold=1),
+                   actions=[run("late run {{ event.resource.name }}",
+                                "Flow run {{ event.resource.name }} is late: is a worker running on the "
+                                "truckroll-pool work pool?", "operators")]),
+        Automation(name=AUTOMATION_PREFIX + "re-optimisation not applied", description="The re-optimisation "
+                   "could not produce or apply a plan.",
+                   trigger=EventTrigger(expect={"truckroll.reoptimize.not-applied"},
+                                        match={"prefect.resource.id": "truckroll.reoptimize.*"},
+                                        posture=Posture.Reactive, threshold=1),
+                   actions=[run("re-optimisation of {{ event.payload.day }} not applied",
+                                "{{ event.payload.reason }}", "operators")]),
+        Automation(name=AUTOMATION_PREFIX + "escalations are piling up", description="Many requests need a "
+                   "dispatcher at once: technicians missing, rules too tight, or a surge.",
+                   trigger=EventTrigger(expect={"truckroll.request.escalated"},
+                                        match={"prefect.resource.id": "truckroll.request.*"},
+                                        posture=Posture.Reactive, threshold=5, within=timedelta(minutes=10)),
+                   actions=[run("5 or more requests escalated within 10 minutes",
+                                "The last one: {{ event.resource.id }}: {{ event.payload.reason }}", "dispatch")]),
+    ]
+
+
+def create_automations() -> list[str]:
+    """Create (or replace, by name) the operators' automations; returns their names."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(ALERT_DEPLOYMENT)
+        # Read through the API directly: Prefect 3.8.8's read_automations sends null limit and sort (422).
+        http = client._client  # noqa: SLF001 - the client's own authenticated HTTP session
+        found = http.post("/automations/filter", json={"limit": 200, "offset": 0, "sort": "NAME_ASC"})
+        found.raise_for_status()
+        for existing in found.json():
+            if existing["name"].startswith(AUTOMATION_PREFIX):
+                client.delete_automation(existing["id"])
+    names = []
+    for automation in automations(deployment.id):
+        automation.create()
+        names.append(automation.name)
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run ``prefect --no-prompt deploy ARGV`` (default ``--all``) from the current directory."""
+    """Run ``prefect --no-prompt deploy ARGV`` (default ``--all``) from the current directory, then create the
+    operators' automations."""
     patch_prefect_worker_filter()
     from prefect.cli import app
 
@@ -73,7 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app()
     except SystemExit as exc:
-        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+        code = int(exc.code or 0) if not isinstance(exc.code, str) else 1
+        if code:
+            return code
+    names = create_automations()
+    print(f"automations: {', '.join(names)}")
     return 0
 
 

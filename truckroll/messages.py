@@ -130,3 +130,12 @@ def technician_route_update(*, session: Session, technician_id: int, day: date, 
         template="technician_route_update", recipient=_technician_address(tech), recipient_kind="technician",
         context=dict(tz=tz_name, technician_name=tech.name, day=day, company_name=company_name, route=route,
                      travel_minutes=sum(s.travel_minutes for s in stops)))
+
+
+def operator_alert(*, session: Session, key: str, recipient: str, subject: str, body: str, automation: str,
+                   company_name: str) -> Notification:
+    """An operations alert (a crashed or failed run, a late scheduled run, a re-optimisation not applied, a burst
+    of escalations) to operators or dispatch, from a Prefect automation (flows/alerts.py)."""
+    return notify.queue(session=session, dedupe_key=key, template="operator_alert", recipient=recipient,
+                        recipient_kind="dispatch",
+                        context=dict(subject=subject, body=body, automation=automation, company_name=company_name))

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     company_timezone: str = DEFAULT_COMPANY_TIMEZONE
     company_name: str = "Lone Star Home Services"
     dispatch_email: str = "dispatch@example.com"
+    # Where operations alerts go (crashed or failed runs, late runs, a re-optimisation not applied).
+    operators_email: str = "operators@example.com"
     dispatch: DispatchSettings = DispatchSettings()
     # Daily re-optimisation (flows/reoptimize.py): CBC limits, the schedule, and whether escalated and open
     # requests of the day are offered to the model again.

@@ -23,11 +23,13 @@ from models.company import (
 from models.company_tables import Customer, ShiftPattern
 from service.auth import AUTH_RESPONSES, require_roles
 from service.deps import SessionDep
+from service.errors import ErrorOut
 from truckroll.company import CompanyImportError, export_document, sync
 from truckroll.rules_config import RulesConfigError
 
 # Admins only (require_roles() with no role admits admins).
-router = APIRouter(prefix="/company", tags=["company set-up"], responses=AUTH_RESPONSES,
+router = APIRouter(prefix="/company", tags=["company set-up"],
+                   responses={**AUTH_RESPONSES, 404: {"model": ErrorOut, "description": "No such item"}},
                    dependencies=[Depends(require_roles())])
 
 

@@ -131,6 +131,23 @@ def test_burst_with_a_killed_worker_ends_every_request_once_and_the_scheduler_fi
         sweep_runs = [r for r in runs if r["name"] and r.get("deployment_id") and r["state_type"] == "SCHEDULED"]
         assert sweep_runs, "the scheduler created no run of a scheduled deployment"
         assert "dispatch-worker-1" in stack.log_path.read_text() and "starting it again" in stack.log_path.read_text()
+        # Operators are alerted the Prefect way: the automations exist, and a crashed run's alert reached the
+        # mail catcher through the notify-operators deployment.
+        import httpx
+
+        autos = httpx.post(f"{stack.api_url}/automations/filter", json={}, timeout=30).json()
+        assert {"truckroll: a run crashed or failed", "truckroll: a scheduled run is late",
+                "truckroll: re-optimisation not applied", "truckroll: escalations are piling up"} <= {
+            a["name"] for a in autos}
+        from truckroll.mailsink import read_inbox
+
+        deadline = time.monotonic() + 240
+        alerts: list[Any] = []
+        while time.monotonic() < deadline and not alerts:
+            alerts = [m for m in read_inbox(stack.prefect_home / "mail")
+                      if m.subject.startswith("[truckroll]") and "Crashed" in m.subject]
+            time.sleep(2)
+        assert alerts and alerts[0].to == "operators@example.com", "no operators' alert for the crashed run"
     finally:
         left = stack.stop()
         engine.dispose()
