@@ -250,25 +250,32 @@ def generate_requests(day: date, n: int = 180, *, seed: int = 11) -> list[DemoRe
             windows = rng.sample(WINDOWS[:3], 2)
         else:
             windows = [rng.choice(WINDOWS)]
-        lat, lon = _point(rng)
-        first, last = rng.choice(FIRST), rng.choice(LAST)
         arrives = opens + timedelta(minutes=i * (19 * 60) / n)
-        payload = {
-            "customer_name": f"{first} {last}",
-            "customer_phone": f"+1-469-555-{rng.randint(0, 9999):04d}",
-            "customer_email": f"{first.lower()}.{last.lower()}{i}@example.net",
-            "address": f"{rng.randint(100, 9999)} {rng.choice(STREETS)}, Dallas, TX",
-            "lat": lat, "lon": lon, "job_type": name,
-            "complexity": rng.choices(["low", "medium", "high"], weights=[3, 5, 2])[0],
-            "description": f"{name} requested through the {'call centre' if i % 3 == 0 else 'portal'}",
-            "priority": priority,
-            "estimated_value": round(value * rng.lognormvariate(0, 0.35), 2),
-            "time_windows": [{"start": datetime.combine(day, time(*a), tzinfo=tz).isoformat(),
-                              "end": datetime.combine(day, time(*b), tzinfo=tz).isoformat()} for a, b in windows],
-            "channel": "call_centre" if i % 3 == 0 else "portal",
-        }
-        out.append(DemoRequest(arrives, payload))
+        out.append(DemoRequest(arrives, _payload(rng, i, name, priority, value, [(day, a, b) for a, b in windows],
+                                                 tz)))
     return out
+
+
+def _payload(rng: random.Random, i: int, name: str, priority: int, value: float,
+             spans: list[tuple[date, tuple[int, int], tuple[int, int]]], tz: ZoneInfo) -> dict[str, Any]:
+    """One customer's request (the i-th of the stream) for job type ``name`` in the windows ``spans``
+    ((day, (h, m), (h, m)), ...)."""
+    lat, lon = _point(rng)
+    first, last = rng.choice(FIRST), rng.choice(LAST)
+    return {
+        "customer_name": f"{first} {last}",
+        "customer_phone": f"+1-469-555-{rng.randint(0, 9999):04d}",
+        "customer_email": f"{first.lower()}.{last.lower()}{i}@example.net",
+        "address": f"{rng.randint(100, 9999)} {rng.choice(STREETS)}, Dallas, TX",
+        "lat": lat, "lon": lon, "job_type": name,
+        "complexity": rng.choices(["low", "medium", "high"], weights=[3, 5, 2])[0],
+        "description": f"{name} requested through the {'call centre' if i % 3 == 0 else 'portal'}",
+        "priority": priority,
+        "estimated_value": round(value * rng.lognormvariate(0, 0.35), 2),
+        "time_windows": [{"start": datetime.combine(d, time(*a), tzinfo=tz).isoformat(),
+                          "end": datetime.combine(d, time(*b), tzinfo=tz).isoformat()} for d, a, b in spans],
+        "channel": "call_centre" if i % 3 == 0 else "portal",
+    }
 
 
 def is_empty(session: Session) -> bool:
@@ -338,23 +345,7 @@ def generate_stream(days: list[date], per_day: int, *, seed: int = 11) -> list[D
                 arrives = datetime.combine(day - timedelta(days=rng.choice([1, 1, 2, 3])),
                                            time(rng.randint(8, 20)), tzinfo=tz) + timedelta(minutes=rng.uniform(0, 59))
                 arrives = min(arrives, datetime.combine(day, time(7), tzinfo=tz))
-            lat, lon = _point(rng)
-            first, last = rng.choice(FIRST), rng.choice(LAST)
-            payload = {
-                "customer_name": f"{first} {last}",
-                "customer_phone": f"+1-469-555-{rng.randint(0, 9999):04d}",
-                "customer_email": f"{first.lower()}.{last.lower()}{i}@example.net",
-                "address": f"{rng.randint(100, 9999)} {rng.choice(STREETS)}, Dallas, TX",
-                "lat": lat, "lon": lon, "job_type": name,
-                "complexity": rng.choices(["low", "medium", "high"], weights=[3, 5, 2])[0],
-                "description": f"{name} requested through the {'call centre' if i % 3 == 0 else 'portal'}",
-                "priority": priority,
-                "estimated_value": round(value * rng.lognormvariate(0, 0.35), 2),
-                "time_windows": [{"start": datetime.combine(d, time(*a), tzinfo=tz).isoformat(),
-                                  "end": datetime.combine(d, time(*b), tzinfo=tz).isoformat()} for d, a, b in spans],
-                "channel": "call_centre" if i % 3 == 0 else "portal",
-            }
-            out.append(DemoRequest(arrives, payload))
+            out.append(DemoRequest(arrives, _payload(rng, i, name, priority, value, spans, tz)))
             i += 1
     return sorted(out, key=lambda r: r.arrives_at)
 

@@ -9,7 +9,6 @@ the next run queues what is still pending, and dedupe keys make a retried run qu
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -351,23 +350,11 @@ def queue_pending_notices(day: date, tz: str, *, session: Session) -> list[int]:
 
 
 def _queue_route_update(technician_id: int, day: date, z: ZoneInfo, tz: str, *, session: Session) -> int:
-    tech = store.get_technician(technician_id, session=session)
-    start, end = store.day_bounds(day, z)
-    days = [d for d in store.technician_days(session=session, start=start, end=end, technician_ids=[technician_id])
-            if start <= d.shift_start < end]
-    stops = [s for d in days for s in d.stops]
-    requests = {s.request_id: store.get_request(s.request_id, session=session) for s in stops}
-    route = [dict(request_id=s.request_id, start=s.start, end=s.end, window_start=s.window.start,
-                  window_end=s.window.end, address=requests[s.request_id].address,
-                  job_type=requests[s.request_id].job_type, customer_name=requests[s.request_id].customer_name,
-                  fixed=s.fixed) for s in stops]
-    digest = hashlib.sha1(repr([(s.request_id, s.start.isoformat()) for s in stops]).encode()).hexdigest()[:12]
-    note = notify.queue(
-        session=session, dedupe_key=f"reoptimize-route:{technician_id}:{day.isoformat()}:{digest}",
-        template="technician_route_update", recipient=tech.email or tech.phone or f"technician-{technician_id}",
-        recipient_kind="technician",
-        context=dict(tz=tz, technician_name=tech.name, day=day, company_name=get_settings().company_name,
-                     route=route, travel_minutes=sum(s.travel_minutes for s in stops)))
+    from truckroll import messages
+
+    note = messages.technician_route_update(session=session, technician_id=technician_id, day=day, tz=z,
+                                            tz_name=tz, company_name=get_settings().company_name,
+                                            key_prefix="reoptimize-route")
     return note.id or 0
 
 
