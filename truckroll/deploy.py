@@ -83,8 +83,9 @@ def automations(alert_deployment_id: Any) -> list[Any]:
 
     def run(subject: str, body: str, to: str) -> Any:
         return RunDeployment(source="selected", deployment_id=alert_deployment_id,
+                             # A lone "{{ x }}" renders through tojson (a UUID cannot): the key has text around it.
                              parameters={"subject": subject, "body": body, "to": to,
-                                         "automation": "{{ automation.name }}", "key": "{{ event.id }}"})
+                                         "automation": "{{ automation.name }}", "key": "event {{ event.id }}"})
 
     watched = {"prefect.resource.role": "flow", "prefect.resource.name": WATCHED_FLOWS}
     return [
@@ -94,9 +95,9 @@ def automations(alert_deployment_id: Any) -> list[Any]:
                                                 "prefect.flow-run.TimedOut"},
                                         match={"prefect.resource.id": "prefect.flow-run.*"},
                                         match_related=watched, posture=Posture.Reactive, threshold=1),
-                   actions=[run("{{ event.resource.name }}: {{ event.event.split('.')[-1] }}",
-                                "Flow run {{ event.resource.name }} ({{ event.resource.id }}) ended "
-                                "{{ event.event.split('.')[-1] }} at {{ event.occurred }}.", "operators")]),
+                   actions=[run("{{ event.resource.name }}: {{ event.event }}",
+                                "Flow run {{ event.resource.name }} ({{ event.resource.id }}): {{ event.event }} "
+                                "at {{ event.occurred }}.", "operators")]),
         Automation(name=AUTOMATION_PREFIX + "a scheduled run is late", description="A scheduled run nobody "
                    "picked up (no worker on truckroll-pool?).",
                    trigger=EventTrigger(expect={"prefect.flow-run.Late"},
@@ -125,9 +126,13 @@ def automations(alert_deployment_id: Any) -> list[Any]:
 def create_automations() -> list[str]:
     """Create (or replace, by name) the operators' automations; returns their names."""
     from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
 
     with get_client(sync_client=True) as client:
-        deployment = client.read_deployment_by_name(ALERT_DEPLOYMENT)
+        try:
+            deployment = client.read_deployment_by_name(ALERT_DEPLOYMENT)
+        except ObjectNotFound:
+            return []  # only some deployments were deployed (--name ...): the alerts come with --all
         # Read through the API directly: Prefect 3.8.8's read_automations sends null limit and sort (422).
         http = client._client  # noqa: SLF001 - the client's own authenticated HTTP session
         found = http.post("/automations/filter", json={"limit": 200, "offset": 0, "sort": "NAME_ASC"})
@@ -157,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         if code:
             return code
     names = create_automations()
-    print(f"automations: {', '.join(names)}")
+    print(f"automations: {', '.join(names)}" if names else
+          f"automations not created: the {ALERT_DEPLOYMENT} deployment is not deployed (deploy --all)")
     return 0
 
 

@@ -145,7 +145,7 @@ def test_burst_with_a_killed_worker_ends_every_request_once_and_the_scheduler_fi
         alerts: list[Any] = []
         while time.monotonic() < deadline and not alerts:
             alerts = [m for m in read_inbox(stack.prefect_home / "mail")
-                      if m.subject.startswith("[truckroll]") and "Crashed" in m.subject]
+                      if m.subject.startswith("[truckroll]") and "prefect.flow-run.Crashed" in m.subject]
             time.sleep(2)
         assert alerts and alerts[0].to == "operators@example.com", "no operators' alert for the crashed run"
     finally:
