@@ -97,6 +97,9 @@ def submit_to_deployment(request_id: int, *, attempt: str = "intake") -> str:
     return str(run.id)  # type: ignore[union-attr]
 
 
+_DELAY_LOCK = threading.Lock()
+
+
 def submit_to_task_worker(request_id: int, *, attempt: str = "intake") -> str:
     """Hand the request to the Prefect task workers; returns the id of the background task run at once.
 
@@ -104,7 +107,10 @@ def submit_to_task_worker(request_id: int, *, attempt: str = "intake") -> str:
     """
     from flows.dispatch import dispatch_request
 
-    future = dispatch_request.delay(request_id, attempt)
+    # One hand-over at a time per process: Prefect 3.8.8's Task.delay deadlocks when several threads call it at
+    # once (they all wait in apply_async); a hand-over is a few API calls, well under a second.
+    with _DELAY_LOCK:
+        future = dispatch_request.delay(request_id, attempt)
     return str(future.task_run_id)
 
 
