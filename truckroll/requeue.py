@@ -241,16 +241,28 @@ def requeue(*, older_than_seconds: float = 300, dry_run: bool = False, skip: Ite
     from truckroll import flowruns
     from truckroll.db import session_scope
 
+    now = datetime.now(UTC)
     with session_scope() as session:
         found = stranded_requests(session=session, older_than_seconds=older_than_seconds, limit=limit)
         dead = expired_holders(found, session=session)
+        # Runs that died after their request was finished (assigned, then killed): no re-run, but their Prefect
+        # run must not stay Running for ever.
+        finished_dead = {rid: h for rid, h in session.exec(select(DispatchLease.request_id, DispatchLease.holder).where(
+            col(DispatchLease.holder).is_not(None), col(DispatchLease.holder) != QUEUED,
+            col(DispatchLease.lease_expires_at) < now, col(DispatchLease.request_id).not_in(found or [-1]))).all()
+            if h}
     report = RequeueReport(found=found)
     skipped = set(skip)
     if flowruns.flow_run_mode() == "deployment":
         skipped |= flowruns.active_flow_run_request_ids([r for r in found if r not in dead])
     if not dry_run:
-        report.crashed_runs = flowruns.mark_crashed([h for h in dead.values() if h != "in-process"],
-                                                    message="its lease expired: the process running it died")
+        report.crashed_runs = flowruns.mark_crashed(
+            [h for h in {**dead, **finished_dead}.values() if h != "in-process"],
+            message="its lease expired: the process running it died")
+        if finished_dead:
+            with session_scope() as session:
+                session.execute(update(DispatchLease).where(col(DispatchLease.request_id).in_(list(finished_dead)))
+                                .values(lease_expires_at=None))
     if submit is None:
 
         def submit(rid: int) -> Any:
