@@ -119,12 +119,17 @@ def run_ops_bench(*, burst: int = 200, workers: int = 2, worker_limit: int = 2, 
                   database_url: str | None = None, prefect_database_url: str | None = None,
                   drain_timeout: float = 900, seed: int = 7) -> OpsResult:
     """Start the stack, measure idle latency, post the burst, wait for every request, read Prefect's runs."""
+    import signal
+    import sys
+
     import httpx
     from sqlalchemy import text
 
     from truckroll.db import make_engine
     from truckroll.stack import Stack
 
+    # SIGTERM (a timeout, an operator) unwinds through the finally below, so the stack is stopped with us.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     root = Path(tempfile.mkdtemp(prefix="truckroll-bench-ops-"))
     url = database_url or f"sqlite:///{root / 'truckroll.db'}"
     payloads = _seed(url, burst + warmup, seed)
