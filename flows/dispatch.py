@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+import threading
+import time
+from datetime import date
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import INPUTS
 from prefect.states import Completed, State
+from prefect.utilities.annotations import quote
 
 from models import RequestStatus
 from tasks.dispatch import (
@@ -29,6 +33,7 @@ from truckroll.db import session_scope
 from truckroll.settings import get_settings
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # How often to decide again when another dispatch took the chosen technician's time first.
 MAX_DECISION_ATTEMPTS = 3
@@ -51,7 +56,71 @@ def _existing_outcome(request_id: int) -> dict[str, Any] | None:
     return None
 
 
-def record_day_metrics(request_day: Any) -> dict[str, float]:
+class _DayArtifacts:
+    """When this process last published each day's plan page and metrics, and which days it left stale.
+
+    A burst dispatches many requests of the same day within seconds; publishing the day's two artifacts after
+    each of them would cost the Prefect server four writes per request for pictures nobody reads in between.
+    With a refresher running (``truckroll worker`` starts one), a run publishes its day only when the last
+    publication is older than ``plan_artifact_seconds``; otherwise it marks the day stale and the refresher
+    publishes it when the interval ends, so the pictures lag the schedule by at most that interval.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[date, float] = {}
+        self._stale: set[date] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def due(self, day: date, interval: float) -> bool:
+        """True when ``day`` should be published now (and records it as published); else marks it stale."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(day)
+            if self._thread is not None and interval > 0 and last is not None and now - last < interval:
+                self._stale.add(day)
+                return False
+            self._last[day] = now
+            self._stale.discard(day)
+            return True
+
+    def take_stale(self, interval: float) -> list[date]:
+        now = time.monotonic()
+        with self._lock:
+            ready = [d for d in self._stale if now - self._last.get(d, 0.0) >= interval]
+            for d in ready:
+                self._stale.discard(d)
+                self._last[d] = now
+            return sorted(ready)
+
+    def start_refresher(self, interval: float) -> None:
+        if self._thread is not None or interval <= 0:
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(max(1.0, interval / 3)):
+                for day in self.take_stale(interval):
+                    try:
+                        publish_day_artifacts(day)
+                    except Exception:  # noqa: BLE001 - a picture must never stop the worker
+                        log.warning("could not refresh the plan artifacts of %s", day, exc_info=True)
+
+        self._thread = threading.Thread(target=loop, name="day-artifacts", daemon=True)
+        self._thread.start()
+
+    def stop_refresher(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._thread = None
+        self._stop = threading.Event()
+
+
+DAY_ARTIFACTS = _DayArtifacts()
+
+
+def publish_day_artifacts(request_day: date) -> dict[str, float]:
     """Publish the day's metrics as a keyed artifact (the UI keeps its history), and its plan page."""
     from truckroll.plan import load_day_plan, publish_plan_artifact
 
@@ -64,6 +133,13 @@ def record_day_metrics(request_day: Any) -> dict[str, float]:
     # The map and timeline of the day, linked from a markdown artifact next to the metrics.
     publish_plan_artifact(plan)
     return metrics
+
+
+def record_day_metrics(request_day: date) -> dict[str, float] | None:
+    """After a dispatch: publish the day's artifacts, or leave them to the refresher in a burst (see above)."""
+    if not DAY_ARTIFACTS.due(request_day, get_settings().plan_artifact_seconds):
+        return None
+    return publish_day_artifacts(request_day)
 
 
 def _run_name() -> str:
@@ -127,12 +203,15 @@ def _decide_and_commit(rid: int, logger: Any) -> dict[str, Any] | State:
     tz = ZoneInfo(get_settings().company_timezone)
     job = analyse_job_requirements(rid)
     for attempt in range(1, MAX_DECISION_ATTEMPTS + 1):
+        # The technicians' days, the candidates and the decision are large nested values: as_is() hands them to
+        # the next step as they are, instead of Prefect walking every route and stop looking for futures (a
+        # third of a worker's CPU per request in a burst). The steps still show in order in the run's graph.
         available = retrieve_available_technicians(job)
-        candidates = check_capacity_threshold(job, available)
-        decision = calculate_optimal_assignment(job, candidates)
+        candidates = check_capacity_threshold(job, as_is(available))
+        decision = calculate_optimal_assignment(job, as_is(candidates))
         if decision.chosen is None:
             reason = decision.escalation_reason or "no technician could take the job"
-            esc_id = escalate_to_manual_review(job, candidates, reason)
+            esc_id = escalate_to_manual_review(job, as_is(candidates), reason)
             deliver_quietly(request_id=rid)
             logger.warning("request %s escalated to manual review (escalation %s): %s; %d technicians considered",
                            rid, esc_id, reason, len(candidates))
@@ -140,7 +219,7 @@ def _decide_and_commit(rid: int, logger: Any) -> dict[str, Any] | State:
                              data={"request_id": rid, "status": "escalated", "escalation_id": esc_id,
                                    "reason": reason})
         try:
-            result = update_schedule_and_notify(decision, job)
+            result = update_schedule_and_notify(as_is(decision), job)
             break
         except dispatching.ScheduleConflict as exc:
             logger.info("attempt %s: %s; deciding again", attempt, exc)
@@ -164,14 +243,48 @@ def _decide_and_commit(rid: int, logger: Any) -> dict[str, Any] | State:
             "moved": len(result.moved)}
 
 
-@task(name="dispatch-request", cache_policy=INPUTS, persist_result=True)
-def dispatch_request(request_id: int, attempt: str = "intake") -> dict[str, Any]:
-    """What a Prefect task worker runs for one accepted request: the dispatch flow, as its own flow run.
+def as_is(value: _T) -> _T:
+    """``value`` handed to a task without Prefect walking it for futures (``quote``), typed as the value."""
+    return cast(_T, quote(value))
 
-    ``attempt`` names the hand-over (the intake's first, or a fresh one from the requeue sweep): the same
-    request and attempt share a cache key, so a hand-over delivered twice runs the flow once.
+
+def without_flow_heartbeats() -> Any:
+    """Settings for a dispatch flow run without Prefect's flow-run heartbeat thread.
+
+    A dead dispatch run is detected by its lease (renewed every third of ``dispatch_lease_seconds``; the sweep
+    marks the Prefect run Crashed and runs the request again), so Prefect's heartbeat, every 180 s, adds nothing
+    but a thread per run whose join costs up to a second of wall time at the end of every run.
     """
-    outcome: Any = dispatch_service_request(request_id=request_id)
-    if isinstance(outcome, dict):
-        return outcome
-    return {"request_id": request_id, "status": "escalated" if outcome is not None else "unknown"}
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+
+
+@task(name="dispatch-requests", task_run_name="dispatch requests {request_ids}", cache_policy=INPUTS,
+      persist_result=True)
+def dispatch_requests(request_ids: list[int], attempt: str = "intake") -> list[dict[str, Any]]:
+    """What a Prefect task worker runs for a hand-over of accepted requests: the dispatch flow for each, every
+    one its own flow run, one after the other.
+
+    ``attempt`` names the hand-over (the intake's, or a fresh one from the requeue sweep): the same requests and
+    attempt share a cache key, so a hand-over delivered twice runs the flows once. A request whose run fails does
+    not stop the others: its lease records the error and the requeue sweep runs it again (a dead letter after
+    ``TRUCKROLL_MAX_DISPATCH_ATTEMPTS``).
+    """
+    outcomes: list[dict[str, Any]] = []
+    failed: list[int] = []
+    for request_id in request_ids:
+        try:
+            with without_flow_heartbeats():
+                outcome: Any = dispatch_service_request(request_id=request_id)
+        except Exception as exc:  # noqa: BLE001 - recorded on the lease; the sweep runs it again
+            log.warning("dispatch of request %s failed (%s); the requeue sweep will run it again", request_id, exc)
+            failed.append(request_id)
+            outcomes.append({"request_id": request_id, "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        if not isinstance(outcome, dict):
+            outcome = {"request_id": request_id, "status": "escalated" if outcome is not None else "unknown"}
+        outcomes.append(outcome)
+    if failed and len(failed) == len(request_ids):
+        raise RuntimeError(f"dispatch failed for every request of the hand-over: {failed}")
+    return outcomes

@@ -27,8 +27,10 @@ export PREFECT_CLIENT_MAX_RETRIES=${PREFECT_CLIENT_MAX_RETRIES:-10}
 export PREFECT_CLIENT_RETRY_EXTRA_CODES=${PREFECT_CLIENT_RETRY_EXTRA_CODES:-502,503}
 export PREFECT_SERVER_DATABASE_TIMEOUT=${PREFECT_SERVER_DATABASE_TIMEOUT:-60}
 export PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT=${PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT:-30}
-# Process workers poll every 2 s (Prefect's default is 10 s).
-export PREFECT_WORKER_QUERY_SECONDS=${PREFECT_WORKER_QUERY_SECONDS:-2}
+# The process worker runs only the scheduled deployments and runs started from the UI: it polls at Prefect's
+# default (10 s). Every poll writes to Prefect's database (work queues and deployments marked ready); polling
+# every 2 s added lock waits of up to 60 s on SQLite during bursts.
+export PREFECT_WORKER_QUERY_SECONDS=${PREFECT_WORKER_QUERY_SECONDS:-10}
 # A development convenience: without a webhook secret of your own the service would refuse to start.
 if [ -z "${TRUCKROLL_WEBHOOK_SECRET:-}" ] && [ -z "${TRUCKROLL_WEBHOOK_SECRETS:-}" ]; then
   export TRUCKROLL_DEVELOPMENT=${TRUCKROLL_DEVELOPMENT:-true}

@@ -100,17 +100,18 @@ def submit_to_deployment(request_id: int, *, attempt: str = "intake") -> str:
 _DELAY_LOCK = threading.Lock()
 
 
-def submit_to_task_worker(request_id: int, *, attempt: str = "intake") -> str:
-    """Hand the request to the Prefect task workers; returns the id of the background task run at once.
+def submit_to_task_worker(request_ids: list[int], *, attempt: str = "intake") -> str:
+    """Hand requests to the Prefect task workers in one background task run; returns its id at once.
 
-    The same request and ``attempt`` give the same cache key, so a retried hand-over runs the flow once.
+    Each request still runs as its own flow run. The same requests and ``attempt`` give the same cache key, so
+    a hand-over delivered twice runs them once.
     """
-    from flows.dispatch import dispatch_request
+    from flows.dispatch import dispatch_requests
 
     # One hand-over at a time per process: Prefect 3.8.8's Task.delay deadlocks when several threads call it at
-    # once (they all wait in apply_async); a hand-over is a few API calls, well under a second.
+    # once (they all wait in apply_async); a hand-over is a few API calls, well under a second on a quiet server.
     with _DELAY_LOCK:
-        future = dispatch_request.delay(request_id, attempt)
+        future = dispatch_requests.delay(list(request_ids), attempt)
     return str(future.task_run_id)
 
 
@@ -118,7 +119,7 @@ def submit(request_id: int, *, attempt: str = "intake", mode: str | None = None)
     """Start a dispatch run of the request the configured way (see the module docstring)."""
     mode = mode or flow_run_mode()
     if mode == "task-worker":
-        return submit_to_task_worker(request_id, attempt=attempt)
+        return submit_to_task_worker([request_id], attempt=attempt)
     if mode == "deployment":
         return submit_to_deployment(request_id, attempt=attempt)
     return run_in_process(request_id)
@@ -148,10 +149,11 @@ def mark_crashed(flow_run_ids: Iterable[str], *, message: str) -> list[str]:
 
 def run_in_process(request_id: int) -> Any:
     """Run the dispatch flow here and now; returns its outcome."""
-    from flows.dispatch import dispatch_service_request
+    from flows.dispatch import dispatch_service_request, without_flow_heartbeats
 
     ensure_prefect_api()
-    outcome: Any = dispatch_service_request(request_id=request_id)
+    with without_flow_heartbeats():
+        outcome: Any = dispatch_service_request(request_id=request_id)
     return outcome.result() if hasattr(outcome, "result") else outcome
 
 
@@ -184,17 +186,26 @@ class BackgroundDispatcher:
     """Hands accepted request ids to the dispatch flow from background threads.
 
     ``task-worker`` and ``deployment`` only hand the request over (workers run it), from ``threads`` threads
-    at once (default 8: a hand-over is a few calls to the Prefect API, so a burst is handed over in parallel);
+    (default 8); to task workers, requests waiting together go in one hand-over of up to ``batch_size``
+    (``TRUCKROLL_HANDOVER_BATCH``, default 4), each still its own flow run: a burst costs the Prefect server a
+    task run per batch rather than per request, while a lone request is handed over at once;
     ``in-process`` runs the flow in this process from one thread, one after the other, so an SQLite database
     has a single flow writer.
     """
 
     def __init__(self, mode: str | None = None, run: Callable[[int, str], Any] | None = None,
-                 threads: int = 8) -> None:
+                 threads: int = 8, batch_size: int | None = None) -> None:
         self.mode = mode or flow_run_mode()
         if self.mode not in ("task-worker", "deployment", "in-process"):
             raise ValueError(f"mode must be 'task-worker', 'deployment' or 'in-process' (got {self.mode!r})")
         self._run = run or self._submit
+        if batch_size is None:
+            from truckroll.settings import get_settings
+
+            batch_size = get_settings().handover_batch
+        self.batch_size = max(1, batch_size)
+        # Requests are handed to task workers in batches (see _loop) unless a caller supplied its own runner.
+        self._batches = run is None and self.mode == "task-worker"
         self._queue: queue.Queue[tuple[int, str] | None] = queue.Queue()
         self._pending: set[int] = set()
         self._lock = threading.Lock()
@@ -255,18 +266,44 @@ class BackgroundDispatcher:
             item = self._queue.get()
             if item is None:
                 return
-            request_id, attempt = item
+            batch = [item]
+            if self._batches:
+                # A burst: what waits behind this request goes in the same hand-over (each request is still its
+                # own flow run), so the Prefect server creates one task run per batch instead of one per request.
+                while len(batch) < self.batch_size:
+                    try:
+                        more = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        self._queue.put(None)
+                        break
+                    batch.append(more)
+            ids = [rid for rid, _ in batch]
             try:
-                self._run(request_id, attempt)
+                if self._batches:
+                    self._submit_batch(batch)
+                else:
+                    self._run(*item)
                 with self._lock:
-                    self.handled += 1
-            except Exception:  # noqa: BLE001 - one failed run must not stop the others; the sweep retries it
+                    self.handled += len(batch)
+            except Exception:  # noqa: BLE001 - one failed hand-over must not stop the others; the sweep retries
                 with self._lock:
-                    self.failed += 1
-                log.exception("dispatch of request %s failed; the requeue sweep will retry it", request_id)
+                    self.failed += len(batch)
+                log.exception("dispatch of request(s) %s failed; the requeue sweep will retry", ids)
             finally:
                 with self._lock:
-                    self._pending.discard(request_id)
+                    self._pending.difference_update(ids)
+
+    def _submit_batch(self, batch: list[tuple[int, str]]) -> str:
+        from truckroll.requeue import mark_queued
+        from truckroll.settings import get_settings
+
+        ids = [rid for rid, _ in batch]
+        mark_queued(ids, hold_seconds=get_settings().requeue_after_seconds)
+        # One attempt name for the batch: the same hand-over delivered twice runs once; a new batch runs again.
+        attempt = batch[0][1] if len(batch) == 1 else new_attempt()
+        return submit_to_task_worker(ids, attempt=attempt)
 
 
 def new_attempt() -> str:

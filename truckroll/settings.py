@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.booking import BookingSettings
@@ -78,6 +79,12 @@ class Settings(BaseSettings):
     # Concurrent dispatch runs per task worker (truckroll worker, make serve): threads share one core, so a
     # few per worker and more workers (one per core) rather than many threads.
     worker_limit: int = 2
+    # Requests waiting together are handed to the task workers in one batch of up to this many (each still its
+    # own flow run), so a burst does not cost the Prefect server a task run per request.
+    handover_batch: int = Field(4, ge=1, le=50)
+    # A dispatch run refreshes its day's plan page and metrics artifacts at most this often per worker; the
+    # worker refreshes what it skipped when the interval ends (0: after every dispatch).
+    plan_artifact_seconds: float = Field(30.0, ge=0)
     # Security (docs/security.md). Webhook secrets accepted at once (rotation: add the new one, move senders,
     # remove the old one); empty = webhook_secret alone. A signature older or newer than the tolerance is refused.
     webhook_secrets: list[str] = []

@@ -56,13 +56,18 @@ def worker(limit: int = typer.Option(None, "--limit", min=1,
         raise typer.Exit(2)
     from prefect.task_worker import serve as serve_tasks
 
-    from flows.dispatch import dispatch_request
+    from flows.dispatch import DAY_ARTIFACTS, dispatch_requests
     from truckroll.db import init_db
     from truckroll.deploy import patch_subscription_timeouts
 
     init_db()
     patch_subscription_timeouts()
-    serve_tasks(dispatch_request, limit=limit or get_settings().worker_limit)
+    settings = get_settings()
+    DAY_ARTIFACTS.start_refresher(settings.plan_artifact_seconds)
+    try:
+        serve_tasks(dispatch_requests, limit=limit or settings.worker_limit)
+    finally:
+        DAY_ARTIFACTS.stop_refresher()
 
 
 @app.command()
