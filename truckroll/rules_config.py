@@ -518,40 +518,58 @@ def load_rules(data: Mapping[str, Any], *, session: Session) -> LoadReport:
             assert shift.id is not None
             session.add(ShiftScope(shift_id=shift.id, all_territories=True))
     report.counts["shifts"] = len(shifts)
+    hours_changed = 0
     for tid, weekly in hours.items():
-        for old in session.exec(select(OperatingHours).where(OperatingHours.technician_id == tid)).all():
+        stored_hours = session.exec(select(OperatingHours).where(OperatingHours.technician_id == tid)).all()
+        wanted = _hours_json(weekly)
+        if sorted((h.weekday, h.start, h.end) for h in stored_hours) == sorted(
+                (h["weekday"], h["start"], h["end"]) for h in wanted):
+            continue  # already what the document says: counted as no change
+        for old in stored_hours:
             session.delete(old)
-        for h in _hours_json(weekly):
+        for h in wanted:
             session.add(OperatingHours(technician_id=tid, **h))
-    report.counts["operating_hours"] = sum(len(v) for v in hours.values())
+        hours_changed += len(wanted)
+    report.counts["operating_hours"] = hours_changed
     stored_absences = {(r.technician_id, r.start, r.end) for r in session.exec(select(TechnicianAbsence).where(
         col(TechnicianAbsence.technician_id).in_({a.technician_id for a in absences}))).all()} if absences else set()
     absences = [a for a in absences if (a.technician_id, a.start, a.end) not in stored_absences]
     for a in absences:
         session.add(a)
     report.counts["absences"] = len(absences)
+    sched_changed = 0
     for terr_name, modes in scheduling:
         terr_id = rows[terr_name].id if terr_name is not None else None
-        row = session.exec(select(SchedulingPolicyRow).where(SchedulingPolicyRow.territory_id == terr_id)).first() \
+        srow = session.exec(select(SchedulingPolicyRow).where(SchedulingPolicyRow.territory_id == terr_id)).first() \
             if terr_id is not None else session.exec(select(SchedulingPolicyRow).where(
                 col(SchedulingPolicyRow.territory_id).is_(None))).first()
-        row = row or SchedulingPolicyRow(territory_id=terr_id, name=terr_name or "default")
-        row.boundaries = list(modes)
-        session.add(row)
-    report.counts["scheduling_policies"] = len(scheduling)
+        if srow is not None and list(srow.boundaries) == list(modes):
+            continue
+        srow = srow or SchedulingPolicyRow(territory_id=terr_id, name=terr_name or "default")
+        srow.boundaries = list(modes)
+        session.add(srow)
+        sched_changed += 1
+    report.counts["scheduling_policies"] = sched_changed
+    travel_changed = 0
     for tech_id, policy in travel:
         q = select(TravelPolicyRecord).where(
             TravelPolicyRecord.technician_id == tech_id if tech_id is not None
             else col(TravelPolicyRecord.technician_id).is_(None))
         prow = session.exec(q).first() or TravelPolicyRecord(technician_id=tech_id)
-        prow.start_at, prow.end_at = policy.start_at, policy.end_at
-        prow.depot_lat = policy.depot.lat if policy.depot else None
-        prow.depot_lon = policy.depot.lon if policy.depot else None
-        prow.outbound, prow.outbound_own_minutes = policy.outbound, policy.outbound_own_minutes
-        prow.inbound, prow.inbound_own_minutes = policy.inbound, policy.inbound_own_minutes
-        prow.max_radius_km, prow.max_radius_minutes = policy.max_radius_km, policy.max_radius_minutes
+        tvalues: dict[str, Any] = dict(start_at=policy.start_at, end_at=policy.end_at,
+                                       depot_lat=policy.depot.lat if policy.depot else None,
+                                       depot_lon=policy.depot.lon if policy.depot else None,
+                                       outbound=policy.outbound, outbound_own_minutes=policy.outbound_own_minutes,
+                                       inbound=policy.inbound, inbound_own_minutes=policy.inbound_own_minutes,
+                                       max_radius_km=policy.max_radius_km,
+                                       max_radius_minutes=policy.max_radius_minutes)
+        if prow.id is not None and all(getattr(prow, k) == v for k, v in tvalues.items()):
+            continue  # already what the document says
+        for k, v in tvalues.items():
+            setattr(prow, k, v)
         session.add(prow)
-    report.counts["travel_policies"] = len(travel)
+        travel_changed += 1
+    report.counts["travel_policies"] = travel_changed
     session.flush()
     return report
 
