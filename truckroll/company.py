@@ -583,6 +583,7 @@ def _remove_rules(doc: CompanyDocument, plan: _Plan, report: SyncReport, note: A
         if isinstance(row, Shift):
             for scope in session.exec(select(ShiftScope).where(ShiftScope.shift_id == row.id)).all():
                 session.delete(scope)
+            session.flush()  # the scope before its shift
         session.delete(row)
         _count(report, section, "removed")
 
