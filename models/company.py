@@ -8,7 +8,7 @@ between sections and syncs the database to the document.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -134,6 +134,23 @@ class CustomerIn(_Strict):
     closed_hours: list[HoursIn] = Field(default_factory=list)
     preferred_technicians: list[str] = Field(default_factory=list)
     excluded_technicians: list[str] = Field(default_factory=list)
+
+
+class MembershipIn(_Strict):
+    """A technician's membership of a territory (docs/rules.md): primary, secondary or relocation, with dates
+    (``until`` inclusive) and an optional radius; a relocation may have its own home and radius centre."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+    technician: str = Field(min_length=1, max_length=200)
+    territory: str = Field(min_length=1, max_length=200)
+    kind: Literal["primary", "secondary", "relocation"] = "primary"
+    from_: DateText | None = Field(None, alias="from")
+    until: DateText | None = None
+    max_radius_km: StrictNumber | None = Field(None, gt=0, le=20000)
+    max_radius_minutes: StrictNumber | None = Field(None, gt=0, le=24 * 60)
+    home: HomeIn | None = None
+    radius_centre: HomeIn | None = None
 
 
 class MembershipKey(_Strict):

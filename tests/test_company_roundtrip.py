@@ -257,6 +257,16 @@ def test_put_company_round_trips_and_removes(db: str) -> None:
         r = c.put("/company", json={"remove": {"memberships": [
             {"technician": "Cy", "territory": "Dallas North", "kind": "relocation", "from": "2030-02-01"}]}})
         assert r.status_code == 200 and r.json()["removed"] == {"memberships": 1}, r.text
+        # Typed memberships: restating one twice changes it once; a bad kind or a misspelt key is a 422.
+        m = {"technician": "Cy", "territory": "Dallas North", "kind": "secondary", "from": "2030-03-01",
+             "max_radius_km": 25}
+        assert c.put("/company/memberships", json=[m]).json()["rules"] == {"memberships": 1}
+        assert c.put("/company/memberships", json=[m]).json()["rules"] == {}
+        assert {"technician": "Cy", "territory": "Dallas North", "kind": "secondary", "from": "2030-03-01",
+                "max_radius_km": 25.0} in c.get("/company/memberships").json()
+        bad = c.put("/company/memberships", json=[m | {"kind": "temp", "max_radius_kms": 3}])
+        assert bad.status_code == 422
+        assert {tuple(e["loc"]) for e in bad.json()["detail"]} == {("body", 0, "kind"), ("body", 0, "max_radius_kms")}
         r = c.put("/company", json={"remove": {"shifts": [{"technician": "Cy", "start": "2030-01-12T08:00:00"}]}})
         assert r.status_code == 422
         assert {(tuple(e["loc"]), e["type"]) for e in r.json()["detail"]} == {
