@@ -7,7 +7,7 @@ between sections and syncs the database to the document.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -40,6 +40,16 @@ def _date_text(v: Any) -> Any:
 
 # A date given as text (or a YAML date), never a number taken for a timestamp.
 DateText = Annotated[date, BeforeValidator(_date_text)]
+
+
+def _moment_text(v: Any) -> Any:
+    if not isinstance(v, str | datetime):
+        raise ValueError("must be a date-time with offset, e.g. 2030-01-07T08:00:00-06:00")
+    return v
+
+
+# A date-time with its offset, given as text (or a YAML timestamp), never a number taken for a timestamp.
+MomentText = Annotated[AwareDatetime, BeforeValidator(_moment_text)]
 
 
 class _Strict(BaseModel):
@@ -168,8 +178,8 @@ class IntervalKey(_Strict):
     """A dated shift or an absence to remove: its technician, start and end (date-times with offset)."""
 
     technician: str
-    start: AwareDatetime
-    end: AwareDatetime
+    start: MomentText
+    end: MomentText
 
 
 class ExceptionKey(_Strict):
