@@ -272,3 +272,24 @@ def test_put_company_round_trips_and_removes(db: str) -> None:
         assert {(tuple(e["loc"]), e["type"]) for e in r.json()["detail"]} == {
             (("body", "remove", "shifts", 0, "start"), "timezone_aware"),
             (("body", "remove", "shifts", 0, "end"), "missing")}
+
+
+def test_a_restated_shift_or_absence_is_updated_not_added(db: str) -> None:
+    """Shifts and absences are matched by technician, start and end: a changed kind, priority, scope or reason
+    updates the stored one."""
+    with session_scope() as s:
+        sync(_full(), session=s)
+    doc = _full()
+    doc["shifts"][1] |= {"max_priority": 1, "all_territories": False}
+    doc["absences"][0]["reason"] = "sick"
+    with session_scope() as s:
+        report = sync(doc, session=s)
+    assert report.rules == {"shifts": 1, "absences": 1}, report
+    with session_scope() as s:
+        on_call = s.exec(select(Shift).where(Shift.kind == "on_call")).one()
+        assert on_call.max_priority == 1
+        assert s.exec(select(ShiftScope)).one().all_territories is False
+        assert s.exec(select(TechnicianAbsence)).one().reason == "sick"
+    assert _count(Shift) == 2 and _count(TechnicianAbsence) == 1
+    with session_scope() as s:
+        assert not sync(doc, session=s).changed

@@ -506,18 +506,32 @@ def load_rules(data: Mapping[str, Any], *, session: Session) -> LoadReport:
         session.add(row)
         changed += 1
     report.counts["memberships"] = changed
-    stored_shifts = {(r.technician_id, r.start, r.end, r.kind, r.max_priority) for r in session.exec(
+    # A dated shift is matched by technician, start and end: restated, it is updated (kind, on-call priority,
+    # scope), never added twice.
+    stored_shifts = {(r.technician_id, r.start, r.end): r for r in session.exec(
         select(Shift).where(col(Shift.technician_id).in_({sh.technician_id for sh, _ in shifts}))).all()} \
-        if shifts else set()
-    shifts = [(sh, a) for sh, a in shifts
-              if (sh.technician_id, sh.start, sh.end, sh.kind, sh.max_priority) not in stored_shifts]
+        if shifts else {}
+    shifts_changed = 0
     for shift, all_territories in shifts:
+        srow_ = stored_shifts.get((shift.technician_id, shift.start, shift.end))
+        scope = session.exec(select(ShiftScope).where(ShiftScope.shift_id == srow_.id)).first() \
+            if srow_ is not None else None
+        if srow_ is not None and (srow_.kind, srow_.max_priority) == (shift.kind, shift.max_priority) and \
+                bool(scope and scope.all_territories) == all_territories:
+            continue
+        if srow_ is not None:
+            srow_.kind, srow_.max_priority = shift.kind, shift.max_priority
+            shift = srow_
         session.add(shift)
         session.flush()
-        if all_territories:
-            assert shift.id is not None
+        assert shift.id is not None
+        if all_territories and scope is None:
             session.add(ShiftScope(shift_id=shift.id, all_territories=True))
-    report.counts["shifts"] = len(shifts)
+        elif scope is not None:
+            scope.all_territories = all_territories
+            session.add(scope)
+        shifts_changed += 1
+    report.counts["shifts"] = shifts_changed
     hours_changed = 0
     for tid, weekly in hours.items():
         stored_hours = session.exec(select(OperatingHours).where(OperatingHours.technician_id == tid)).all()
@@ -531,12 +545,20 @@ def load_rules(data: Mapping[str, Any], *, session: Session) -> LoadReport:
             session.add(OperatingHours(technician_id=tid, **h))
         hours_changed += len(wanted)
     report.counts["operating_hours"] = hours_changed
-    stored_absences = {(r.technician_id, r.start, r.end) for r in session.exec(select(TechnicianAbsence).where(
-        col(TechnicianAbsence.technician_id).in_({a.technician_id for a in absences}))).all()} if absences else set()
-    absences = [a for a in absences if (a.technician_id, a.start, a.end) not in stored_absences]
+    # An absence is matched by technician, start and end: restated, its reason is updated.
+    stored_absences = {(r.technician_id, r.start, r.end): r for r in session.exec(select(TechnicianAbsence).where(
+        col(TechnicianAbsence.technician_id).in_({a.technician_id for a in absences}))).all()} if absences else {}
+    absences_changed = 0
     for a in absences:
+        arow = stored_absences.get((a.technician_id, a.start, a.end))
+        if arow is not None and arow.reason == a.reason:
+            continue
+        if arow is not None:
+            arow.reason = a.reason
+            a = arow
         session.add(a)
-    report.counts["absences"] = len(absences)
+        absences_changed += 1
+    report.counts["absences"] = absences_changed
     sched_changed = 0
     for terr_name, modes in scheduling:
         terr_id = rows[terr_name].id if terr_name is not None else None
