@@ -7,10 +7,20 @@ between sections and syncs the database to the document.
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Any
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StrictBool, StrictInt, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StrictInt,
+    field_validator,
+)
 
 from models.schemas import check_skill_levels
 
@@ -30,6 +40,16 @@ def _date_text(v: Any) -> Any:
 
 # A date given as text (or a YAML date), never a number taken for a timestamp.
 DateText = Annotated[date, BeforeValidator(_date_text)]
+
+
+def _moment_text(v: Any) -> Any:
+    if not isinstance(v, str | datetime):
+        raise ValueError("must be a date-time with offset, e.g. 2030-01-07T08:00:00-06:00")
+    return v
+
+
+# A date-time with its offset, given as text (or a YAML timestamp), never a number taken for a timestamp.
+MomentText = Annotated[AwareDatetime, BeforeValidator(_moment_text)]
 
 
 class _Strict(BaseModel):
@@ -126,13 +146,83 @@ class CustomerIn(_Strict):
     excluded_technicians: list[str] = Field(default_factory=list)
 
 
+class MembershipIn(_Strict):
+    """A technician's membership of a territory (docs/rules.md): primary, secondary or relocation, with dates
+    (``until`` inclusive) and an optional radius; a relocation may have its own home and radius centre."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+    technician: str = Field(min_length=1, max_length=200)
+    territory: str = Field(min_length=1, max_length=200)
+    kind: Literal["primary", "secondary", "relocation"] = "primary"
+    from_: DateText | None = Field(None, alias="from")
+    until: DateText | None = None
+    max_radius_km: StrictNumber | None = Field(None, gt=0, le=20000)
+    max_radius_minutes: StrictNumber | None = Field(None, gt=0, le=24 * 60)
+    home: HomeIn | None = None
+    radius_centre: HomeIn | None = None
+
+
+class MembershipKey(_Strict):
+    """A membership to remove: the key the sync matches it by (technician, territory, kind, start date)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+    technician: str
+    territory: str
+    kind: str = "primary"
+    from_: DateText = Field(alias="from")
+
+
+class IntervalKey(_Strict):
+    """A dated shift or an absence to remove: its technician, start and end (date-times with offset)."""
+
+    technician: str
+    start: MomentText
+    end: MomentText
+
+
+class ExceptionKey(_Strict):
+    """A shift exception to remove: the technician and the date."""
+
+    technician: str
+    date: DateText
+
+
+class SchedulingKey(_Strict):
+    """A scheduling policy to remove: its territory; without one, the company default."""
+
+    territory: str | None = None
+
+
+class TravelKey(_Strict):
+    """A travel policy to remove: its technician; without one, the company default."""
+
+    technician: str | None = None
+
+
+class RemovePoliciesIn(_Strict):
+    scheduling: list[SchedulingKey] = Field(default_factory=list)
+    travel: list[TravelKey] = Field(default_factory=list)
+
+
 class RemoveIn(_Strict):
-    """What to remove, by key: technicians are deactivated (their history stays), the rest deleted."""
+    """What to remove, by the key each section is matched by: technicians are deactivated (their history
+    stays), the rest deleted. Removing what is not there is no error (the same file twice changes nothing):
+    the report notes it."""
 
     technicians: list[str] = Field(default_factory=list)
     job_types: list[str] = Field(default_factory=list)
     customers: list[str] = Field(default_factory=list)
     shift_patterns: list[str] = Field(default_factory=list)
+    shift_exceptions: list[ExceptionKey] = Field(default_factory=list)
+    territories: list[str] = Field(default_factory=list)
+    memberships: list[MembershipKey] = Field(default_factory=list)
+    shifts: list[IntervalKey] = Field(default_factory=list)
+    absences: list[IntervalKey] = Field(default_factory=list)
+    # Technicians whose weekly operating hours are removed (technicians on a shift pattern take its hours).
+    operating_hours: list[str] = Field(default_factory=list)
+    policies: RemovePoliciesIn = Field(default_factory=RemovePoliciesIn)
 
 
 class CompanyDocument(_Strict):
@@ -160,6 +250,9 @@ class SyncReport(BaseModel):
     removed: dict[str, int] = Field(default_factory=dict)
     unchanged: dict[str, int] = Field(default_factory=dict)
     rules: dict[str, int] = Field(default_factory=dict)
+    # Removals that found nothing to remove (already gone, or a misspelt key): not errors, so that the same
+    # file twice changes nothing, but said.
+    notes: list[str] = Field(default_factory=list)
 
     @property
     def changed(self) -> bool:

@@ -10,37 +10,55 @@ the caller's transaction. ``export_document`` writes the same format back (YAML,
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from datetime import date
+import re
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 import pydantic
 import yaml
 from sqlmodel import Session, col, select
 
 from engine.shifts import ShiftExceptionSpec
-from models import JobType, Technician
+from models import JobType, Shift, Technician
 from models.company import (
     CompanyDocument,
     CustomerIn,
     HoursIn,
     JobTypeIn,
+    MembershipKey,
     ShiftPatternIn,
     SyncReport,
     TechnicianIn,
 )
 from models.company_tables import Customer, ShiftException, ShiftPattern, TechnicianShiftPattern
 from models.rules import WEEKDAYS
-from models.territory_tables import CustomerClosedHours, OperatingHours, TechnicianMembership
+from models.territory_tables import (
+    CustomerClosedHours,
+    OperatingHours,
+    ShiftScope,
+    TechnicianAbsence,
+    TechnicianMembership,
+    TravelPolicyRecord,
+)
+from models.territory_tables import SchedulingPolicy as SchedulingPolicyRow
 from models.territory_tables import Territory as TerritoryRow
+from truckroll.company_csv import (
+    CSV_COLUMNS,
+    CSV_SECTIONS,
+    DOC_PATH,
+    read_csv_files,
+    section_csv,
+    section_of,
+    write_csv_files,
+)
 from truckroll.rules_config import RulesConfigError, load_rules, weekly_hours
 from truckroll.rules_store import clock, parse_clock
+from truckroll.settings import get_settings
 
 RULE_SECTIONS = ("territories", "memberships", "shifts", "operating_hours", "absences", "policies")
-CSV_SECTIONS = ("technicians", "customers", "job_types")
 
 
 class CompanyImportError(RulesConfigError):
@@ -50,142 +68,31 @@ class CompanyImportError(RulesConfigError):
 # ---------------------------------------------------------------- reading files
 
 
-def _pairs(text: str, name: str) -> dict[str, str]:
-    """"plumbing:3; hvac:2" -> {"plumbing": "3", "hvac": "2"}."""
-    out: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in (text or "").split(";"))):
-        key, sep, value = part.partition(":")
-        if not sep:
-            raise ValueError(f"{name}: {part!r} must be NAME:VALUE")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def _hours_cell(text: str) -> list[dict[str, str]]:
-    """"mon 12:00-13:00; sat 08:00-12:00" -> hours items."""
-    out = []
-    for part in filter(None, (p.strip() for p in (text or "").split(";"))):
-        days, _, span = part.partition(" ")
-        start, _, end = span.strip().partition("-")
-        out.append({"days": days, "start": start, "end": end})
-    return out
-
-
-def _exception_cell(text: str) -> dict[str, Any]:
-    """"2030-01-08 off = training" or "2030-01-09 10:00-14:00" -> a shift exception item."""
-    day, _, rest = text.partition(" ")
-    hours, _, reason = (rest or "off").partition("=")
-    hours = hours.strip()
-    item: dict[str, Any] = {"date": day.strip(), "reason": reason.strip()}
-    if hours == "off":
-        return item | {"day_off": True}
-    start, sep, end = hours.partition("-")
-    if not sep:
-        raise ValueError(f"shift_exceptions: {text!r} must be 'DATE off' or 'DATE HH:MM-HH:MM'")
-    return item | {"start": start.strip(), "end": end.strip()}
-
-
-def _exception_text(e: dict[str, Any]) -> str:
-    text = f"{e['date']} off" if e.get("day_off") else f"{e['date']} {e['start']}-{e['end']}"
-    return f"{text} = {e['reason']}" if e.get("reason") else text
-
-
-def _typed_cells(item: dict[str, Any]) -> dict[str, Any]:
-    """CSV cells are text; the document's numbers and flags are typed (models.company refuses "12" for 12)."""
-    out: dict[str, Any] = {}
-    for k, v in item.items():
-        if isinstance(v, dict) and k in _CSV_COUNTS:  # skills, stock, parts: NAME -> a whole number
-            out[k] = {n: {sk: _whole(sv) for sk, sv in c.items()} if isinstance(c, dict) else _whole(c)
-                      for n, c in v.items()}
-        elif isinstance(v, dict):
-            out[k] = _typed_cells(v) if k == "home" else v
-        elif isinstance(v, str) and k in _CSV_BOOLS and v.lower() in ("true", "false", "yes", "no", "1", "0"):
-            out[k] = v.lower() in ("true", "yes", "1")
-        elif isinstance(v, str) and k in _CSV_NUMBERS and v:
-            try:
-                out[k] = int(v) if v.lstrip("+-").isdigit() else float(v)
-            except ValueError:
-                out[k] = v  # the model names the field
-        else:
-            out[k] = v
-    return out
-
-
-_CSV_NUMBERS = {"lat", "lon", "multiplier", "typical_value", "duration_minutes", "default_duration_minutes"}
-_CSV_COUNTS = {"skills", "van_inventory", "parts"}
-
-
-def _whole(v: Any) -> Any:
-    """"3" -> 3; anything else as it is (the model names a bad one)."""
-    return int(v) if isinstance(v, str) and v.strip().lstrip("+-").isdigit() else v
-_CSV_BOOLS = {"active", "day_off"}
-
-
-def _csv_rows(section: str, text: str) -> list[dict[str, Any]]:
-    """One CSV file of ``section`` as document items (cells with ';'-separated NAME:VALUE pairs)."""
-    items: list[dict[str, Any]] = []
-    for n, raw in enumerate(csv.DictReader(io.StringIO(text)), start=2):
-        row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
-        try:
-            if section == "technicians":
-                item: dict[str, Any] = {k: v for k, v in row.items() if k not in (
-                    "home_lat", "home_lon", "skills", "certifications", "van_inventory", "shift_exceptions")}
-                item["home"] = {"lat": row.pop("home_lat", None), "lon": row.pop("home_lon", None)}
-                item["skills"] = _pairs(row.get("skills", ""), "skills")
-                item["certifications"] = _pairs(row.get("certifications", ""), "certifications")
-                item["van_inventory"] = _pairs(row.get("van_inventory", ""), "van_inventory")
-                if row.get("shift_exceptions"):
-                    item["shift_exceptions"] = [_exception_cell(p) for p in filter(
-                        None, (x.strip() for x in row["shift_exceptions"].split(";")))]
-                for k in ("shift_pattern", "email", "phone", "multiplier", "active"):
-                    if item.get(k) == "":
-                        item.pop(k)
-            elif section == "customers":
-                item = {k: v for k, v in row.items() if k not in (
-                    "closed_hours", "preferred_technicians", "excluded_technicians")}
-                item["closed_hours"] = _hours_cell(row.get("closed_hours", ""))
-                for k in ("preferred_technicians", "excluded_technicians"):
-                    item[k] = [x.strip() for x in row.get(k, "").split(";") if x.strip()]
-            elif section == "job_types":
-                item = {k: v for k, v in row.items() if not k.startswith("skills_") and k not in (
-                    "certifications", "parts")}
-                item["skills"] = {c: _pairs(row[f"skills_{c}"], f"skills_{c}")
-                                  for c in ("low", "medium", "high") if row.get(f"skills_{c}")}
-                item["certifications"] = [x.strip() for x in row.get("certifications", "").split(";") if x.strip()]
-                item["parts"] = _pairs(row.get("parts", ""), "parts")
-            else:
-                raise ValueError(f"CSV holds one of {', '.join(CSV_SECTIONS)} (got {section!r})")
-        except (ValueError, IndexError) as exc:
-            raise CompanyImportError([f"{section}.csv line {n}: {exc}"]) from None
-        items.append(_typed_cells(item))
-    return items
-
-
-def csv_section(path: Path, section: str | None = None) -> str:
-    """The section a CSV file holds: given, or its name (``technicians.csv``, ``customers-2030.csv``)."""
-    if section:
-        return section
-    for name in CSV_SECTIONS:
-        if path.stem.lower().replace("-", "_").startswith(name):
-            return name
-    raise CompanyImportError([f"{path}: name the section with --section ({', '.join(CSV_SECTIONS)}) or call the "
-                              f"file after it (technicians.csv)"])
+def _is_csv(path: Path) -> bool:
+    return path.is_dir() or path.suffix.lower() in (".csv", ".zip")
 
 
 def read_document(path: Path, *, section: str | None = None) -> dict[str, Any]:
-    """A YAML (.yaml/.yml), JSON or CSV company file as a document.
+    """A YAML (.yaml/.yml) or JSON company file, one CSV section, or a folder or zip of section CSVs, as a
+    document. A CSV document remembers each item's file and row (``_origin``) so errors can name them.
 
     Raises
     ------
     CompanyImportError
-        When the file is missing, does not parse, or is not a mapping.
+        When the file is missing, does not parse, is not a mapping, or a CSV cell is bad (file, row, column).
     """
     if not path.exists():
         raise CompanyImportError([f"no such file: {path}"])
+    if _is_csv(path):
+        try:
+            csv_doc = read_csv_files(path, section)
+        except RulesConfigError as exc:
+            raise CompanyImportError(exc.errors) from None
+        data = csv_doc.data
+        data["_origin"] = csv_doc.origin
+        data["_base_dir"] = str(path if path.is_dir() else path.parent)
+        return data
     text = path.read_text()
-    if path.suffix.lower() == ".csv":
-        name = csv_section(path, section)
-        return {name: _csv_rows(name, text)}
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
@@ -196,6 +103,38 @@ def read_document(path: Path, *, section: str | None = None) -> dict[str, Any]:
         raise CompanyImportError([f"{path}: the document must be a mapping of sections"])
     data.setdefault("_base_dir", str(path.parent))
     return data
+
+
+def csv_section(path: Path, section: str | None = None) -> str:
+    """The section one CSV file holds: given, or its name (``technicians.csv``, ``customers-2030.csv``)."""
+    name = section or section_of(path.name)
+    if name not in CSV_SECTIONS:
+        raise CompanyImportError([f"{path}: name the section with --section ({', '.join(CSV_SECTIONS)}) or call "
+                                  f"the file after it (technicians.csv)"])
+    return name
+
+
+_WHERE = re.compile(r"^([a-z_]+(?:\.[a-z_]+)*)\[(\d+)\](\.([a-z_]+))?")
+
+
+def _locate(errors: list[str], origin: dict[str, list[tuple[str, int]]] | None) -> list[str]:
+    """Errors about items read from CSV also name the file, row and (when the path says) the column."""
+    if not origin:
+        return errors
+    out = []
+    for e in errors:
+        m = _WHERE.match(e)
+        rows = origin.get(m.group(1)) if m else None
+        if m is None or rows is None or int(m.group(2)) >= len(rows):
+            out.append(e)
+            continue
+        file, row = rows[int(m.group(2))]
+        section = next((s for s, p in DOC_PATH.items() if ".".join(p) == m.group(1)), None)
+        column = None
+        if m.group(4) and section is not None:
+            column = next((c.name for c in CSV_COLUMNS[section] if c.path[0] == m.group(4)), m.group(4))
+        out.append(f"{file} row {row}" + (f" column {column}" if column else "") + f": {e}")
+    return out
 
 
 # ---------------------------------------------------------------- validation
@@ -294,11 +233,7 @@ class _Plan:
             both = set(c.preferred_technicians) & set(c.excluded_technicians)
             if both:
                 self.fail(f"customers[{i}]", f"technician(s) both preferred and excluded: {', '.join(sorted(both))}")
-        for key, names, known in (("technicians", d.remove.technicians, set(self.techs) | file_techs),
-                                  ("shift_patterns", d.remove.shift_patterns, set(self.patterns))):
-            for j, name in enumerate(names):
-                if name not in known:
-                    self.fail(f"remove.{key}[{j}]", f"unknown {key[:-1].replace('_', ' ')} {name!r}")
+        self._check_removals(file_techs)
         stored_users: dict[int, list[str]] = {}
         for link in self.session.exec(select(TechnicianShiftPattern)).all():
             tech = self.session.get(Technician, link.technician_id)
@@ -310,9 +245,77 @@ class _Plan:
                 stored_users.get(pat.id or -1, []) if pat is not None else [])
             if users:
                 self.fail(f"remove.shift_patterns[{j}]", f"pattern {name!r} is still used by {', '.join(users)}")
-        for j, name in enumerate(d.remove.technicians):
-            if name in file_techs:
-                self.fail(f"remove.technicians[{j}]", f"{name!r} is both listed and removed")
+
+    def _check_removals(self, file_techs: set[str]) -> None:
+        """A removal may not contradict the document (an item both listed and removed) nor leave a reference
+        behind (a territory still used). Removing what is not there is no error: ``_remove`` notes it."""
+        d = self.doc
+        listed: dict[str, set[Any]] = {
+            "technicians": file_techs, "job_types": {j.name for j in d.job_types},
+            "customers": {c.ref for c in d.customers}, "shift_patterns": {p.name for p in d.shift_patterns},
+            "territories": {i.get("name") for i in d.territories or [] if isinstance(i, dict)},
+            "operating_hours": {i.get("technician") for i in d.operating_hours or [] if isinstance(i, dict)}}
+        for key, names in listed.items():
+            for j, name in enumerate(getattr(d.remove, key)):
+                if name in names:
+                    self.fail(f"remove.{key}[{j}]", f"{name!r} is both listed and removed")
+        restated = _membership_keys(d.memberships)
+        for j, m in enumerate(d.remove.memberships):
+            if _mkey(m) in restated:
+                self.fail(f"remove.memberships[{j}]", "this membership is both listed and removed")
+        for key, items in (("shifts", d.shifts), ("absences", d.absences)):
+            kept = _interval_keys(items)
+            for j, k in enumerate(getattr(d.remove, key)):
+                if (k.technician, k.start, k.end) in kept:
+                    self.fail(f"remove.{key}[{j}]", "both listed and removed")
+        tech_items = {t.name: t for t in d.technicians}
+        for j, e in enumerate(d.remove.shift_exceptions):
+            t = tech_items.get(e.technician)
+            if t is not None and any(x.date == e.date for x in t.shift_exceptions):
+                self.fail(f"remove.shift_exceptions[{j}]", "both listed (under the technician) and removed")
+        linked = {link.technician_id for link in self.session.exec(select(TechnicianShiftPattern)).all()}
+        for j, name in enumerate(d.remove.operating_hours):
+            tech = self.techs.get(name)
+            pattern = tech_items[name].shift_pattern if name in tech_items else (
+                "its shift pattern" if tech is not None and tech.id in linked else None)
+            if pattern is not None:
+                self.fail(f"remove.operating_hours[{j}]", f"{name!r} works {pattern!r}: their weekly hours are "
+                                                          f"the pattern's (change the technician's shift_pattern)")
+        pols = d.policies or {}
+        for key, field, removed in (("scheduling", "territory", d.remove.policies.scheduling),
+                                    ("travel", "technician", d.remove.policies.travel)):
+            named = {i.get(field) for i in pols.get(key) or [] if isinstance(i, dict)}
+            for j, k in enumerate(removed):
+                if getattr(k, field) in named:
+                    self.fail(f"remove.policies.{key}[{j}]", "both listed and removed")
+        self._check_territory_removals(restated)
+
+    def _check_territory_removals(self, restated: set[tuple[str, str, str, date]]) -> None:
+        d = self.doc
+        rows = {t.name: t for t in self.session.exec(select(TerritoryRow)).all()}
+        gone = set(d.remove.territories)
+        gone_memberships = {_mkey(m) for m in d.remove.memberships}
+        tech_names = {t.id: n for n, t in self.techs.items()}
+        for j, name in enumerate(d.remove.territories):
+            row = rows.get(name)
+            if row is None:
+                continue
+            users = [f"membership of {m['technician']}" for m in d.memberships or []
+                     if isinstance(m, dict) and m.get("territory") == name]
+            users += [f"territory {i.get('name')}" for i in d.territories or []
+                      if isinstance(i, dict) and i.get("parent") == name]
+            users += [f"scheduling policy of {name}" for i in (d.policies or {}).get("scheduling") or []
+                      if isinstance(i, dict) and i.get("territory") == name]
+            for m in self.session.exec(select(TechnicianMembership).where(
+                    TechnicianMembership.territory_id == row.id)).all():
+                key = (tech_names.get(m.technician_id, ""), name, m.kind, m.effective_from)
+                if key not in gone_memberships and key not in restated:
+                    users.append(f"membership of {key[0]} from {m.effective_from.isoformat()}")
+            users += [f"territory {t.name}" for t in rows.values()
+                      if t.parent_id == row.id and t.name not in gone]
+            if users:
+                self.fail(f"remove.territories[{j}]", f"territory {name!r} is still used by {', '.join(users)} "
+                                                      f"(remove those too)")
 
 
 # ---------------------------------------------------------------- writing
@@ -413,6 +416,13 @@ def sync(data: dict[str, Any], *, session: Session, prune: bool = False) -> Sync
     CompanyImportError
         Naming every failing item with its path; nothing has been written.
     """
+    try:
+        return _sync(data, session, prune)
+    except CompanyImportError as exc:
+        raise CompanyImportError(_locate(exc.errors, data.get("_origin"))) from None
+
+
+def _sync(data: dict[str, Any], session: Session, prune: bool) -> SyncReport:
     doc = parse_document(data)
     plan = _Plan(doc, session, prune)
     plan.check()
@@ -421,8 +431,8 @@ def sync(data: dict[str, Any], *, session: Session, prune: bool = False) -> Sync
     report = SyncReport()
 
     for j in doc.job_types:
-        row = session.exec(select(JobType).where(JobType.name == j.name)).first()
-        _upsert(session, report, "job_types", row, JobType(name=j.name, default_duration_minutes=j.duration_minutes),
+        jrow = session.exec(select(JobType).where(JobType.name == j.name)).first()
+        _upsert(session, report, "job_types", jrow, JobType(name=j.name, default_duration_minutes=j.duration_minutes),
                 _job_type_values(j))
     for p in doc.shift_patterns:
         plan.patterns[p.name] = _upsert(session, report, "shift_patterns", plan.patterns.get(p.name),
@@ -447,8 +457,8 @@ def sync(data: dict[str, Any], *, session: Session, prune: bool = False) -> Sync
                 _sync_pattern_of(session, report, tech, pat, plan.pattern_hours[p.name])
     ids = {name: t.id for name, t in plan.techs.items()}
     for c in doc.customers:
-        row = session.exec(select(Customer).where(Customer.ref == c.ref)).first()
-        _upsert(session, report, "customers", row, Customer(ref=c.ref, name=c.name, lat=c.lat, lon=c.lon),
+        crow = session.exec(select(Customer).where(Customer.ref == c.ref)).first()
+        _upsert(session, report, "customers", crow, Customer(ref=c.ref, name=c.name, lat=c.lat, lon=c.lon),
                 dict(name=c.name, email=c.email, phone=c.phone, address=c.address, lat=c.lat, lon=c.lon,
                      notes=c.notes, closed_hours=plan.closed[c.ref],
                      preferred_technician_ids=[ids[n] for n in c.preferred_technicians],
@@ -471,12 +481,63 @@ def sync(data: dict[str, Any], *, session: Session, prune: bool = False) -> Sync
     return report
 
 
+def _day(value: Any) -> date | None:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        return None  # load_rules names it
+
+
+def _moment(value: Any) -> datetime | None:
+    try:
+        dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return None  # load_rules names it
+    return dt if dt.tzinfo is not None else None
+
+
+def _mkey(m: MembershipKey) -> tuple[str, str, str, date]:
+    return (m.technician, m.territory, m.kind, m.from_)
+
+
+def _membership_keys(items: list[dict[str, Any]] | None) -> set[tuple[str, str, str, date]]:
+    """The keys memberships are matched by: technician, territory, kind, start (as load_rules matches them)."""
+    out = set()
+    for i in items or []:
+        if isinstance(i, dict):
+            start = _day(i.get("from", i.get("effective_from"))) if i.get(
+                "from", i.get("effective_from")) is not None else date(2000, 1, 1)
+            if start is not None:
+                out.add((str(i.get("technician")), str(i.get("territory")), str(i.get("kind", "primary")), start))
+    return out
+
+
+def _interval_keys(items: list[dict[str, Any]] | None) -> set[tuple[str, datetime, datetime]]:
+    """The keys shifts and absences are matched by: technician, start, end."""
+    out = set()
+    for i in items or []:
+        if isinstance(i, dict):
+            a, b = _moment(i.get("start")), _moment(i.get("end"))
+            if a is not None and b is not None:
+                out.add((str(i.get("technician")), a, b))
+    return out
+
+
 def _remove(doc: CompanyDocument, plan: _Plan, report: SyncReport) -> None:
+    """Explicit removals (``remove:``) and, with ``prune``, what a listed section does not name. Rule items
+    go before ``load_rules`` runs, so a membership removed and another added in its place do not overlap."""
     session = plan.session
-    gone_techs = set(doc.remove.technicians)
-    gone_types = set(doc.remove.job_types)
-    gone_customers = set(doc.remove.customers)
-    gone_patterns = set(doc.remove.shift_patterns)
+    r = doc.remove
+
+    def note(where: str, what: str) -> None:
+        report.notes.append(f"{where}: no {what} (nothing to remove)")
+
+    gone_techs = set(r.technicians)
+    gone_types = set(r.job_types)
+    gone_customers = set(r.customers)
+    gone_patterns = set(r.shift_patterns)
     if plan.prune:
         if doc.technicians:
             gone_techs |= {n for n, t in plan.techs.items() if t.active} - {t.name for t in doc.technicians}
@@ -490,25 +551,127 @@ def _remove(doc: CompanyDocument, plan: _Plan, report: SyncReport) -> None:
                 p.name for p in doc.shift_patterns}
     for name in sorted(gone_techs):
         tech = plan.techs.get(name)
-        if tech is not None and tech.active:
+        if tech is None:
+            note(f"remove.technicians[{r.technicians.index(name)}]", f"technician {name!r}")
+        elif tech.active:
             tech.active = False  # its assignments and history stay; it takes no more work
             session.add(tech)
             _count(report, "technicians", "removed")
-    for name in sorted(gone_types):
-        row = session.exec(select(JobType).where(JobType.name == name)).first()
-        if row is not None:
-            session.delete(row)
-            _count(report, "job_types", "removed")
-    for ref in sorted(gone_customers):
-        row = session.exec(select(Customer).where(Customer.ref == ref)).first()
-        if row is not None:
-            session.delete(row)
-            _count(report, "customers", "removed")
-    for name in sorted(gone_patterns):
-        pat = plan.patterns.get(name)
-        if pat is not None:  # unused: checked (remove) or selected so (prune)
-            session.delete(pat)
-            _count(report, "shift_patterns", "removed")
+    for key, model, field, names, label in (
+            ("job_types", JobType, "name", gone_types, "job type"),
+            ("customers", Customer, "ref", gone_customers, "customer"),
+            ("shift_patterns", ShiftPattern, "name", gone_patterns, "shift pattern")):
+        for name in sorted(names):
+            row = session.exec(select(model).where(getattr(model, field) == name)).first()
+            if row is None:
+                note(f"remove.{key}[{getattr(r, key).index(name)}]", f"{label} {name!r}")
+            else:  # a pattern is unused: checked (remove) or selected so (prune)
+                session.delete(row)
+                _count(report, key, "removed")
+    session.flush()
+    _remove_rules(doc, plan, report, note)
+
+
+def _remove_rules(doc: CompanyDocument, plan: _Plan, report: SyncReport, note: Any) -> None:
+    session, r = plan.session, doc.remove
+    ids = {n: t.id for n, t in plan.techs.items()}
+    names = {t.id: n for n, t in plan.techs.items()}
+    terrs = {t.name: t for t in session.exec(select(TerritoryRow)).all()}
+    terr_names = {t.id: n for n, t in terrs.items()}
+
+    def delete(row: Any, section: str) -> None:
+        if isinstance(row, Shift):
+            for scope in session.exec(select(ShiftScope).where(ShiftScope.shift_id == row.id)).all():
+                session.delete(scope)
+            session.flush()  # the scope before its shift
+        session.delete(row)
+        _count(report, section, "removed")
+
+    for j, e in enumerate(r.shift_exceptions):
+        exc_row = session.exec(select(ShiftException).where(
+            ShiftException.technician_id == ids.get(e.technician, -1), ShiftException.day == e.date)).first()
+        if exc_row is None:
+            note(f"remove.shift_exceptions[{j}]", f"exception of {e.technician!r} on {e.date.isoformat()}")
+        else:
+            delete(exc_row, "shift_exceptions")
+    # Memberships.
+    stored_m = {(names.get(m.technician_id, ""), terr_names.get(m.territory_id, ""), m.kind, m.effective_from): m
+                for m in session.exec(select(TechnicianMembership)).all()}
+    for j, mk in enumerate(r.memberships):
+        if _mkey(mk) in stored_m:
+            delete(stored_m.pop(_mkey(mk)), "memberships")
+        else:
+            note(f"remove.memberships[{j}]", f"{mk.kind} membership of {mk.technician!r} in {mk.territory!r} "
+                                             f"from {mk.from_.isoformat()}")
+    if plan.prune and doc.memberships:
+        for mkey in sorted(set(stored_m) - _membership_keys(doc.memberships)):
+            delete(stored_m[mkey], "memberships")
+    # Dated shifts and absences.
+    interval_models: tuple[tuple[str, type[Shift] | type[TechnicianAbsence]], ...] = (
+        ("shifts", Shift), ("absences", TechnicianAbsence))
+    for section, imodel in interval_models:
+        stored: dict[tuple[str, datetime, datetime], Any] = {
+            (names.get(x.technician_id, ""), x.start, x.end): x for x in session.exec(select(imodel)).all()
+            for x in [cast(Any, x)]}
+        for j, k in enumerate(getattr(r, section)):
+            found = stored.pop((k.technician, k.start, k.end), None)
+            if found is None:
+                note(f"remove.{section}[{j}]", f"{section[:-1]} of {k.technician!r} from {k.start.isoformat()} to "
+                                              f"{k.end.isoformat()}")
+            else:
+                delete(found, section)
+        listed = getattr(doc, section)
+        if plan.prune and listed:
+            for k2 in set(stored) - _interval_keys(listed):
+                delete(stored[k2], section)
+    # Weekly operating hours of technicians without a pattern.
+    linked = {link.technician_id for link in session.exec(select(TechnicianShiftPattern)).all()}
+    gone_hours = {(j, n) for j, n in enumerate(r.operating_hours)}
+    if plan.prune and doc.operating_hours:
+        listed_h = {i.get("technician") for i in doc.operating_hours if isinstance(i, dict)}
+        gone_hours |= {(-1, n) for n, t in plan.techs.items() if t.id not in linked and n not in listed_h}
+    for j, name in sorted(gone_hours, key=lambda x: (x[1], x[0])):
+        rows = session.exec(select(OperatingHours).where(OperatingHours.technician_id == ids.get(name, -1))).all()
+        if not rows and j >= 0:
+            note(f"remove.operating_hours[{j}]", f"weekly hours of {name!r}")
+        for h in rows:
+            session.delete(h)
+        if rows:
+            _count(report, "operating_hours", "removed")
+    # Policies: by territory (scheduling) or technician (travel); none = the company default.
+    pols = doc.policies or {}
+    policy_models: tuple[tuple[str, type[SchedulingPolicyRow] | type[TravelPolicyRecord], str], ...] = (
+        ("scheduling", SchedulingPolicyRow, "territory"), ("travel", TravelPolicyRecord, "technician"))
+    for kind, pmodel, field in policy_models:
+        back: dict[Any, str] = terr_names if kind == "scheduling" else names
+        stored_p: dict[str | None, Any] = {}
+        for prow in session.exec(select(pmodel)).all():
+            row_ref = getattr(prow, f"{field}_id")
+            stored_p[back.get(row_ref, "") if row_ref is not None else None] = prow
+        for j, k in enumerate(getattr(r.policies, kind)):
+            ref = getattr(k, field)
+            hit = stored_p.pop(ref, None)
+            if hit is None:
+                note(f"remove.policies.{kind}[{j}]", f"{kind} policy " + (
+                    f"of {field} {ref!r}" if ref is not None else "for the company default"))
+            else:
+                delete(hit, f"{kind}_policies")
+        if plan.prune and pols.get(kind):
+            listed_p = {i.get(field) for i in pols[kind] if isinstance(i, dict)}
+            for ref in set(stored_p) - listed_p:
+                delete(stored_p[ref], f"{kind}_policies")
+    # Territories last (their memberships and children went first; checked), with their own scheduling policy.
+    session.flush()
+    for j, name in sorted(enumerate(r.territories), key=lambda x: -terrs[x[1]].level if x[1] in terrs else 0):
+        terr = terrs.get(name)
+        if terr is None:
+            note(f"remove.territories[{j}]", f"territory {name!r}")
+            continue
+        for pol in session.exec(select(SchedulingPolicyRow).where(SchedulingPolicyRow.territory_id == terr.id)).all():
+            delete(pol, "scheduling_policies")
+        session.flush()
+        delete(terr, "territories")
+        session.flush()
     session.flush()
 
 
@@ -589,56 +752,78 @@ def export_document(*, session: Session) -> dict[str, Any]:
              "from": m.effective_from.isoformat(),
              **({"until": m.effective_until.isoformat()} if m.effective_until else {}),
              **({"max_radius_km": m.max_radius_km} if m.max_radius_km is not None else {}),
-             **({"max_radius_minutes": m.max_radius_minutes} if m.max_radius_minutes is not None else {})}
-            for m in session.exec(select(TechnicianMembership).order_by(
-                col(TechnicianMembership.technician_id), col(TechnicianMembership.effective_from))).all()]
+             **({"max_radius_minutes": m.max_radius_minutes} if m.max_radius_minutes is not None else {}),
+             **({"home": {"lat": m.home_lat, "lon": m.home_lon}} if m.home_lat is not None else {}),
+             **({"radius_centre": {"lat": m.radius_centre_lat, "lon": m.radius_centre_lon}}
+                if m.radius_centre_lat is not None else {})}
+            for m in sorted(session.exec(select(TechnicianMembership)).all(), key=lambda m: (
+                m.technician_id, tnames.get(m.territory_id, ""), m.kind, m.effective_from))]
+    _export_rules(doc, session, names, links, tnames if terrs else {})
     return doc
 
 
-def _cell(pairs: dict[str, Any]) -> str:
-    return "; ".join(f"{k}:{v}" for k, v in pairs.items())
+def _export_rules(doc: dict[str, Any], session: Session, names: dict[int | None, str], links: dict[int, int],
+                  tnames: dict[int | None, str]) -> None:
+    """Dated shifts, absences, the weekly hours of technicians without a pattern, and the policies: the rule
+    sections the document holds, each only when there is something in it."""
+    tz = ZoneInfo(get_settings().company_timezone)
+
+    def moment(dt: datetime) -> str:
+        return dt.astimezone(tz).isoformat()
+
+    scopes = {s.shift_id for s in session.exec(select(ShiftScope)).all() if s.all_territories}
+    shifts = [
+        {"technician": names[sh.technician_id], "start": moment(sh.start), "end": moment(sh.end), "kind": sh.kind,
+         **({"max_priority": sh.max_priority} if sh.max_priority is not None else {}),
+         **({"all_territories": True} if sh.id in scopes else {})}
+        for sh in session.exec(select(Shift).order_by(col(Shift.technician_id), col(Shift.start),
+                                                      col(Shift.end))).all() if sh.technician_id in names]
+    absences = [
+        {"technician": names[a.technician_id], "start": moment(a.start), "end": moment(a.end), "reason": a.reason}
+        for a in session.exec(select(TechnicianAbsence).order_by(
+            col(TechnicianAbsence.technician_id), col(TechnicianAbsence.start), col(TechnicianAbsence.end))).all()
+        if a.technician_id in names]
+    weekly: dict[int, list[dict[str, Any]]] = {}
+    for h in session.exec(select(OperatingHours).order_by(col(OperatingHours.technician_id),
+                                                          col(OperatingHours.weekday),
+                                                          col(OperatingHours.start))).all():
+        if h.technician_id not in links:  # a pattern's technicians take its hours
+            weekly.setdefault(h.technician_id, []).append({"weekday": h.weekday, "start": h.start, "end": h.end})
+    hours = [{"technician": names[tid], "hours": _hours_out(rows)} for tid, rows in weekly.items() if tid in names]
+    scheduling = [
+        {**({"territory": tnames[p.territory_id]} if p.territory_id is not None else {}),
+         "boundaries": list(p.boundaries)}
+        for p in session.exec(select(SchedulingPolicyRow).order_by(col(SchedulingPolicyRow.id))).all()
+        if p.territory_id is None or p.territory_id in tnames]
+    travel = [
+        {**({"technician": names[p.technician_id]} if p.technician_id is not None else {}),
+         "start_at": p.start_at, "end_at": p.end_at,
+         **({"depot": {"lat": p.depot_lat, "lon": p.depot_lon}} if p.depot_lat is not None else {}),
+         "outbound": p.outbound, "outbound_own_minutes": p.outbound_own_minutes, "inbound": p.inbound,
+         "inbound_own_minutes": p.inbound_own_minutes,
+         **({"max_radius_km": p.max_radius_km} if p.max_radius_km is not None else {}),
+         **({"max_radius_minutes": p.max_radius_minutes} if p.max_radius_minutes is not None else {})}
+        for p in session.exec(select(TravelPolicyRecord).order_by(col(TravelPolicyRecord.id))).all()
+        if p.technician_id is None or p.technician_id in names]
+    for key, items in (("shifts", shifts), ("operating_hours", hours), ("absences", absences)):
+        if items:
+            doc[key] = items
+    if scheduling or travel:
+        doc["policies"] = {k: v for k, v in (("scheduling", scheduling), ("travel", travel)) if v}
 
 
 def export_csv(section: str, *, session: Session) -> str:
     """One section as CSV (the columns ``read_document`` reads back)."""
-    doc = export_document(session=session)
-    out = io.StringIO()
-    if section == "technicians":
-        cols = ["name", "email", "phone", "home_lat", "home_lon", "skills", "certifications", "multiplier",
-                "van_inventory", "shift_pattern", "shift_exceptions", "active"]
-        w = csv.DictWriter(out, cols)
-        w.writeheader()
-        for t in doc["technicians"]:
-            w.writerow({"name": t["name"], "email": t["email"], "phone": t["phone"], "home_lat": t["home"]["lat"],
-                        "home_lon": t["home"]["lon"], "skills": _cell(t["skills"]),
-                        "certifications": _cell(t["certifications"]), "multiplier": t["multiplier"],
-                        "van_inventory": _cell(t["van_inventory"]), "shift_pattern": t.get("shift_pattern", ""),
-                        "shift_exceptions": "; ".join(map(_exception_text, t.get("shift_exceptions", []))),
-                        "active": str(t["active"]).lower()})
-    elif section == "customers":
-        cols = ["ref", "name", "email", "phone", "address", "lat", "lon", "notes", "closed_hours",
-                "preferred_technicians", "excluded_technicians"]
-        w = csv.DictWriter(out, cols)
-        w.writeheader()
-        for c in doc["customers"]:
-            w.writerow({**{k: c[k] for k in cols[:8]},
-                        "closed_hours": "; ".join(f"{h['days']} {h['start']}-{h['end']}" for h in c["closed_hours"]),
-                        "preferred_technicians": "; ".join(c["preferred_technicians"]),
-                        "excluded_technicians": "; ".join(c["excluded_technicians"])})
-    elif section == "job_types":
-        cols = ["name", "trade", "duration_minutes", "skills_low", "skills_medium", "skills_high", "certifications",
-                "parts", "typical_value"]
-        w = csv.DictWriter(out, cols)
-        w.writeheader()
-        for j in doc["job_types"]:
-            w.writerow({"name": j["name"], "trade": j["trade"], "duration_minutes": j["duration_minutes"],
-                        **{f"skills_{c}": _cell(j["skills"].get(c, {})) for c in ("low", "medium", "high")},
-                        "certifications": "; ".join(j["certifications"]), "parts": _cell(j["parts"]),
-                        "typical_value": j["typical_value"]})
-    else:
-        raise CompanyImportError([f"CSV holds one of {', '.join(CSV_SECTIONS)} (got {section!r})"])
-    return out.getvalue()
+    try:
+        return section_csv(section, export_document(session=session))
+    except RulesConfigError as exc:
+        raise CompanyImportError(exc.errors) from None
+
+
+def export_csv_files(target: Path, *, session: Session) -> list[str]:
+    """Every section as ``SECTION.csv`` into a folder or a ``.zip``: importing it back changes nothing."""
+    return write_csv_files(export_document(session=session), target)
 
 
 __all__ = ["CompanyImportError", "CustomerIn", "ShiftPatternIn", "apply_customer", "customer_for_request",
-           "export_csv", "export_document", "read_document", "sync", "sync_file"]
+           "export_csv", "export_csv_files", "export_document", "read_document", "sync", "sync_file"]

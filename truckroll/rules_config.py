@@ -506,52 +506,92 @@ def load_rules(data: Mapping[str, Any], *, session: Session) -> LoadReport:
         session.add(row)
         changed += 1
     report.counts["memberships"] = changed
-    stored_shifts = {(r.technician_id, r.start, r.end, r.kind, r.max_priority) for r in session.exec(
+    # A dated shift is matched by technician, start and end: restated, it is updated (kind, on-call priority,
+    # scope), never added twice.
+    stored_shifts = {(r.technician_id, r.start, r.end): r for r in session.exec(
         select(Shift).where(col(Shift.technician_id).in_({sh.technician_id for sh, _ in shifts}))).all()} \
-        if shifts else set()
-    shifts = [(sh, a) for sh, a in shifts
-              if (sh.technician_id, sh.start, sh.end, sh.kind, sh.max_priority) not in stored_shifts]
+        if shifts else {}
+    shifts_changed = 0
     for shift, all_territories in shifts:
+        srow_ = stored_shifts.get((shift.technician_id, shift.start, shift.end))
+        scope = session.exec(select(ShiftScope).where(ShiftScope.shift_id == srow_.id)).first() \
+            if srow_ is not None else None
+        if srow_ is not None and (srow_.kind, srow_.max_priority) == (shift.kind, shift.max_priority) and \
+                bool(scope and scope.all_territories) == all_territories:
+            continue
+        if srow_ is not None:
+            srow_.kind, srow_.max_priority = shift.kind, shift.max_priority
+            shift = srow_
         session.add(shift)
         session.flush()
-        if all_territories:
-            assert shift.id is not None
+        assert shift.id is not None
+        if all_territories and scope is None:
             session.add(ShiftScope(shift_id=shift.id, all_territories=True))
-    report.counts["shifts"] = len(shifts)
+        elif scope is not None:
+            scope.all_territories = all_territories
+            session.add(scope)
+        shifts_changed += 1
+    report.counts["shifts"] = shifts_changed
+    hours_changed = 0
     for tid, weekly in hours.items():
-        for old in session.exec(select(OperatingHours).where(OperatingHours.technician_id == tid)).all():
+        stored_hours = session.exec(select(OperatingHours).where(OperatingHours.technician_id == tid)).all()
+        wanted = _hours_json(weekly)
+        if sorted((h.weekday, h.start, h.end) for h in stored_hours) == sorted(
+                (h["weekday"], h["start"], h["end"]) for h in wanted):
+            continue  # already what the document says: counted as no change
+        for old in stored_hours:
             session.delete(old)
-        for h in _hours_json(weekly):
+        for h in wanted:
             session.add(OperatingHours(technician_id=tid, **h))
-    report.counts["operating_hours"] = sum(len(v) for v in hours.values())
-    stored_absences = {(r.technician_id, r.start, r.end) for r in session.exec(select(TechnicianAbsence).where(
-        col(TechnicianAbsence.technician_id).in_({a.technician_id for a in absences}))).all()} if absences else set()
-    absences = [a for a in absences if (a.technician_id, a.start, a.end) not in stored_absences]
+        hours_changed += len(wanted)
+    report.counts["operating_hours"] = hours_changed
+    # An absence is matched by technician, start and end: restated, its reason is updated.
+    stored_absences = {(r.technician_id, r.start, r.end): r for r in session.exec(select(TechnicianAbsence).where(
+        col(TechnicianAbsence.technician_id).in_({a.technician_id for a in absences}))).all()} if absences else {}
+    absences_changed = 0
     for a in absences:
+        arow = stored_absences.get((a.technician_id, a.start, a.end))
+        if arow is not None and arow.reason == a.reason:
+            continue
+        if arow is not None:
+            arow.reason = a.reason
+            a = arow
         session.add(a)
-    report.counts["absences"] = len(absences)
+        absences_changed += 1
+    report.counts["absences"] = absences_changed
+    sched_changed = 0
     for terr_name, modes in scheduling:
         terr_id = rows[terr_name].id if terr_name is not None else None
-        row = session.exec(select(SchedulingPolicyRow).where(SchedulingPolicyRow.territory_id == terr_id)).first() \
+        srow = session.exec(select(SchedulingPolicyRow).where(SchedulingPolicyRow.territory_id == terr_id)).first() \
             if terr_id is not None else session.exec(select(SchedulingPolicyRow).where(
                 col(SchedulingPolicyRow.territory_id).is_(None))).first()
-        row = row or SchedulingPolicyRow(territory_id=terr_id, name=terr_name or "default")
-        row.boundaries = list(modes)
-        session.add(row)
-    report.counts["scheduling_policies"] = len(scheduling)
+        if srow is not None and list(srow.boundaries) == list(modes):
+            continue
+        srow = srow or SchedulingPolicyRow(territory_id=terr_id, name=terr_name or "default")
+        srow.boundaries = list(modes)
+        session.add(srow)
+        sched_changed += 1
+    report.counts["scheduling_policies"] = sched_changed
+    travel_changed = 0
     for tech_id, policy in travel:
         q = select(TravelPolicyRecord).where(
             TravelPolicyRecord.technician_id == tech_id if tech_id is not None
             else col(TravelPolicyRecord.technician_id).is_(None))
         prow = session.exec(q).first() or TravelPolicyRecord(technician_id=tech_id)
-        prow.start_at, prow.end_at = policy.start_at, policy.end_at
-        prow.depot_lat = policy.depot.lat if policy.depot else None
-        prow.depot_lon = policy.depot.lon if policy.depot else None
-        prow.outbound, prow.outbound_own_minutes = policy.outbound, policy.outbound_own_minutes
-        prow.inbound, prow.inbound_own_minutes = policy.inbound, policy.inbound_own_minutes
-        prow.max_radius_km, prow.max_radius_minutes = policy.max_radius_km, policy.max_radius_minutes
+        tvalues: dict[str, Any] = dict(start_at=policy.start_at, end_at=policy.end_at,
+                                       depot_lat=policy.depot.lat if policy.depot else None,
+                                       depot_lon=policy.depot.lon if policy.depot else None,
+                                       outbound=policy.outbound, outbound_own_minutes=policy.outbound_own_minutes,
+                                       inbound=policy.inbound, inbound_own_minutes=policy.inbound_own_minutes,
+                                       max_radius_km=policy.max_radius_km,
+                                       max_radius_minutes=policy.max_radius_minutes)
+        if prow.id is not None and all(getattr(prow, k) == v for k, v in tvalues.items()):
+            continue  # already what the document says
+        for k, v in tvalues.items():
+            setattr(prow, k, v)
         session.add(prow)
-    report.counts["travel_policies"] = len(travel)
+        travel_changed += 1
+    report.counts["travel_policies"] = travel_changed
     session.flush()
     return report
 

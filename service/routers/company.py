@@ -16,6 +16,7 @@ from models.company import (
     CompanyDocument,
     CustomerIn,
     JobTypeIn,
+    MembershipIn,
     ShiftPatternIn,
     SyncReport,
     TechnicianIn,
@@ -61,7 +62,7 @@ def put_company(document: CompanyDocument, session: SessionDep,
                 prune: bool = Query(False, description="Remove items of each listed section the body does not "
                                                        "name (technicians are deactivated).")) -> SyncReport:
     """A declarative sync: the same body twice changes nothing; removals go in ``remove`` or use ``prune``."""
-    return _sync(document.model_dump(mode="json", exclude_none=True), session, prune)
+    return _sync(document.model_dump(mode="json", by_alias=True, exclude_none=True), session, prune)
 
 
 @router.get("/technicians", summary="Technicians")
@@ -146,8 +147,15 @@ def delete_shift_pattern(name: str, session: SessionDep) -> SyncReport:
     return _sync({"remove": {"shift_patterns": [name]}}, session)
 
 
+@router.get("/memberships", summary="Memberships")
+def list_memberships(session: SessionDep) -> list[dict[str, Any]]:
+    return export_document(session=session).get("memberships", [])  # type: ignore[no-any-return]
+
+
 @router.put("/memberships", response_model=SyncReport, summary="Create or update memberships")
-def put_memberships(body: list[dict[str, Any]], session: SessionDep) -> SyncReport:
+def put_memberships(body: list[MembershipIn], session: SessionDep) -> SyncReport:
     """``technician``, ``territory``, ``kind``, ``from``, ``until``, radius (docs/rules.md); a membership
-    restated with the same start is updated, never duplicated."""
-    return _sync({"memberships": body}, session)
+    restated with the same start is updated, never duplicated. Remove one with ``PUT /company`` and
+    ``{"remove": {"memberships": [{technician, territory, kind, from}]}}``."""
+    return _sync({"memberships": [m.model_dump(mode="json", by_alias=True, exclude_none=True) for m in body]},
+                 session)

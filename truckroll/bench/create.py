@@ -53,7 +53,8 @@ def bench_create(requests: int = typer.Option(5, help="Requests to create, one p
                                                       help="Start `truckroll serve` (flows in its process) on the "
                                                            "scratch database and send each request there.")) -> None:
     """Seed the demo company in a scratch SQLite file, then time each `truckroll request create`."""
-    from truckroll import demo
+    from models.security_tables import CredentialKind
+    from truckroll import auth, demo
     from truckroll.db import make_engine, session_scope, upgrade_db
 
     api = os.environ.get("PREFECT_API_URL", "")
@@ -64,8 +65,12 @@ def bench_create(requests: int = typer.Option(5, help="Requests to create, one p
         day = demo.next_service_day()
         with session_scope(engine) as session:
             demo.seed_company(session, day, technicians=technicians, rules=True)
+            # The command reads the outcome from the service with a dispatcher's key (TRUCKROLL_API_KEY).
+            user = auth.create_user("bench-dispatcher", "dispatcher", session=session)
+            key, _ = auth.issue(user, CredentialKind.API_KEY, session=session)
         engine.dispose()
-        env = dict(os.environ, TRUCKROLL_DATABASE_URL=url, TRUCKROLL_WEBHOOK_SECRET="bench-secret")
+        env = dict(os.environ, TRUCKROLL_DATABASE_URL=url, TRUCKROLL_WEBHOOK_SECRET="bench-secret",
+                   TRUCKROLL_API_KEY=key)
         server, service = (_start_service(env) if through_service else (None, None))
         times: list[float] = []
         cpu: list[float] = []

@@ -21,12 +21,13 @@ app.add_typer(live_app, name="live")
 
 
 @company_app.command("import")
-def company_import(file: Path = typer.Argument(..., help="A .yaml, .json or .csv company file "
-                                                         "(docs/company-setup.md)."),
+def company_import(file: Path = typer.Argument(..., help="A .yaml or .json company file, one section's .csv, or a "
+                                                         "folder or .zip of section CSVs (docs/company-setup.md)."),
                    prune: bool = typer.Option(False, "--prune", help="Remove items of each listed section that the "
                                                                     "file does not name."),
-                   section: str | None = typer.Option(None, "--section", help="For a CSV file: technicians, "
-                                                                              "customers or job_types."),
+                   section: str | None = typer.Option(None, "--section", help="For one CSV file not named after "
+                                                                              "its section: technicians, "
+                                                                              "memberships, ..."),
                    dry_run: bool = typer.Option(False, "--dry-run",
                                                 help="Validate and report; write nothing.")) -> None:
     """Make the database say what the file says; the same file twice changes nothing. Any error refuses all of it."""
@@ -59,19 +60,31 @@ def company_import(file: Path = typer.Argument(..., help="A .yaml, .json or .csv
         parts.append(f"{n} {k.replace('_', ' ')} loaded")
     prefix = "dry run, nothing written: " if dry_run else ""
     console.print(prefix + (", ".join(parts) if parts else "nothing changed"), soft_wrap=True)
+    for note in report.notes:
+        console.print(f"[yellow]note[/] {note}", soft_wrap=True)
 
 
 @company_app.command("export")
-def company_export(file: Path = typer.Argument(..., help="Where to write: .yaml, .json, or .csv (one section)."),
+def company_export(file: Path = typer.Argument(..., help="Where to write: .yaml, .json, .csv (one section), "
+                                                         ".zip or a folder (every section as SECTION.csv)."),
                    section: str | None = typer.Option(None, "--section",
-                                                      help="For CSV: technicians, customers or job_types.")) -> None:
+                                                      help="For one .csv file: technicians, memberships, ...")
+                   ) -> None:
     """Write the company in the format `company import` reads (importing it back changes nothing)."""
     import yaml
 
-    from truckroll.company import CompanyImportError, csv_section, export_csv, export_document
+    from truckroll.company import CompanyImportError, csv_section, export_csv, export_csv_files, export_document
     from truckroll.db import init_db, session_scope
 
     init_db()
+    if file.suffix.lower() == ".zip" or file.is_dir() or not file.suffix:
+        try:
+            with session_scope() as session:
+                names = export_csv_files(file, session=session)
+        except OSError as exc:
+            raise fail(f"cannot write {file}: {exc.strerror or exc}") from None
+        console.print(f"wrote {file}: {', '.join(names)}", soft_wrap=True)
+        return
     with session_scope() as session:
         try:
             if file.suffix.lower() == ".csv":
