@@ -40,6 +40,13 @@ log = logging.getLogger(__name__)
 _AT_STOP = ("en_route", "arrived", "completed", "cannot_complete")
 
 
+def console_link(request_id: int) -> str | None:
+    """The console page of a request (TRUCKROLL_CONSOLE_URL), for links from Prefect and the e-mails; None when
+    the console's address is not configured."""
+    base = get_settings().console_url.rstrip("/")
+    return f"{base}/requests/{request_id}" if base else None
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value is not None else None
 

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     tile_url: str = ""
     tile_attribution: str = ""
     prefect_ui_url: str = ""
+    # The console's address as dispatchers reach it (e.g. https://dispatch.example.com/console): Prefect's
+    # artifacts and the escalation e-mail link a request's page there. Empty = no such links.
+    console_url: str = ""
 
 
 

@@ -187,3 +187,24 @@ def test_a_requests_flow_runs_link_into_the_prefect_ui(client: TestClient, monke
     runs = client.get(f"/console/api/requests/{rid}/timeline").json()["flow_runs"]
     assert runs == [{"id": "0b9e2d6c-4d2f-4c39-9a55-5c1a3b1f3e11", "name": None, "state": None,
                      "url": "http://prefect.internal:4200/runs/flow-run/0b9e2d6c-4d2f-4c39-9a55-5c1a3b1f3e11"}]
+
+
+def test_the_escalation_email_links_the_requests_console_page(company: dict[str, int],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from models import Notification
+    from truckroll.db import session_scope
+    from truckroll.settings import get_settings
+
+    monkeypatch.setenv("TRUCKROLL_CONSOLE_URL", "https://dispatch.example.com/console/")
+    get_settings.cache_clear()
+    rid = _create(**HARD_JOB)
+    with session_scope() as s:
+        from truckroll import messages, store
+
+        messages.escalation_alert(session=s, escalation_id=7, request=store.get_request(rid, session=s),
+                                  reason="no technician", why_not=[], dispatch_email="dispatch@example.com")
+    with session_scope() as s:
+        note = s.exec(select(Notification).where(Notification.template == "escalation_alert")).one()
+    link = f"https://dispatch.example.com/console/requests/{rid}"
+    assert f"Resolve it in the dispatch console: {link}" in note.body
+    assert f'<a href="{link}">the dispatch console</a>' in note.body_html
