@@ -218,7 +218,7 @@
       tr.appendChild(th);
       var cell = el("td", { class: "gantt-cell" });
       var g = el("div", { class: "gantt", role: "group", "aria-label": r.name + "'s day" });
-      for (var h = t0; h <= t1; h += hour) {
+      for (var h = t0; h < t1; h += hour) {
         var tick = el("span", { class: "tick", "aria-hidden": "true" }, clock(new Date(h).toISOString(), data.timezone));
         tick.style.left = x(h); g.appendChild(tick);
       }
@@ -261,9 +261,11 @@
       r.jobs.forEach(function (j) {
         var li = el("li", { "data-request": String(j.request_id) });
         li.appendChild(el("a", { href: "/console/requests/" + j.request_id }, "#" + j.request_id));
-        li.appendChild(document.createTextNode(" " + clock(j.start, data.timezone) + " " + j.job_type + ", " +
-          j.customer_name + " (window " + clock(j.window_start, data.timezone) + "-" + clock(j.window_end, data.timezone) +
-          (j.state !== "planned" ? ", " + j.state.replace("_", " ") : "") + ")"));
+        var full = " " + clock(j.start, data.timezone) + " " + j.job_type + ", " + j.customer_name + " (window " +
+          clock(j.window_start, data.timezone) + "-" + clock(j.window_end, data.timezone) +
+          (j.state !== "planned" ? ", " + j.state.replace("_", " ") : "") + ")";
+        li.title = "#" + j.request_id + full;
+        li.appendChild(document.createTextNode(full));
         ul.appendChild(li);
       });
       if (r.jobs.length) { jobsCell.appendChild(ul); }
