@@ -17,7 +17,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,44 +27,13 @@ PASSWORD = "screenshot-only-password"
 
 
 def seed(technicians: int, requests: int) -> None:
-    from truckroll import auth, decision, demo, dispatching, store
+    from truckroll import auth
+    from truckroll.bench.console import seed_day
     from truckroll.db import session_scope
-    from truckroll.live import apply_event
-    from truckroll.settings import get_settings
-    from truckroll.travel import get_travel_provider
 
+    seed_day(technicians, requests, day=DAY)
     with session_scope() as s:
-        demo.seed_company(s, DAY, technicians=technicians, rules=True)
         auth.create_user("maria", "dispatcher", session=s, password=PASSWORD)
-    st, travel = get_settings(), get_travel_provider()
-    for r in demo.generate_requests(DAY, n=requests):
-        with session_scope() as s:
-            row, _ = store.create_request(r.payload, session=s)
-            rid = row.id
-        assert rid is not None
-        with session_scope() as s:
-            loaded, d = decision.decide_request(rid, session=s, travel=travel, rules=st.dispatch)
-            if d.chosen is None:
-                dispatching.escalate_request(rid, d.escalation_reason or "no technician can take it", d.candidates,
-                                             session=s, dispatch_email=st.dispatch_email)
-            else:
-                result = dispatching.commit_assignment(d, loaded.job, session=s, travel=travel, rules=st.dispatch,
-                                                       tz=st.company_timezone)
-                dispatching.write_confirmation(result, session=s)
-    # The morning under way: a few technicians have finished their first job, some are on their way.
-    from sqlmodel import col, select
-
-    from models import Assignment
-
-    with session_scope() as s:
-        firsts: dict[int, Assignment] = {}
-        for a in s.exec(select(Assignment).order_by(col(Assignment.scheduled_start))).all():
-            firsts.setdefault(a.technician_id, a)
-    for i, a in enumerate(list(firsts.values())[:4]):
-        apply_event(a.request_id, "en_route", at=a.scheduled_start - timedelta(minutes=20), by="technician")
-        apply_event(a.request_id, "arrived", at=a.scheduled_start, by="technician")
-        if i % 2 == 0:
-            apply_event(a.request_id, "completed", at=a.scheduled_end, by="technician")
 
 
 def main() -> None:

@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     # The console's address as dispatchers reach it (e.g. https://dispatch.example.com/console): Prefect's
     # artifacts and the escalation e-mail link a request's page there. Empty = no such links.
     console_url: str = ""
+    # Polls of the console's board within this many seconds share one build of it (0 = build every time).
+    console_poll_cache_seconds: float = 2.0
 
 
 

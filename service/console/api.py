@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
@@ -169,11 +171,28 @@ def _travel() -> Any:
     return get_travel_provider()
 
 
+# Polls (requests with If-None-Match) of one process share the board of a day for a moment: however many
+# dispatchers watch it, it is built at most once per TRUCKROLL_CONSOLE_POLL_CACHE_SECONDS. A request without
+# If-None-Match (the first load, the refresh after an action) always builds it afresh.
+_board_cache: dict[tuple[str, dt.date, int | None], tuple[float, str, str]] = {}
+_board_lock = threading.Lock()
+
+
+def _board_body(day: dt.date, territory_id: int | None, session: Any) -> tuple[str, str]:
+    try:
+        data = console.board(day, session=session, travel=_travel(), territory_id=territory_id)
+    except store.NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    data["escalations"] = list_escalations(session, state="open", limit=200)
+    body = BoardOut.model_validate(data).model_dump_json()
+    return body, '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
+
+
 @router.get("/board", response_model=BoardOut, summary="The day's board (ETag: send If-None-Match to poll)",
             responses={304: {"description": "Unchanged since the ETag sent in If-None-Match"},
                        404: {"model": ErrorOut, "description": "No such territory"}})
 def get_board(
-    session: SessionDep, response: Response,
+    session: SessionDep,
     day: Annotated[dt.date, Query(alias="date", description="YYYY-MM-DD, company time")],
     territory_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only this territory's "
                                                                            "technicians, in its time zone")] = None,
@@ -181,15 +200,24 @@ def get_board(
 ) -> Any:
     """One row per technician shift of the day (jobs, travel, idle time, promised windows, live state,
     utilisation against the target), the territories, the day's metrics, the requests still waiting for their
-    dispatch and the open escalations. Poll it with ``If-None-Match``: 304 while nothing changed."""
+    dispatch and the open escalations. Poll it with ``If-None-Match``: 304 while nothing changed (polls may
+    be answered from a board built up to ``TRUCKROLL_CONSOLE_POLL_CACHE_SECONDS`` ago)."""
+    from truckroll.settings import get_settings
+
     check_day(day)
-    try:
-        data = console.board(day, session=session, travel=_travel(), territory_id=territory_id)
-    except store.NotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    data["escalations"] = list_escalations(session, state="open", limit=200)
-    body = BoardOut.model_validate(data).model_dump_json()
-    etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
+    settings = get_settings()
+    key = (settings.database_url, day, territory_id)
+    ttl = settings.console_poll_cache_seconds
+    cached = _board_cache.get(key) if if_none_match is not None and ttl > 0 else None
+    if cached is not None and time.monotonic() - cached[0] < ttl:
+        body, etag = cached[1], cached[2]
+    else:
+        body, etag = _board_body(day, territory_id, session)
+        if ttl > 0:
+            with _board_lock:
+                if len(_board_cache) > 64:
+                    _board_cache.clear()
+                _board_cache[key] = (time.monotonic(), body, etag)
     headers = {"ETag": etag, "Cache-Control": "no-cache, private"}
     if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)

@@ -82,7 +82,11 @@ def test_pages_load_only_truckroll_scripts_and_styles(client: TestClient, monkey
 
 
 def test_the_board_shows_each_technicians_day_and_answers_304_until_it_changes(
-        client: TestClient, company: dict[str, int]) -> None:
+        client: TestClient, company: dict[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    from truckroll.settings import get_settings
+
+    monkeypatch.setenv("TRUCKROLL_CONSOLE_POLL_CACHE_SECONDS", "0")
+    get_settings.cache_clear()
     rid = dispatch(_create())
     r = client.get("/console/api/board", params={"date": DAY})
     assert r.status_code == 200, r.text
@@ -109,6 +113,27 @@ def test_the_board_shows_each_technicians_day_and_answers_304_until_it_changes(
     assert [row["name"] for row in only_far["rows"]] == ["Ben"]
     assert client.get("/console/api/board", params={"date": DAY, "territory_id": 99}).status_code == 404
     assert client.get("/console/api/board", params={"date": "1900-01-01"}).status_code == 422
+
+
+def test_polls_share_one_build_of_the_board_for_a_moment(client: TestClient, monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    """Within TRUCKROLL_CONSOLE_POLL_CACHE_SECONDS a poll (If-None-Match) is answered from the board built
+    last, even if something changed since; a request without If-None-Match always sees the change."""
+    from truckroll.settings import get_settings
+
+    monkeypatch.setenv("TRUCKROLL_CONSOLE_POLL_CACHE_SECONDS", "600")
+    get_settings.cache_clear()
+    first = client.get("/console/api/board", params={"date": DAY})
+    etag = first.headers["ETag"]
+    assert client.get("/console/api/board", params={"date": DAY}, headers={"If-None-Match": etag}).status_code == 304
+    waiting = _create(customer_name="Walt Waits")
+    polled = client.get("/console/api/board", params={"date": DAY}, headers={"If-None-Match": etag})
+    assert polled.status_code == 304
+    fresh = client.get("/console/api/board", params={"date": DAY})
+    assert fresh.headers["ETag"] != etag and [w["request_id"] for w in fresh.json()["waiting"]] == [waiting]
+    # The fresh build is what the next polls share.
+    assert client.get("/console/api/board", params={"date": DAY},
+                      headers={"If-None-Match": fresh.headers["ETag"]}).status_code == 304
 
 
 def test_an_escalations_ranking_names_why_not_for_each_technician(client: TestClient,
