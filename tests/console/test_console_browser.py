@@ -197,3 +197,53 @@ def test_without_leaflet_the_map_is_a_plain_drawing_that_says_so(served: str, br
     assert len(browser.find_elements(By.CSS_SELECTOR, "#map svg polygon")) == 2  # the territories
     assert browser.find_elements(By.CSS_SELECTOR, "#map svg circle.position")
     assert not browser.find_elements(By.CSS_SELECTOR, "script[src*='leaflet']")
+
+
+def test_tiles_come_from_the_configured_tile_server(served: str, browser: Any, company: dict[str, int],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tile server on this machine (a real HTTP server answering PNG tiles): the map asks it for tiles."""
+    import base64
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from truckroll.settings import get_settings
+
+    png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQ"
+                           "AAAABJRU5ErkJggg==")
+    asked: list[str] = []
+
+    class Tiles(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            asked.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(png)))
+            self.end_headers()
+            self.wfile.write(png)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    tiles = ThreadingHTTPServer(("127.0.0.1", 0), Tiles)
+    thread = threading.Thread(target=tiles.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("TRUCKROLL_TILE_URL", f"http://127.0.0.1:{tiles.server_address[1]}/{{z}}/{{x}}/{{y}}.png")
+        get_settings.cache_clear()
+        _post(served, payload())
+        wait = WebDriverWait(browser, WAIT)
+        browser.get(f"{served}/console?date=2030-01-07")
+        wait.until(ec.visibility_of_element_located((By.ID, "username"))).send_keys("maria")
+        browser.find_element(By.ID, "password").send_keys(PASSWORD + Keys.ENTER)
+        wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "#map img.leaflet-tile")))
+        wait.until(lambda d: len(asked) > 0)
+        assert all(p.endswith(".png") and p.count("/") == 3 for p in asked), asked[:3]
+        assert "Streets from the configured tile server" in browser.find_element(By.ID, "map-note").text
+    finally:
+        tiles.shutdown()
+        tiles.server_close()
+        thread.join(5)
