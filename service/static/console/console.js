@@ -59,6 +59,14 @@
         return r;
       });
   }
+  // The answer's JSON, or {detail: its text} when it is not JSON (a proxy's error page, a crash).
+  function answer(r) {
+    return r.text().then(function (t) {
+      var j;
+      try { j = JSON.parse(t); } catch (e) { j = { detail: "HTTP " + r.status + (t ? ": " + t.slice(0, 200) : "") }; }
+      return { r: r, j: j };
+    });
+  }
   function detailText(detail) {
     if (typeof detail === "string") { return detail; }
     if (Array.isArray(detail)) { return detail.map(function (d) { return (d.field ? d.field + ": " : "") + (d.message || d.msg || JSON.stringify(d)); }).join("; "); }
@@ -93,10 +101,8 @@
     var form = new URLSearchParams();
     form.set("username", $("username").value);
     form.set("password", $("password").value);
-    fetch("/auth/token", { method: "POST", body: form }).then(function (r) {
-      return r.json().then(function (j) { return { ok: r.ok, j: j }; });
-    }).then(function (res) {
-      if (!res.ok) { $("login-error").textContent = detailText(res.j.detail); return; }
+    fetch("/auth/token", { method: "POST", body: form }).then(answer).then(function (res) {
+      if (!res.r.ok) { $("login-error").textContent = detailText(res.j.detail); return; }
       state.token = res.j.access_token;
       sessionStorage.setItem(TOKEN_KEY, state.token);
       $("password").value = "";
@@ -150,7 +156,7 @@
     var headers = state.etag ? { "If-None-Match": state.etag } : {};
     api(boardUrl(), { headers: headers }).then(function (r) {
       if (r.status === 304) { return null; }
-      if (!r.ok) { return r.json().then(function (j) { throw new Error(detailText(j.detail)); }); }
+      if (!r.ok) { return answer(r).then(function (res) { throw new Error(detailText(res.j.detail)); }); }
       state.etag = r.headers.get("ETag");
       return r.json();
     }).then(function (data) {
@@ -339,7 +345,7 @@
     var payload = { technician_id: Number($("reassign-tech").value), overrides: checkedRules($("reassign-rules")),
                     override_reason: $("reassign-reason").value };
     api("/console/api/requests/" + open.job.request_id + "/reassign", { method: "POST", json: payload })
-      .then(function (r) { return r.json().then(function (j) { return { r: r, j: j }; }); })
+      .then(answer)
       .then(function (res) {
         if (res.r.ok) {
           flash("Request #" + res.j.request_id + " moved to " + res.j.technician_name + ": " + clock(res.j.scheduled_start) +
@@ -509,9 +515,7 @@
   }
   function loadRanking(e, panel) {
     clear(panel); panel.appendChild(el("p", { class: "note" }, "Ranking the technicians…"));
-    api("/console/api/escalations/" + e.escalation_id + "/ranking").then(function (r) {
-      return r.json().then(function (j) { return { r: r, j: j }; });
-    }).then(function (res) {
+    api("/console/api/escalations/" + e.escalation_id + "/ranking").then(answer).then(function (res) {
       clear(panel);
       if (!res.r.ok) { panel.appendChild(el("p", { class: "error" }, detailText(res.j.detail))); return; }
       var table = el("table", { class: "ranking" });
@@ -541,9 +545,7 @@
     var out = panel.querySelector(".resolve-result");
     var payload = { technician_id: c.technician_id };
     if (overrides.length) { payload.overrides = overrides; payload.override_reason = reason; }
-    api("/escalations/" + e.escalation_id + "/resolve", { method: "POST", json: payload }).then(function (r) {
-      return r.json().then(function (j) { return { r: r, j: j }; });
-    }).then(function (res) {
+    api("/escalations/" + e.escalation_id + "/resolve", { method: "POST", json: payload }).then(answer).then(function (res) {
       clear(out);
       if (res.r.ok) {
         flash("Escalation of #" + e.request_id + " resolved: " + res.j.technician_name + " at " +
@@ -597,7 +599,7 @@
     out.appendChild(el("p", { class: "note" }, dry ? "Comparing (dry run)…" : "Re-optimising…"));
     $("reopt-dry").disabled = true; $("reopt-apply").disabled = true;
     api("/reoptimize", { method: "POST", json: { date: $("day").value, horizon_days: 1, dry_run: dry } })
-      .then(function (r) { return r.json().then(function (j) { return { r: r, j: j }; }); })
+      .then(answer)
       .then(function (res) {
         clear(out);
         $("reopt-dry").disabled = false;
@@ -622,16 +624,17 @@
           t.appendChild(tb); out.appendChild(t);
         }
         if (dry) { state.lastReopt = j; $("reopt-apply").disabled = false; } else { refreshNow(); }
-      }).catch(function () { $("reopt-dry").disabled = false; });
+      }).catch(function (e) {
+        $("reopt-dry").disabled = false; clear(out);
+        out.appendChild(el("p", { class: "error" }, "The re-optimisation did not answer: " + e.message));
+      });
   }
 
   // ------------------------------------------------------------------ a request's page
 
   function pollTimeline() {
     var id = body.dataset.requestId;
-    api("/console/api/requests/" + id + "/timeline").then(function (r) {
-      return r.json().then(function (j) { return { r: r, j: j }; });
-    }).then(function (res) {
+    api("/console/api/requests/" + id + "/timeline").then(answer).then(function (res) {
       if (!res.r.ok) { flash(detailText(res.j.detail), true); return; }
       renderTimeline(res.j);
       $("live").textContent = "Live: up to date at " + clock(new Date().toISOString(), companyTz) + " (" + companyTz + ")";
