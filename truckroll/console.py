@@ -91,7 +91,8 @@ def board(day: date, *, session: Session, travel: TravelTimeProvider, territory_
         terr = _territory_of(d, day, territories) if d is not None else None
         if territory_id is not None and (terr is None or terr.id != territory_id):
             continue
-        where = current_position(d, session=session) if d is not None else {"state": "not started", "at": "home"}
+        where = (current_position(d, session=session, progress=progress) if d is not None
+                 else {"state": "not started", "at": "home"})
         at = where.get("at")
         position = ({"lat": t.home.lat, "lon": t.home.lon, "label": "home"} if not isinstance(at, dict) else
                     {"lat": at["lat"], "lon": at["lon"], "label": f"{where['state']} #{where.get('request_id')}"})
