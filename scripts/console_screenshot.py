@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -92,6 +93,7 @@ def main() -> None:
         driver.quit()
         server.should_exit = True
         thread.join(10)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

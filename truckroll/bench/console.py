@@ -11,6 +11,7 @@ an escalation's ranking, a request's timeline. Medians and p95 in milliseconds.
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -161,6 +162,7 @@ def run_console_bench(*, technicians: int = 25, requests: int = 110, repeat: int
     finally:
         engine.dispose()
         get_settings.cache_clear()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def as_dict(r: ConsoleBench) -> dict[str, Any]:
