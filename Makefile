@@ -6,16 +6,18 @@ STAMP := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: setup system-deps demo test lint serve clean
+.PHONY: setup system-deps vendor demo test lint serve clean
 
 setup: system-deps $(STAMP)
 
-# CBC (the MILP solver behind Pyomo) and Chromium (headless tests of the plan page) come from Debian.
+# CBC (the MILP solver behind Pyomo), Chromium and its driver (headless tests of the plan page and the console)
+# come from Debian.
 system-deps:
-	@if ! command -v cbc >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then \
-	  echo "installing coinor-cbc and chromium from Debian"; \
+	@if ! command -v cbc >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1 \
+	     || ! command -v chromedriver >/dev/null 2>&1; then \
+	  echo "installing coinor-cbc, chromium and chromium-driver from Debian"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq coinor-cbc chromium >/dev/null; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq coinor-cbc chromium chromium-driver >/dev/null; \
 	fi
 
 $(STAMP): pyproject.toml
@@ -24,16 +26,20 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-demo: setup
+demo: setup vendor
 	$(VENV)/bin/truckroll demo
 
-test: setup
+test: setup vendor
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
 
-serve: setup
+serve: setup vendor
 	bash scripts/serve.sh
+
+# The console's front-end libraries (Leaflet), pinned, from the npm registry into service/static/vendor/.
+vendor:
+	bash scripts/vendor.sh
 
 clean:
 	rm -rf $(VENV) .prefect truckroll.db

@@ -2,6 +2,7 @@
 # `make serve`: the whole stack on this machine; Ctrl-C (or SIGTERM) stops all of it and leaves nothing behind.
 #   Prefect UI        http://127.0.0.1:4200
 #   intake service    http://127.0.0.1:8000/docs
+#   dispatch console  http://127.0.0.1:8000/console
 #   mail inbox        http://127.0.0.1:8025 (every notification sent, unless TRUCKROLL_NOTIFY_EMAIL_URL is set)
 # Settings: TRUCKROLL_DATABASE_URL (default sqlite:///truckroll.db here), TRUCKROLL_WEBHOOK_SECRET (unset:
 # development mode with the default secret, and a warning),
@@ -21,6 +22,9 @@ export PREFECT_SERVER_ANALYTICS_ENABLED=false
 export PREFECT_HOME=${PREFECT_HOME:-$PWD/.prefect}
 export PREFECT_API_URL=${PREFECT_API_URL:-http://$PREFECT_HOST:$PREFECT_PORT/api}
 export TRUCKROLL_DATABASE_URL=${TRUCKROLL_DATABASE_URL:-sqlite:///$PWD/truckroll.db}
+# Links both ways between the dispatcher's console and the Prefect UI (docs/console.md).
+export TRUCKROLL_CONSOLE_URL=${TRUCKROLL_CONSOLE_URL:-http://${TRUCKROLL_HOST:-127.0.0.1}:${TRUCKROLL_PORT:-8000}/console}
+export TRUCKROLL_PREFECT_UI_URL=${TRUCKROLL_PREFECT_UI_URL:-http://$PREFECT_HOST:$PREFECT_PORT}
 # A burst makes many clients write to Prefect's database at once: clients retry a busy server (503/502) with
 # backoff instead of crashing a run, and the server waits for its SQLite lock longer than its 10 s default.
 export PREFECT_CLIENT_MAX_RETRIES=${PREFECT_CLIENT_MAX_RETRIES:-10}
@@ -110,6 +114,7 @@ for i in $(seq 1 "$WORKERS"); do start_dispatch_worker "$i"; done
 echo "$WORKERS dispatch task worker(s) (logs: $LOGS/dispatch-worker-N.log)"
 
 echo "intake service on http://${TRUCKROLL_HOST:-127.0.0.1}:${TRUCKROLL_PORT:-8000} (docs at /docs)"
+echo "dispatcher's console at $TRUCKROLL_CONSOLE_URL (sign in as a dispatcher: truckroll users create NAME --role dispatcher --password)"
 echo "Prefect UI at http://$PREFECT_HOST:$PREFECT_PORT"
 echo "$MAIL_NOTE"
 start intake "$LOGS/intake.log" "$BIN/truckroll" serve --host "${TRUCKROLL_HOST:-127.0.0.1}" \

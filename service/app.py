@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
+from service.console import router as console_router
 from service.errors import ErrorOut
 from service.limits import BodyLimitMiddleware
 from service.routers import (
@@ -43,6 +44,7 @@ ROUTERS: list[APIRouter] = [
     company.router,
     live.router,
     reoptimize.router,
+    console_router,
 ]
 
 

@@ -118,7 +118,8 @@ def escalate_to_manual_review(job: JobRequirements, candidates: list[Candidate],
         esc_id = dispatching.escalate(job, reason, candidates, session=session, dispatch_email=settings.dispatch_email)
     create_table_artifact(key=_artifact_key("escalation-request", job.request_id),
                           table=_candidate_rows(candidates, None),
-                          description=f"Request #{job.request_id} needs manual scheduling review: {reason}")
+                          description=f"Request #{job.request_id} needs manual scheduling review: {reason}"
+                                      + _console_link(job.request_id))
     emit_escalated(job.request_id, esc_id, reason, job.priority)
     return esc_id
 
@@ -132,9 +133,18 @@ def escalate_failed_dispatch(request_id: int, reason: str) -> int:
         priority = store.get_request(request_id, session=session).priority
     create_table_artifact(key=_artifact_key("escalation-request", request_id),
                           table=[{"request": request_id, "reason": reason}],
-                          description=f"Request #{request_id} needs manual scheduling review: {reason}")
+                          description=f"Request #{request_id} needs manual scheduling review: {reason}"
+                                      + _console_link(request_id))
     emit_escalated(request_id, esc_id, reason, priority)
     return esc_id
+
+
+def _console_link(request_id: int) -> str:
+    """A markdown link to the request's page in the dispatch console (TRUCKROLL_CONSOLE_URL), else ""."""
+    from truckroll.console import console_link
+
+    url = console_link(request_id)
+    return f" [Open request #{request_id} in the dispatch console]({url})" if url else ""
 
 
 def emit_escalated(request_id: int, escalation_id: int, reason: str, priority: int) -> None:
@@ -213,6 +223,7 @@ def generate_assignment_confirmation(result: CommittedAssignment) -> int:
         f"{result.score.get('skill', 0):.2f}, workload {result.score.get('workload', 0):.2f}, preference "
         f"{result.score.get('preference', 0):.2f}, value {result.score.get('value', 0):.2f})",
         f"- Other customers moved: {len(result.moved)}",
+        *([f"- {_console_link(result.request_id).strip()}"] if _console_link(result.request_id) else []),
         "",
         "| start | end | request |",
         "|---|---|---|",

@@ -35,9 +35,36 @@ def why_not(request_id: int, technician_id: int, *, session: Session, travel: Tr
     """
     tech = store.get_technician(technician_id, session=session)
     loaded, decision = one_decision.decide_request(request_id, session=session, travel=travel, rules=rules)
+    return _explain(request_id, technician_id, tech.name, loaded, decision, rules)
+
+
+def ranking(request_id: int, *, session: Session, travel: TravelTimeProvider,
+            rules: DispatchSettings) -> list[dict[str, Any]]:
+    """Why (not) every active technician, from one decision: the one who would get the request first, then
+    those who could take it by score (best first), then those ruled out; each as ``why_not`` answers it, with
+    ``score`` (the candidate's total, or None)."""
+    from sqlmodel import col, select
+
+    from models import Technician
+
+    loaded, decision = one_decision.decide_request(request_id, session=session, travel=travel, rules=rules)
+    techs = session.exec(select(Technician).where(col(Technician.active).is_(True)).order_by(col(Technician.id)))
+    scores = {c.technician_id: (round(c.score.total, 3) if c.score else None) for c in decision.candidates}
+    rows = [_explain(request_id, t.id, t.name, loaded, decision, rules) | {"score": scores.get(t.id)}
+            for t in techs if t.id is not None]
+
+    def rank(row: dict[str, Any]) -> tuple[int, float, int]:
+        group = 0 if row["chosen"] else 1 if row["eligible"] else 2
+        return group, -(row["score"] if row["score"] is not None else float("-inf")), row["technician_id"]
+
+    return sorted(rows, key=rank)
+
+
+def _explain(request_id: int, technician_id: int, tech_name: str, loaded: one_decision.Loaded, decision: Any,
+             rules: DispatchSettings) -> dict[str, Any]:
     job = loaded.job
     out: dict[str, Any] = {
-        "request_id": request_id, "technician_id": technician_id, "technician": tech.name,
+        "request_id": request_id, "technician_id": technician_id, "technician": tech_name,
         "territory": job.rules.territory_name if job.rules and job.rules.territory_name else None,
         "boundary_mode": job.rules.boundary if job.rules and job.rules.territory_id else None,
         "winner": None, "score_gap": {}, "escalation_reason": decision.escalation_reason,

@@ -308,3 +308,46 @@ class BackgroundDispatcher:
 
 def new_attempt() -> str:
     return uuid.uuid4().hex[:12]
+
+
+def request_flow_runs(request_id: int, *, session: Any, limit: int = 20) -> list[dict[str, Any]]:
+    """The Prefect flow runs of a request, newest first: ``{id, name, state, url}`` (``url`` in the Prefect UI
+    when its address is known). From Prefect (runs tagged with the request) when a server is configured, else
+    the run that last held the request's lease; [] when it ran without Prefect. Never raises."""
+    from truckroll.requeue import last_run_id
+
+    ui = prefect_ui_url()
+    runs: list[dict[str, Any]] = []
+    if prefect_api_configured():
+        try:
+            from prefect.client.orchestration import get_client
+            from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+            from prefect.client.schemas.sorting import FlowRunSort
+
+            flt = FlowRunFilter(tags=FlowRunFilterTags(all_=[request_tag(request_id)]))
+            with get_client(sync_client=True) as client:
+                for r in client.read_flow_runs(flow_run_filter=flt, limit=limit, sort=FlowRunSort.START_TIME_DESC):
+                    runs.append({"id": str(r.id), "name": r.name, "state": r.state.name if r.state else None})
+        except Exception:  # noqa: BLE001 - the console shows what the database knows
+            log.warning("could not read the flow runs of request %s", request_id, exc_info=True)
+    last = last_run_id(request_id, session=session)
+    if last and all(r["id"] != last for r in runs):
+        runs.append({"id": last, "name": None, "state": None})
+    for r in runs:
+        r["url"] = f"{ui}/runs/flow-run/{r['id']}" if ui else None
+    return runs
+
+
+def prefect_ui_url() -> str | None:
+    """Where the Prefect UI is: TRUCKROLL_PREFECT_UI_URL, else Prefect's own PREFECT_UI_URL (None: unknown)."""
+    from truckroll.settings import get_settings
+
+    url = get_settings().prefect_ui_url
+    if not url:
+        try:
+            from prefect.settings import PREFECT_UI_URL
+
+            url = PREFECT_UI_URL.value()
+        except Exception:  # noqa: BLE001
+            url = None
+    return url.rstrip("/") if url else None

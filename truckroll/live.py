@@ -126,9 +126,12 @@ def overlay_live_state(days: list[TechnicianDay], *, session: Session, travel: T
                 s.fixed = True
 
 
-def current_position(day: TechnicianDay, *, session: Session) -> dict[str, Any]:
-    """Where the technician is in their day: the stop under way (or last done) and when it ends."""
-    progress = progress_by_request([s.request_id for s in day.stops], session=session)
+def current_position(day: TechnicianDay, *, session: Session,
+                     progress: dict[int, StopProgress] | None = None) -> dict[str, Any]:
+    """Where the technician is in their day: the stop under way (or last done) and when it ends. ``progress``:
+    the stops' progress rows already read (``progress_by_request``), for a caller reading many days."""
+    if progress is None:
+        progress = progress_by_request([s.request_id for s in day.stops], session=session)
     current = None
     for s in day.stops:
         p = progress.get(s.request_id)

@@ -102,12 +102,15 @@ def customer_dispatch_will_call(*, session: Session, key: str, request: ServiceR
 
 def escalation_alert(*, session: Session, escalation_id: int, request: ServiceRequest, reason: str,
                      why_not: list[tuple[str, list[str]]], dispatch_email: str) -> Notification:
+    from truckroll.console import console_link
+
     return notify.queue(
         session=session, dedupe_key=f"escalation:{escalation_id}:dispatch", template="escalation_alert",
         recipient=dispatch_email, recipient_kind="dispatch", request_id=request.id,
         context=dict(request_id=request.id, customer_name=request.customer_name, address=request.address,
                      job_type=request.job_type, priority=request.priority, reason=reason,
-                     escalation_id=escalation_id, why_not=[(n, r) for n, r in why_not if r][:25]))
+                     escalation_id=escalation_id, why_not=[(n, r) for n, r in why_not if r][:25],
+                     console_url=console_link(request.id) if request.id is not None else None))
 
 
 def technician_route_update(*, session: Session, technician_id: int, day: date, tz: Any, tz_name: str,

@@ -75,6 +75,8 @@ class DayPlan:
     tz: str
     technicians: list[TechnicianPlan]
     metrics: dict[str, float]
+    # The shifts the plan was built from (routes as stored), for readers that need more than the picture.
+    days: list[TechnicianDay] = field(default_factory=list, repr=False)
 
 
 def build_day_plan(day: date, *, tz: str, session: Any, travel: TravelTimeProvider) -> DayPlan:
@@ -88,7 +90,7 @@ def build_day_plan(day: date, *, tz: str, session: Any, travel: TravelTimeProvid
     requests = {r.id: r for r in session.exec(select(ServiceRequest).where(col(ServiceRequest.id).in_(ids)))} \
         if ids else {}
     return DayPlan(day=day, tz=tz, technicians=[_technician_plan(d, requests, travel) for d in days],
-                   metrics=day_metrics(days, travel, values=values, escalations=escalations).as_dict())
+                   metrics=day_metrics(days, travel, values=values, escalations=escalations).as_dict(), days=days)
 
 
 def _technician_plan(d: TechnicianDay, requests: dict[Any, ServiceRequest], travel: TravelTimeProvider

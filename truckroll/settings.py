@@ -99,6 +99,17 @@ class Settings(BaseSettings):
     api_date_range_days: int = 3660
     # A rules document may hold at most this many items in all.
     max_rules_items: int = 5000
+    # The dispatcher's console (docs/console.md): a map tile server ("https://tiles.example/{z}/{x}/{y}.png";
+    # empty = no tiles, the map is drawn on a plain background) and its attribution; the Prefect UI's address
+    # for the links from a request's page (empty = PREFECT_UI_URL).
+    tile_url: str = ""
+    tile_attribution: str = ""
+    prefect_ui_url: str = ""
+    # The console's address as dispatchers reach it (e.g. https://dispatch.example.com/console): Prefect's
+    # artifacts and the escalation e-mail link a request's page there. Empty = no such links.
+    console_url: str = ""
+    # Polls of the console's board within this many seconds share one build of it (0 = build every time).
+    console_poll_cache_seconds: float = 2.0
 
 
 

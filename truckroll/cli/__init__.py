@@ -17,6 +17,7 @@ from truckroll.cli import rules  # noqa: F401
 from truckroll.cli import company  # noqa: F401
 from truckroll.cli import users  # noqa: F401
 from truckroll.cli import scenario  # noqa: F401
+from truckroll.cli import console_bench  # noqa: F401
 from truckroll.cli.app import app
 
 
