@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -109,3 +110,16 @@ def api_key(role: str = "admin", name: str | None = None, technician_id: int | N
                                 technician_id=technician_id, password=password)
         key, _ = auth.issue(user, CredentialKind.API_KEY, session=s)
     return key
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 15.0) -> bool:
+    """Poll ``condition`` until it is true or ``timeout`` seconds pass: for what a background thread (the
+    dispatcher's hand-over) does after the HTTP answer, which a loaded machine may schedule late."""
+    import time as _time
+
+    deadline = _time.monotonic() + timeout
+    while not condition():
+        if _time.monotonic() > deadline:
+            return False
+        _time.sleep(0.05)
+    return True

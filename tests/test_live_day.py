@@ -23,7 +23,7 @@ from sqlmodel import select
 from models import Assignment, AssignmentStatus, Notification, RequestStatus, ServiceRequest
 from models.company_tables import LiveEvent, StopProgress
 from tests.factories import api_key as _api_key
-from tests.factories import at
+from tests.factories import at, wait_until
 from truckroll.db import session_scope
 
 DATA = Path(__file__).parent / "data" / "company_day.yaml"
@@ -170,7 +170,7 @@ def test_a_day_from_onboarding_to_metrics(db: str) -> None:
         cc = status(r4, "cannot_complete", 12, 45, note="needs a valve",
                     follow_up={"parts_needed": {"valve": 1}, "estimated_duration_minutes": 30})
         follow = cc["follow_up_request_id"]
-        assert follow and recorder == [follow]
+        assert follow and wait_until(lambda: recorder == [follow]), recorder
         assert _times(r5)[:2] == ("12:55", "13:55")
         status(r5, "en_route", 12, 45)
         status(r5, "arrived", 12, 55)

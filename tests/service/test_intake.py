@@ -40,6 +40,7 @@ def test_same_idempotency_key_returns_same_id_and_creates_nothing(client: TestCl
     assert first.json()["request_id"] == again.json()["request_id"]
     assert again.json()["created"] is False and again.headers["Idempotent-Replayed"] == "true"
     assert third.status_code == 422 and "another body" in third.text
+    assert f.wait_until(lambda: recorder.started)
     assert recorder.started == [first.json()["request_id"]]
     assert count_requests() == 1
     with session_scope() as s:

@@ -85,7 +85,8 @@ def test_not_home_escalates_and_reschedule_goes_back_to_dispatch(live: tuple[Tes
     new = [{"start": f.at(14).isoformat(), "end": f.at(16).isoformat()}]
     out = client.post(f"/service-requests/{r2}/reschedule", json={"time_windows": new, "by": "portal"})
     assert out.status_code == 200, out.text
-    assert handed == [r2] and out.json()["route"] == []
+    assert f.wait_until(lambda: handed == [r2]), handed
+    assert out.json()["route"] == []
     with session_scope() as s:
         req = s.get(ServiceRequest, r2)
         assert req is not None and req.status == RequestStatus.RECEIVED

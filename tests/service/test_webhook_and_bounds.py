@@ -25,6 +25,7 @@ def test_replayed_delivery_is_401_whatever_its_idempotency_key(client: TestClien
     for extra in ({"Idempotency-Key": "b"}, {}):
         r = client.post(URL, content=body, headers=headers | extra)
         assert r.status_code == 401 and "replayed" in r.text
+    assert f.wait_until(lambda: recorder.started)
     assert count_requests() == 1 and len(recorder.started) == 1
 
 
@@ -101,6 +102,7 @@ def test_concurrent_duplicates_get_the_first_answer_or_422(client: TestClient, r
     [t.join() for t in threads]
     ok = [rid for code, rid in answers if code == 202]
     assert count_requests() == 1
+    assert f.wait_until(lambda: recorder.started)
     assert len(set(ok)) == 1 and len(recorder.started) == 1
     assert all(code in (202, 409, 422) for code, _ in answers)
 
