@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -66,3 +67,67 @@ def test_small_replay_goes_through_the_flow_and_the_reoptimisation(db):
         mine.sort(key=lambda a: a.scheduled_start)
         for x, y in zip(mine, mine[1:], strict=False):
             assert x.scheduled_end <= y.scheduled_start
+
+
+def test_rural_customers_book_the_days_and_hours_the_company_visits() -> None:
+    """The rural area (demo_rules.yaml) is visited Mon/Fri 08-12 and Wed 13-18: its customers' windows lie
+    there only, and a stream of Tuesday and Thursday has no rural customer (the booking offers those days
+    only); Monday's stream does have some."""
+    monday = date(2030, 1, 7)
+    assert demo.rural_visiting_hours(monday) == ((8, 0), (12, 0))
+    assert demo.rural_visiting_hours(monday + timedelta(days=1)) is None
+    assert demo.rural_visiting_hours(monday + timedelta(days=2)) == ((13, 0), (18, 0))
+    stream = demo.generate_stream(demo.working_days(monday, 5), 150, seed=3)
+    rural = [r for r in stream if r.payload["lat"] >= demo.RURAL_LAT]
+    assert rural
+    for r in rural:
+        for w in r.payload["time_windows"]:
+            start, end = datetime.fromisoformat(w["start"]), datetime.fromisoformat(w["end"])
+            hours = demo.rural_visiting_hours(start.date())
+            assert hours is not None, r.payload
+            assert (start.hour, start.minute) == hours[0] and (end.hour, end.minute) == hours[1]
+
+
+def test_every_demo_technician_may_cross_the_city_line_as_a_secondary(db):
+    """Weekday boundaries are "hard, then soft": each technician's home city area is the primary, the other
+    one a secondary, so a job nobody inside can take may go across the line (recorded as a relaxation)."""
+    from models import TechnicianMembership, Territory
+
+    with session_scope() as s:
+        techs = demo.seed_company(s, DAY, technicians=10, rules=True)
+        names = {t.id: t.name for t in s.exec(select(Territory)).all()}
+        kinds: dict[int, dict[str, str]] = {}
+        for m in s.exec(select(TechnicianMembership)).all():
+            if names[m.territory_id] in ("Dallas", "Irving") and m.kind in ("primary", "secondary"):
+                kinds.setdefault(m.technician_id, {})[m.kind] = names[m.territory_id]
+    assert set(kinds) == {t.id for t in techs}
+    for k in kinds.values():
+        assert {k["primary"], k["secondary"]} == {"Dallas", "Irving"}
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_replay_may_publish_the_day_plan_once_instead_of_after_each_dispatch(db, tmp_path, monkeypatch):
+    """With TRUCKROLL_PUBLISH_DAY_PLAN_EACH_DISPATCH=false (as ``truckroll demo`` sets it) the dispatch flow
+    assigns without rebuilding the day's plan page; the publish-day-plan flow publishes it afterwards."""
+    from flows.dispatch import dispatch_service_request, publish_day_plan
+    from truckroll.settings import get_settings
+
+    monkeypatch.setenv("TRUCKROLL_PLAN_DIR", str(tmp_path / "plans"))
+    monkeypatch.setenv("TRUCKROLL_PUBLISH_DAY_PLAN_EACH_DISPATCH", "false")
+    get_settings.cache_clear()
+    try:
+        with session_scope() as s:
+            demo.seed_company(s, DAY, technicians=3)
+        stream = demo.generate_stream([DAY], 2, seed=4)
+        outcomes = []
+        for r in stream:
+            out = dispatch_service_request(payload=r.payload)
+            outcomes.append(out.result() if hasattr(out, "result") else out)
+        assert any(o["status"] == "assigned" for o in outcomes)
+        page = tmp_path / "plans" / f"plan-{DAY.isoformat()}.html"
+        assert not page.exists()
+        state: Any = publish_day_plan(DAY)
+        metrics = state.result() if hasattr(state, "result") else state
+        assert page.exists() and metrics["jobs"] == sum(o["status"] == "assigned" for o in outcomes)
+    finally:
+        get_settings.cache_clear()

@@ -278,9 +278,10 @@ def schedule_show(technician: int = typer.Option(..., "--technician", help="Tech
 def demo(requests: int | None = typer.Option(
              None, help="Requests per working day (default: 4.5 per technician, a residential company's load)."),
          technicians: int = typer.Option(25, help="How many technicians the sample company has."),
-         days: int = typer.Option(1, help="Working days replayed (3 for the multi-day re-optimisation; slower)."),
+         days: int = typer.Option(3, help="Working days replayed (each morning's re-optimisation plans that "
+                                          "day and the next two)."),
          reoptimize_seconds: float = typer.Option(10.0, help="Budget of each morning's re-optimisation."),
-         concurrency: int = typer.Option(1, help="Requests in the dispatch flow at once (customers booking "
+         concurrency: int = typer.Option(2, help="Requests in the dispatch flow at once (customers booking "
                                                 "at the same time)."),
          reset: bool = typer.Option(True, help="Start from an empty database."),
          seed: int = typer.Option(11, help="Random seed of the requests.")) -> None:
@@ -292,6 +293,11 @@ def demo(requests: int | None = typer.Option(
     # Flow-run logs (escalations are warnings) go to the Prefect UI; the terminal shows the progress bar,
     # which counts escalations.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+    # Each day's metrics and plan page are published once, after its replay, not after every assignment.
+    os.environ.setdefault("TRUCKROLL_PUBLISH_DAY_PLAN_EACH_DISPATCH", "false")
+    from truckroll.settings import get_settings
+
+    get_settings.cache_clear()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from sqlmodel import SQLModel
 
@@ -300,6 +306,8 @@ def demo(requests: int | None = typer.Option(
 
     if days < 1 or days > 10:
         raise fail(f"--days must be 1 to 10 (got {days})")
+    if concurrency < 1 or concurrency > 8:
+        raise fail(f"--concurrency must be 1 to 8 (got {concurrency})")
     engine = get_engine()
     if reset:
         SQLModel.metadata.drop_all(engine)
@@ -328,6 +336,11 @@ def demo(requests: int | None = typer.Option(
         replayed = demo_data.replay(stream, dates, reoptimize_seconds=reoptimize_seconds, on_request=tick,
                                     concurrency=concurrency)
     took = clock.perf_counter() - started
+    if not get_settings().publish_day_plan_each_dispatch:
+        from flows.dispatch import publish_day_plan
+
+        for d in dates:
+            publish_day_plan(d)
     for r in replayed:
         console.print(f"{r.day:%a %d %b}: {r.dispatched} requests dispatched ({r.assigned} assigned, "
                       f"{r.escalated} escalated); re-optimisation at 05:00: {r.reoptimized}")
