@@ -131,3 +131,23 @@ def test_a_replay_may_publish_the_day_plan_once_instead_of_after_each_dispatch(d
         assert page.exists() and metrics["jobs"] == sum(o["status"] == "assigned" for o in outcomes)
     finally:
         get_settings.cache_clear()
+
+
+def test_the_demo_table_shows_the_absent_technician_as_absent(db):
+    """The demo company's technician index 14 is away for training all day: the demo's technician table says
+    so instead of showing a full (100%) day."""
+    from truckroll.cli.app import console
+    from truckroll.cli.core import print_technician_table
+
+    with session_scope() as s:
+        techs = demo.seed_company(s, DAY, technicians=15, rules=True)
+        absent = techs[14].name
+    width = console.width
+    console.width = 200
+    try:
+        with console.capture() as captured:
+            print_technician_table(DAY)
+    finally:
+        console.width = width
+    rows = [line for line in captured.get().splitlines() if absent in line]
+    assert rows and "absent" in rows[0] and "100%" not in rows[0]

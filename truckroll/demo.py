@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -12,6 +13,8 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 
 from models import JobType, Shift, Technician
+
+log = logging.getLogger(__name__)
 
 RULES_FILE = Path(__file__).parent / "data" / "demo_rules.yaml"
 # Where the demo's two city areas meet (see RULES_FILE).
@@ -435,8 +438,12 @@ def replay(stream: list[DemoRequest], days: list[date], *, reoptimize_seconds: f
         counts = {"assigned": 0, "escalated": 0}
         outcome = ""
         def one(item: DemoRequest) -> str:
-            state: Any = dispatch_service_request(payload=item.payload)
-            data = state.result() if hasattr(state, "result") else state
+            try:
+                state: Any = dispatch_service_request(payload=item.payload)
+                data = state.result() if hasattr(state, "result") else state
+            except Exception as exc:  # noqa: BLE001 - one failed run (e.g. the Prefect API busy) is counted, not fatal
+                log.warning("the dispatch of %s's request failed: %s", item.payload.get("customer_name"), exc)
+                return "failed"
             return str(data["status"])
 
         for b, batch in enumerate(batches):

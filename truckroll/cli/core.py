@@ -368,6 +368,9 @@ def print_technician_table(day: date) -> None:
     for col in ("technician", "shift", "jobs", "first start", "last end", "travel", "utilisation", "revenue"):
         t.add_column(col, justify="right" if col not in ("technician", "shift") else "left")
     for d in sorted(days, key=lambda d: d.name):
+        if not d.on_shift and not d.stops:  # absent the whole shift: not on shift (engine.metrics)
+            t.add_row(d.name, "absent", "0", "-", "-", "-", "-", "-")
+            continue
         t.add_row(d.name, f"{d.shift_start.astimezone(tz):%H:%M}-{d.shift_end.astimezone(tz):%H:%M}",
                   str(len(d.stops)),
                   f"{d.stops[0].start.astimezone(tz):%H:%M}" if d.stops else "-",
