@@ -351,6 +351,9 @@ def demo(requests: int | None = typer.Option(
         escalated, total = demo_data.share_escalated(session)
     console.print(f"[bold]Escalated: {escalated} of {total} requests ({escalated / max(total, 1):.1%}) after "
                   f"dispatch and re-optimisation; replay took {took:.0f} s[/]")
+    if outcomes.get("failed"):
+        console.print(f"[red]{outcomes['failed']} dispatch runs failed (counted above as escalated: nobody "
+                      f"serves them); see the warnings[/]")
     console.print(f"Try: {cli_command()} schedule show --technician 1 --date {first.isoformat()}")
 
 
