@@ -151,3 +151,31 @@ def test_the_demo_table_shows_the_absent_technician_as_absent(db):
         console.width = width
     rows = [line for line in captured.get().splitlines() if absent in line]
     assert rows and "absent" in rows[0] and "100%" not in rows[0]
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_failed_dispatch_run_is_tried_again_without_a_second_request(db, monkeypatch):
+    """The replay's runs carry an idempotency key: when a run fails after the request was stored (here: the
+    first run of each request raises after the real one ran), the next attempt finds it and nothing is
+    created twice."""
+    import flows.dispatch
+    from models import ServiceRequest
+
+    real = flows.dispatch.dispatch_service_request
+    seen: Counter[str] = Counter()
+
+    def flaky(**kwargs: Any) -> Any:
+        out = real(**kwargs)
+        seen[kwargs["idempotency_key"]] += 1
+        if seen[kwargs["idempotency_key"]] == 1:
+            raise RuntimeError("Server error '503 Service Unavailable'")
+        return out
+
+    monkeypatch.setattr(flows.dispatch, "dispatch_service_request", flaky)
+    with session_scope() as s:
+        demo.seed_company(s, DAY, technicians=3, weeks=1)
+    replayed = demo.replay(demo.generate_stream([DAY], 3, seed=6), [DAY], reoptimize_seconds=1)
+    assert sum(r.assigned + r.escalated for r in replayed) == 3
+    assert set(seen.values()) == {2}
+    with session_scope() as s:
+        assert len(s.exec(select(ServiceRequest)).all()) == 3

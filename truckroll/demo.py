@@ -389,6 +389,10 @@ def generate_stream(days: list[date], per_day: int, *, seed: int = 11) -> list[D
     return sorted(out, key=lambda r: r.arrives_at)
 
 
+# How often the replay runs a request's dispatch flow when the run itself fails.
+DISPATCH_ATTEMPTS = 3
+
+
 @dataclass
 class ReplayDay:
     day: date
@@ -438,13 +442,18 @@ def replay(stream: list[DemoRequest], days: list[date], *, reoptimize_seconds: f
         counts = {"assigned": 0, "escalated": 0}
         outcome = ""
         def one(item: DemoRequest) -> str:
-            try:
-                state: Any = dispatch_service_request(payload=item.payload)
-                data = state.result() if hasattr(state, "result") else state
-            except Exception as exc:  # noqa: BLE001 - one failed run (e.g. the Prefect API busy) is counted, not fatal
-                log.warning("the dispatch of %s's request failed: %s", item.payload.get("customer_name"), exc)
-                return "failed"
-            return str(data["status"])
+            # The idempotency key lets a run that failed (e.g. the temporary Prefect API answering 503 while
+            # its SQLite file is locked) be tried again without creating the request twice.
+            key = f"demo-{item.payload['customer_email']}"
+            for attempt in range(1, DISPATCH_ATTEMPTS + 1):
+                try:
+                    state: Any = dispatch_service_request(payload=item.payload, idempotency_key=key)
+                    data = state.result() if hasattr(state, "result") else state
+                    return str(data["status"])
+                except Exception as exc:  # noqa: BLE001 - a failed run is tried again, then counted, not fatal
+                    log.warning("the dispatch of %s's request failed (attempt %d of %d): %s",
+                                item.payload.get("customer_name"), attempt, DISPATCH_ATTEMPTS, exc)
+            return "failed"
 
         for b, batch in enumerate(batches):
             # The first run alone: it starts Prefect's temporary server, which threads must not race to start.
