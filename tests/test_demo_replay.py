@@ -179,3 +179,41 @@ def test_a_failed_dispatch_run_is_tried_again_without_a_second_request(db, monke
     assert set(seen.values()) == {2}
     with session_scope() as s:
         assert len(s.exec(select(ServiceRequest)).all()) == 3
+
+
+def test_replay_order_dispatches_then_reoptimises_at_night_and_after_the_morning_emergencies(monkeypatch):
+    """The replay's timeline (flows replaced by recorders): a day's booked requests, the 05:00 run over the
+    horizon, the morning's emergencies, then an 08:00 run of that day alone; the last day takes the rest."""
+    import flows.dispatch
+    import flows.reoptimize
+
+    days = demo.working_days(date(2030, 1, 8), 2)
+    stream = demo.generate_stream(days, 30, seed=8)
+    calls: list[tuple[str, Any]] = []
+
+    def dispatch(**kwargs: Any) -> dict[str, Any]:
+        calls.append(("dispatch", kwargs["payload"]))
+        return {"status": "assigned"}
+
+    class Done:
+        message = "kept the current plan"
+
+        def result(self, raise_on_failure: bool = True) -> dict[str, Any]:
+            return {}
+
+    def reoptimize(**kwargs: Any) -> Done:
+        calls.append(("reoptimize", (kwargs["day"], kwargs["horizon_days"])))
+        return Done()
+
+    monkeypatch.setattr(flows.dispatch, "dispatch_service_request", dispatch)
+    monkeypatch.setattr(flows.reoptimize, "reoptimize_day", reoptimize)
+    replayed = demo.replay(stream, days)
+    runs = [(i, c[1]) for i, c in enumerate(calls) if c[0] == "reoptimize"]
+    first = days[0].isoformat()
+    assert [r for _, r in runs][:2] == [(first, 2), (first, 1)]
+    night, morning = runs[0][0], runs[1][0]
+    emergencies = [c[1] for c in calls[night + 1:morning]]
+    assert emergencies and all(p["priority"] <= 2 for p in emergencies)
+    assert all(p["priority"] > 2 for _, p in calls[:night])  # booked work only before the night run
+    assert replayed[0].reoptimized_after_emergencies == "kept the current plan"
+    assert sum(r.dispatched for r in replayed) == len(stream) == sum(1 for c in calls if c[0] == "dispatch")

@@ -391,6 +391,10 @@ def generate_stream(days: list[date], per_day: int, *, seed: int = 11) -> list[D
 
 # How often the replay runs a request's dispatch flow when the run itself fails.
 DISPATCH_ATTEMPTS = 3
+# The re-optimisation's runs in the replay: at night for the horizon, and again after the morning's
+# emergencies (they arrive 06:00-07:30) for the day, as a schedule of runs during the day does.
+NIGHT_REOPTIMISATION = time(5)
+MORNING_REOPTIMISATION = time(8)
 
 
 @dataclass
@@ -400,6 +404,8 @@ class ReplayDay:
     assigned: int
     escalated: int
     reoptimized: str
+    # the 08:00 run after the morning's emergencies ("" when none arrived)
+    reoptimized_after_emergencies: str = ""
 
 
 def share_escalated(session: Session) -> tuple[int, int]:
@@ -418,7 +424,8 @@ def replay(stream: list[DemoRequest], days: list[date], *, reoptimize_seconds: f
            on_request: Any = None, concurrency: int = 1) -> list[ReplayDay]:
     """Replay ``stream`` as it would arrive: before each day's 05:00 re-optimisation, every request that
     arrived by then goes through the dispatch flow; then the reoptimize flow re-plans that day and the next
-    working days (moving unpromised work between them). Emergencies of the morning come after it.
+    working days (moving unpromised work between them). The morning's emergencies come after it, then an
+    08:00 re-optimisation of the day re-places what they displaced.
 
     ``on_request(status)`` is called after each dispatch (for a progress bar). With ``concurrency`` > 1,
     that many requests are in the dispatch flow at once, in arrival order, as when several customers book
@@ -433,14 +440,16 @@ def replay(stream: list[DemoRequest], days: list[date], *, reoptimize_seconds: f
     out: list[ReplayDay] = []
     pending = list(stream)
     for n, day in enumerate(days):
-        cutoff = datetime.combine(day, time(5), tzinfo=tz)
-        batches = [[r for r in pending if r.arrives_at < cutoff]]
-        pending = [r for r in pending if r.arrives_at >= cutoff]
+        batches: list[list[DemoRequest]] = []
+        for hour in (NIGHT_REOPTIMISATION, MORNING_REOPTIMISATION):
+            cutoff = datetime.combine(day, hour, tzinfo=tz)
+            batches.append([r for r in pending if r.arrives_at < cutoff])
+            pending = [r for r in pending if r.arrives_at >= cutoff]
         if n == len(days) - 1:
-            batches.append(pending)
+            batches[-1] += pending
             pending = []
         counts = {"assigned": 0, "escalated": 0}
-        outcome = ""
+        outcome = after = ""
         def one(item: DemoRequest) -> str:
             # The idempotency key lets a run that failed (e.g. the temporary Prefect API answering 503 while
             # its SQLite file is locked) be tried again without creating the request twice.
@@ -463,10 +472,14 @@ def replay(stream: list[DemoRequest], days: list[date], *, reoptimize_seconds: f
                     counts[status] = counts.get(status, 0) + 1
                     if on_request is not None:
                         on_request(status)
-            if b == 0:
+            if b == 0 or batch:
+                # 05:00: the day and the next working days; 08:00, after the morning's emergencies: the day,
+                # re-placing what they displaced (the escalated requests are offered to the model).
                 res: Any = reoptimize_day(day=day.isoformat(), time_limit_seconds=reoptimize_seconds,
-                                          horizon_days=min(3, len(days) - n), return_state=True)
+                                          horizon_days=min(3, len(days) - n) if b == 0 else 1, return_state=True)
                 got = res.result(raise_on_failure=False)
-                outcome = res.message if isinstance(got, dict) else f"failed: {res.message}"
-        out.append(ReplayDay(day, sum(len(b) for b in batches), counts["assigned"], counts["escalated"], outcome))
+                message = res.message if isinstance(got, dict) else f"failed: {res.message}"
+                outcome, after = (message, after) if b == 0 else (outcome, message)
+        out.append(ReplayDay(day, sum(len(b) for b in batches), counts["assigned"], counts["escalated"], outcome,
+                             after))
     return out

@@ -343,7 +343,9 @@ def demo(requests: int | None = typer.Option(
             publish_day_plan(d)
     for r in replayed:
         console.print(f"{r.day:%a %d %b}: {r.dispatched} requests dispatched ({r.assigned} assigned, "
-                      f"{r.escalated} escalated); re-optimisation at 05:00: {r.reoptimized}")
+                      f"{r.escalated} escalated); re-optimisation at 05:00: {r.reoptimized}"
+                      + (f"; at 08:00, after the morning's emergencies: {r.reoptimized_after_emergencies}"
+                         if r.reoptimized_after_emergencies else ""))
     for d in dates:
         print_technician_table(d)
     print_metrics(compute_day_metrics(first), f"Metrics for {first.isoformat()}")
