@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -65,13 +64,6 @@ def record_day_metrics(request_day: Any) -> dict[str, float]:
     # The map and timeline of the day, linked from a markdown artifact next to the metrics.
     publish_plan_artifact(plan)
     return metrics
-
-
-@flow(name="publish-day-plan", flow_run_name="publish the plan of {request_day}")
-def publish_day_plan(request_day: date) -> dict[str, float]:
-    """The day's metrics and plan page, once: what the dispatch flow publishes after each assignment unless
-    ``publish_day_plan_each_dispatch`` is off (a replay of many requests, ``truckroll demo``)."""
-    return record_day_metrics(request_day)
 
 
 def _run_name() -> str:
@@ -157,8 +149,7 @@ def _decide_and_commit(rid: int, logger: Any) -> dict[str, Any] | State:
     confirmation_id = generate_assignment_confirmation(result)
     deliver_quietly(notification_ids=result.notification_ids)
     day = result.start.astimezone(tz).date()
-    if get_settings().publish_day_plan_each_dispatch:
-        record_day_metrics(day)
+    record_day_metrics(day)
     logger.info("request %s assigned to %s (technician %s): arrival window %s-%s %s, start %s, score %s%s",
                 rid, result.technician_name, result.technician_id,
                 result.window_start.astimezone(tz).strftime("%a %d %b %H:%M"),

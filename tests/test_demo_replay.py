@@ -105,34 +105,6 @@ def test_every_demo_technician_may_cross_the_city_line_as_a_secondary(db):
         assert {k["primary"], k["secondary"]} == {"Dallas", "Irving"}
 
 
-@pytest.mark.usefixtures("prefect_harness")
-def test_a_replay_may_publish_the_day_plan_once_instead_of_after_each_dispatch(db, tmp_path, monkeypatch):
-    """With TRUCKROLL_PUBLISH_DAY_PLAN_EACH_DISPATCH=false (as ``truckroll demo`` sets it) the dispatch flow
-    assigns without rebuilding the day's plan page; the publish-day-plan flow publishes it afterwards."""
-    from flows.dispatch import dispatch_service_request, publish_day_plan
-    from truckroll.settings import get_settings
-
-    monkeypatch.setenv("TRUCKROLL_PLAN_DIR", str(tmp_path / "plans"))
-    monkeypatch.setenv("TRUCKROLL_PUBLISH_DAY_PLAN_EACH_DISPATCH", "false")
-    get_settings.cache_clear()
-    try:
-        with session_scope() as s:
-            demo.seed_company(s, DAY, technicians=3)
-        stream = demo.generate_stream([DAY], 2, seed=4)
-        outcomes = []
-        for r in stream:
-            out = dispatch_service_request(payload=r.payload)
-            outcomes.append(out.result() if hasattr(out, "result") else out)
-        assert any(o["status"] == "assigned" for o in outcomes)
-        page = tmp_path / "plans" / f"plan-{DAY.isoformat()}.html"
-        assert not page.exists()
-        state: Any = publish_day_plan(DAY)
-        metrics = state.result() if hasattr(state, "result") else state
-        assert page.exists() and metrics["jobs"] == sum(o["status"] == "assigned" for o in outcomes)
-    finally:
-        get_settings.cache_clear()
-
-
 def test_the_demo_table_shows_the_absent_technician_as_absent(db):
     """The demo company's technician index 14 is away for training all day: the demo's technician table says
     so instead of showing a full (100%) day."""

@@ -34,10 +34,6 @@ class Settings(BaseSettings):
     # The horizon re-planned together (today and the next working days) and the most a run may ask for.
     reoptimize_horizon_days: int = 3
     reoptimize_max_horizon_days: int = 7
-    # After each assignment the dispatch flow republishes the day's metrics and plan page (two artifacts and a
-    # load of the whole day); a replay of many requests (truckroll demo) turns it off and publishes each day
-    # once at its end.
-    publish_day_plan_each_dispatch: bool = True
     # Booking (docs/booking.md): windows, horizon, grade weights; a JSON forecast file instead of the history.
     booking: BookingSettings = BookingSettings()
     booking_forecast_file: str | None = None

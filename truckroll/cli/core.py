@@ -293,11 +293,6 @@ def demo(requests: int | None = typer.Option(
     # Flow-run logs (escalations are warnings) go to the Prefect UI; the terminal shows the progress bar,
     # which counts escalations.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
-    # Each day's metrics and plan page are published once, after its replay, not after every assignment.
-    os.environ.setdefault("TRUCKROLL_PUBLISH_DAY_PLAN_EACH_DISPATCH", "false")
-    from truckroll.settings import get_settings
-
-    get_settings.cache_clear()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from sqlmodel import SQLModel
 
@@ -336,11 +331,6 @@ def demo(requests: int | None = typer.Option(
         replayed = demo_data.replay(stream, dates, reoptimize_seconds=reoptimize_seconds, on_request=tick,
                                     concurrency=concurrency)
     took = clock.perf_counter() - started
-    if not get_settings().publish_day_plan_each_dispatch:
-        from flows.dispatch import publish_day_plan
-
-        for d in dates:
-            publish_day_plan(d)
     for r in replayed:
         console.print(f"{r.day:%a %d %b}: {r.dispatched} requests dispatched ({r.assigned} assigned, "
                       f"{r.escalated} escalated); re-optimisation at 05:00: {r.reoptimized}"
