@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -66,3 +67,125 @@ def test_small_replay_goes_through_the_flow_and_the_reoptimisation(db):
         mine.sort(key=lambda a: a.scheduled_start)
         for x, y in zip(mine, mine[1:], strict=False):
             assert x.scheduled_end <= y.scheduled_start
+
+
+def test_rural_customers_book_the_days_and_hours_the_company_visits() -> None:
+    """The rural area (demo_rules.yaml) is visited Mon/Fri 08-12 and Wed 13-18: its customers' windows lie
+    there only, and a stream of Tuesday and Thursday has no rural customer (the booking offers those days
+    only); Monday's stream does have some."""
+    monday = date(2030, 1, 7)
+    assert demo.rural_visiting_hours(monday) == ((8, 0), (12, 0))
+    assert demo.rural_visiting_hours(monday + timedelta(days=1)) is None
+    assert demo.rural_visiting_hours(monday + timedelta(days=2)) == ((13, 0), (18, 0))
+    stream = demo.generate_stream(demo.working_days(monday, 5), 150, seed=3)
+    rural = [r for r in stream if r.payload["lat"] >= demo.RURAL_LAT]
+    assert rural
+    for r in rural:
+        for w in r.payload["time_windows"]:
+            start, end = datetime.fromisoformat(w["start"]), datetime.fromisoformat(w["end"])
+            hours = demo.rural_visiting_hours(start.date())
+            assert hours is not None, r.payload
+            assert (start.hour, start.minute) == hours[0] and (end.hour, end.minute) == hours[1]
+
+
+def test_every_demo_technician_may_cross_the_city_line_as_a_secondary(db):
+    """Weekday boundaries are "hard, then soft": each technician's home city area is the primary, the other
+    one a secondary, so a job nobody inside can take may go across the line (recorded as a relaxation)."""
+    from models import TechnicianMembership, Territory
+
+    with session_scope() as s:
+        techs = demo.seed_company(s, DAY, technicians=10, rules=True)
+        names = {t.id: t.name for t in s.exec(select(Territory)).all()}
+        kinds: dict[int, dict[str, str]] = {}
+        for m in s.exec(select(TechnicianMembership)).all():
+            if names[m.territory_id] in ("Dallas", "Irving") and m.kind in ("primary", "secondary"):
+                kinds.setdefault(m.technician_id, {})[m.kind] = names[m.territory_id]
+    assert set(kinds) == {t.id for t in techs}
+    for k in kinds.values():
+        assert {k["primary"], k["secondary"]} == {"Dallas", "Irving"}
+
+
+def test_the_demo_table_shows_the_absent_technician_as_absent(db):
+    """The demo company's technician index 14 is away for training all day: the demo's technician table says
+    so instead of showing a full (100%) day."""
+    from truckroll.cli.app import console
+    from truckroll.cli.core import print_technician_table
+
+    with session_scope() as s:
+        techs = demo.seed_company(s, DAY, technicians=15, rules=True)
+        absent = techs[14].name
+    width = console.width
+    console.width = 200
+    try:
+        with console.capture() as captured:
+            print_technician_table(DAY)
+    finally:
+        console.width = width
+    rows = [line for line in captured.get().splitlines() if absent in line]
+    assert rows and "absent" in rows[0] and "100%" not in rows[0]
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_failed_dispatch_run_is_tried_again_without_a_second_request(db, monkeypatch):
+    """The replay's runs carry an idempotency key: when a run fails after the request was stored (here: the
+    first run of each request raises after the real one ran), the next attempt finds it and nothing is
+    created twice."""
+    import flows.dispatch
+    from models import ServiceRequest
+
+    real = flows.dispatch.dispatch_service_request
+    seen: Counter[str] = Counter()
+
+    def flaky(**kwargs: Any) -> Any:
+        out = real(**kwargs)
+        seen[kwargs["idempotency_key"]] += 1
+        if seen[kwargs["idempotency_key"]] == 1:
+            raise RuntimeError("Server error '503 Service Unavailable'")
+        return out
+
+    monkeypatch.setattr(flows.dispatch, "dispatch_service_request", flaky)
+    with session_scope() as s:
+        demo.seed_company(s, DAY, technicians=3, weeks=1)
+    replayed = demo.replay(demo.generate_stream([DAY], 3, seed=6), [DAY], reoptimize_seconds=1)
+    assert sum(r.assigned + r.escalated for r in replayed) == 3
+    assert set(seen.values()) == {2}
+    with session_scope() as s:
+        assert len(s.exec(select(ServiceRequest)).all()) == 3
+
+
+def test_replay_order_dispatches_then_reoptimises_at_night_and_after_the_morning_emergencies(monkeypatch):
+    """The replay's timeline (flows replaced by recorders): a day's booked requests, the 05:00 run over the
+    horizon, the morning's emergencies, then an 08:00 run of that day alone; the last day takes the rest."""
+    import flows.dispatch
+    import flows.reoptimize
+
+    days = demo.working_days(date(2030, 1, 8), 2)
+    stream = demo.generate_stream(days, 30, seed=8)
+    calls: list[tuple[str, Any]] = []
+
+    def dispatch(**kwargs: Any) -> dict[str, Any]:
+        calls.append(("dispatch", kwargs["payload"]))
+        return {"status": "assigned"}
+
+    class Done:
+        message = "kept the current plan"
+
+        def result(self, raise_on_failure: bool = True) -> dict[str, Any]:
+            return {}
+
+    def reoptimize(**kwargs: Any) -> Done:
+        calls.append(("reoptimize", (kwargs["day"], kwargs["horizon_days"])))
+        return Done()
+
+    monkeypatch.setattr(flows.dispatch, "dispatch_service_request", dispatch)
+    monkeypatch.setattr(flows.reoptimize, "reoptimize_day", reoptimize)
+    replayed = demo.replay(stream, days)
+    runs = [(i, c[1]) for i, c in enumerate(calls) if c[0] == "reoptimize"]
+    first = days[0].isoformat()
+    assert [r for _, r in runs][:2] == [(first, 2), (first, 1)]
+    night, morning = runs[0][0], runs[1][0]
+    emergencies = [c[1] for c in calls[night + 1:morning]]
+    assert emergencies and all(p["priority"] <= 2 for p in emergencies)
+    assert all(p["priority"] > 2 for _, p in calls[:night])  # booked work only before the night run
+    assert replayed[0].reoptimized_after_emergencies == "kept the current plan"
+    assert sum(r.dispatched for r in replayed) == len(stream) == sum(1 for c in calls if c[0] == "dispatch")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -12,6 +13,8 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 
 from models import JobType, Shift, Technician
+
+log = logging.getLogger(__name__)
 
 RULES_FILE = Path(__file__).parent / "data" / "demo_rules.yaml"
 # Where the demo's two city areas meet (see RULES_FILE).
@@ -118,20 +121,20 @@ def seed_company(session: Session, day: date, *, technicians: int = 25, seed: in
         if rng.random() < 0.35:
             other = rng.choice([t for t in TRADE_CERTS if t != trade])
             skills[other] = rng.choice([1, 2, 3])
-        certs = {}
+        held: dict[str, str] = {}
         for c in TRADE_CERTS[trade]:
             # With the rules (the demo), a licensed trade's technicians all hold its certifications, as a
             # real company's do; without them (tests, benchmarks) 15% lack one, as before.
             if rng.random() < 0.85 or rules:
-                certs[c] = (day + timedelta(days=rng.randint(60, 700))).isoformat()
+                held[c] = (day + timedelta(days=rng.randint(60, 700))).isoformat()
         if i == 3:  # the expired permit of the demo
-            certs["gas"] = (day - timedelta(days=1)).isoformat()
+            held["gas"] = (day - timedelta(days=1)).isoformat()
         inventory = {p: rng.randint(0, 3) for _, t, _, _, _, parts, _, _ in CATALOGUE if t == trade for p in parts}
         lat, lon = _point(rng, 25.0)
         first, last = FIRST[i % len(FIRST)], LAST[(i * 7) % len(LAST)]
         tech = Technician(name=f"{first} {last}", phone=f"+1-214-555-{1000 + i:04d}",
                           email=f"{first.lower()}.{last.lower()}@example.com", home_lat=lat, home_lon=lon,
-                          skills=skills, certifications=certs, upsell_multiplier=round(rng.uniform(0.9, 1.3), 2),
+                          skills=skills, certifications=held, upsell_multiplier=round(rng.uniform(0.9, 1.3), 2),
                           van_inventory=inventory)
         session.add(tech)
         techs.append(tech)
@@ -142,6 +145,7 @@ def seed_company(session: Session, day: date, *, technicians: int = 25, seed: in
         if rules and weekend and (i == len(techs) - 1 or i % 3 == 2):
             continue  # the weekend crew; the on-call shift comes with the rules
         start_h = START_HOURS[i % len(START_HOURS)]
+        assert tech.id is not None
         for d in roster:
             start = datetime.combine(d, time(start_h), tzinfo=tz)
             session.add(Shift(technician_id=tech.id, start=start, end=start + timedelta(hours=9)))
@@ -158,7 +162,7 @@ def _city(tech: Technician) -> str:
 def seed_rules(session: Session, day: date, techs: list[Technician]) -> None:
     """The demo's dispatch rules, through the rules loader: territories and policies from ``RULES_FILE``; each
     technician's primary city area by home (rebalanced so each trade has someone in each area), the other
-    area as a secondary for every third, the rural area as a secondary for those living nearest it (within
+    area as a secondary for everyone, the rural area as a secondary for those living nearest it (within
     40 km); a relocation (index 18) around ``day``; an absence (index 14) on ``day``; and the last technician
     on call at weekends (priority 1-2 only, every territory).
     """
@@ -176,11 +180,12 @@ def seed_rules(session: Session, day: date, techs: list[Technician]) -> None:
                 primary[closest.id] = area
     since = (day - timedelta(days=365)).isoformat()
     memberships: list[dict[str, Any]] = []
-    for i, t in enumerate(techs):
+    for t in techs:
         memberships.append({"technician": t.name, "territory": primary[t.id], "kind": "primary", "from": since})
-        if i % 3 == 0:
-            other = "Irving" if primary[t.id] == "Dallas" else "Dallas"
-            memberships.append({"technician": t.name, "territory": other, "kind": "secondary", "from": since})
+        # The two city areas are neighbours: every technician may cross the line when nobody on the other
+        # side can take a job (weekdays "hard, then soft": recorded as a relaxation).
+        other = "Irving" if primary[t.id] == "Dallas" else "Dallas"
+        memberships.append({"technician": t.name, "territory": other, "kind": "secondary", "from": since})
         if t.home_lat >= RURAL_LAT - 0.1:
             memberships.append({"technician": t.name, "territory": "Denton County rural", "kind": "secondary",
                                 "from": since, "max_radius_km": 40})
@@ -257,10 +262,11 @@ def generate_requests(day: date, n: int = 180, *, seed: int = 11) -> list[DemoRe
 
 
 def _payload(rng: random.Random, i: int, name: str, priority: int, value: float,
-             spans: list[tuple[date, tuple[int, int], tuple[int, int]]], tz: ZoneInfo) -> dict[str, Any]:
+             spans: list[tuple[date, tuple[int, int], tuple[int, int]]], tz: ZoneInfo,
+             at: tuple[float, float] | None = None) -> dict[str, Any]:
     """One customer's request (the i-th of the stream) for job type ``name`` in the windows ``spans``
-    ((day, (h, m), (h, m)), ...)."""
-    lat, lon = _point(rng)
+    ((day, (h, m), (h, m)), ...), at ``at`` (lat, lon) or a random place of the metro."""
+    lat, lon = at if at is not None else _point(rng)
     first, last = rng.choice(FIRST), rng.choice(LAST)
     return {
         "customer_name": f"{first} {last}",
@@ -291,9 +297,10 @@ SEASON = {
     "summer": {"ac repair": 2.5, "furnace repair": 0.2, "hvac maintenance": 1.3},
     "shoulder": {"hvac maintenance": 1.8},
 }
-# A residential technician's 4-6 visits a day; requests at 4.5 per technician a day fill the demo's shifts
-# (09:00 shifts at the 85% utilisation target, about 80 minutes a job plus the drive).
-JOBS_PER_TECHNICIAN_DAY = 4.5
+# A residential technician's 4-6 visits a day. The demo's 9-hour shifts at the 85% utilisation target hold
+# about 4.4 visits of the winter mix (80 minutes a job plus a 25-30 minute drive); a company books about 90%
+# of that ahead, keeping room for the morning's emergencies: 4 requests per technician a day.
+JOBS_PER_TECHNICIAN_DAY = 4.0
 
 
 def season_of(day: date) -> str:
@@ -308,13 +315,42 @@ def season_shares(day: date) -> list[float]:
     return [r / total for r in raw]
 
 
+def rural_visiting_hours(day: date) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """The rural area's visiting hours on ``day`` ((h, m), (h, m)) from ``RULES_FILE``, None when it is not
+    visited that day."""
+    from truckroll.rules_config import read_file
+
+    names = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    for territory in read_file(RULES_FILE).get("territories", []):
+        for h in territory.get("visiting_hours", []):
+            if names[day.weekday()] in h["days"]:
+                a, b = (tuple(int(x) for x in str(h[k]).split(":")) for k in ("start", "end"))
+                return (a[0], a[1]), (b[0], b[1])
+    return None
+
+
+def _customer_place(rng: random.Random, day: date) -> tuple[tuple[float, float], tuple[tuple[int, int],
+                                                                                         tuple[int, int]] | None]:
+    """Where a customer booking for ``day`` lives, and the rural visiting hours that bind their windows (None
+    in the cities). The booking offers rural customers only the days and hours the company visits them, so a
+    rural customer books for ``day`` only when it is a visiting day."""
+    hours = rural_visiting_hours(day)
+    while True:
+        at = _point(rng)
+        if at[0] < RURAL_LAT:
+            return at, None
+        if hours is not None:
+            return at, hours
+
+
 def generate_stream(days: list[date], per_day: int, *, seed: int = 11) -> list[DemoRequest]:
     """The requests of several working days as they arrive, in arrival order.
 
     Requests for a day arrive over the three days before it (office hours, then the evening before and the
     early morning); most ask for one window on that day, some for a window on each of two days ("tomorrow or
     the day after"), some for any time over three days, and emergencies (7%) arrive on the morning itself
-    for that day. The trade mix follows the season (``season_shares``).
+    for that day. The trade mix follows the season (``season_shares``). Customers in the rural area (visited
+    on set days only, ``rural_visiting_hours``) book those days and hours, as the booking offers them.
     """
     rng = random.Random(seed)
     tz = ZoneInfo(TZ)
@@ -328,6 +364,7 @@ def generate_stream(days: list[date], per_day: int, *, seed: int = 11) -> list[D
             emergency = rng.random() < 0.07
             priority = rng.choice([1, 2]) if emergency else rng.choice([3, 4, 5, 5, 6, 7, 8, 9, 10])
             kind = rng.random()
+            at, rural = _customer_place(rng, day)
             if emergency:
                 spans = [(day, (8, 0), (14, 0))]
                 arrives = datetime.combine(day, time(6), tzinfo=tz) + timedelta(minutes=rng.uniform(0, 90))
@@ -345,9 +382,19 @@ def generate_stream(days: list[date], per_day: int, *, seed: int = 11) -> list[D
                 arrives = datetime.combine(day - timedelta(days=rng.choice([1, 1, 2, 3])),
                                            time(rng.randint(8, 20)), tzinfo=tz) + timedelta(minutes=rng.uniform(0, 59))
                 arrives = min(arrives, datetime.combine(day, time(7), tzinfo=tz))
-            out.append(DemoRequest(arrives, _payload(rng, i, name, priority, value, spans, tz)))
+            if rural is not None:
+                spans = [(day, *rural)]  # the booking offers the visiting hours only
+            out.append(DemoRequest(arrives, _payload(rng, i, name, priority, value, spans, tz, at)))
             i += 1
     return sorted(out, key=lambda r: r.arrives_at)
+
+
+# How often the replay runs a request's dispatch flow when the run itself fails.
+DISPATCH_ATTEMPTS = 3
+# The re-optimisation's runs in the replay: at night for the horizon, and again after the morning's
+# emergencies (they arrive 06:00-07:30) for the day, as a schedule of runs during the day does.
+NIGHT_REOPTIMISATION = time(5)
+MORNING_REOPTIMISATION = time(8)
 
 
 @dataclass
@@ -357,6 +404,8 @@ class ReplayDay:
     assigned: int
     escalated: int
     reoptimized: str
+    # the 08:00 run after the morning's emergencies ("" when none arrived)
+    reoptimized_after_emergencies: str = ""
 
 
 def share_escalated(session: Session) -> tuple[int, int]:
@@ -375,7 +424,8 @@ def replay(stream: list[DemoRequest], days: list[date], *, reoptimize_seconds: f
            on_request: Any = None, concurrency: int = 1) -> list[ReplayDay]:
     """Replay ``stream`` as it would arrive: before each day's 05:00 re-optimisation, every request that
     arrived by then goes through the dispatch flow; then the reoptimize flow re-plans that day and the next
-    working days (moving unpromised work between them). Emergencies of the morning come after it.
+    working days (moving unpromised work between them). The morning's emergencies come after it, then an
+    08:00 re-optimisation of the day re-places what they displaced.
 
     ``on_request(status)`` is called after each dispatch (for a progress bar). With ``concurrency`` > 1,
     that many requests are in the dispatch flow at once, in arrival order, as when several customers book
@@ -390,18 +440,29 @@ def replay(stream: list[DemoRequest], days: list[date], *, reoptimize_seconds: f
     out: list[ReplayDay] = []
     pending = list(stream)
     for n, day in enumerate(days):
-        cutoff = datetime.combine(day, time(5), tzinfo=tz)
-        batches = [[r for r in pending if r.arrives_at < cutoff]]
-        pending = [r for r in pending if r.arrives_at >= cutoff]
+        batches: list[list[DemoRequest]] = []
+        for hour in (NIGHT_REOPTIMISATION, MORNING_REOPTIMISATION):
+            cutoff = datetime.combine(day, hour, tzinfo=tz)
+            batches.append([r for r in pending if r.arrives_at < cutoff])
+            pending = [r for r in pending if r.arrives_at >= cutoff]
         if n == len(days) - 1:
-            batches.append(pending)
+            batches[-1] += pending
             pending = []
         counts = {"assigned": 0, "escalated": 0}
-        outcome = ""
+        outcome = after = ""
         def one(item: DemoRequest) -> str:
-            state: Any = dispatch_service_request(payload=item.payload)
-            data = state.result() if hasattr(state, "result") else state
-            return str(data["status"])
+            # The idempotency key lets a run that failed (e.g. the temporary Prefect API answering 503 while
+            # its SQLite file is locked) be tried again without creating the request twice.
+            key = f"demo-{item.payload['customer_email']}"
+            for attempt in range(1, DISPATCH_ATTEMPTS + 1):
+                try:
+                    state: Any = dispatch_service_request(payload=item.payload, idempotency_key=key)
+                    data = state.result() if hasattr(state, "result") else state
+                    return str(data["status"])
+                except Exception as exc:  # noqa: BLE001 - a failed run is tried again, then counted, not fatal
+                    log.warning("the dispatch of %s's request failed (attempt %d of %d): %s",
+                                item.payload.get("customer_name"), attempt, DISPATCH_ATTEMPTS, exc)
+            return "failed"
 
         for b, batch in enumerate(batches):
             # The first run alone: it starts Prefect's temporary server, which threads must not race to start.
@@ -411,10 +472,14 @@ def replay(stream: list[DemoRequest], days: list[date], *, reoptimize_seconds: f
                     counts[status] = counts.get(status, 0) + 1
                     if on_request is not None:
                         on_request(status)
-            if b == 0:
+            if b == 0 or batch:
+                # 05:00: the day and the next working days; 08:00, after the morning's emergencies: the day,
+                # re-placing what they displaced (the escalated requests are offered to the model).
                 res: Any = reoptimize_day(day=day.isoformat(), time_limit_seconds=reoptimize_seconds,
-                                          horizon_days=min(3, len(days) - n), return_state=True)
+                                          horizon_days=min(3, len(days) - n) if b == 0 else 1, return_state=True)
                 got = res.result(raise_on_failure=False)
-                outcome = res.message if isinstance(got, dict) else f"failed: {res.message}"
-        out.append(ReplayDay(day, sum(len(b) for b in batches), counts["assigned"], counts["escalated"], outcome))
+                message = res.message if isinstance(got, dict) else f"failed: {res.message}"
+                outcome, after = (message, after) if b == 0 else (outcome, message)
+        out.append(ReplayDay(day, sum(len(b) for b in batches), counts["assigned"], counts["escalated"], outcome,
+                             after))
     return out

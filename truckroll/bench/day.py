@@ -5,8 +5,9 @@ first window is that day, with their windows on that day):
 
 - one by one: the dispatch engine's per-request decision (``engine.dispatch.decide`` + insertion) in arrival
   order, under the default dispatch rules (85% utilisation target, promised windows hard);
-- one by one then re-optimisation: a hook (``REOPTIMISE``) the re-optimisation flow fills; without it the row
-  says so and shows no figures;
+- one by one then re-optimisation: the one-by-one plan given to the re-optimisation the flow runs
+  (``engine.horizon.reoptimize_horizon``: PyVRP routes, CBC set partitioning warm-started from the current
+  plan, default options at the 85% target), within ``--reoptimise-limit`` seconds; the hook ``REOPTIMISE``;
 - offline: every request at once, truckroll's optimiser with a generous budget under the same rules (the 85%
   target as a maximum working time);
 - VROOM (pyvroom) and OR-Tools on the same day with the constraints they can express (VROOM has no maximum
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -35,8 +36,45 @@ from truckroll.cli.app import bench_app, console, fail
 
 UTILISATION_TARGET = 0.85
 
-# The re-optimisation engineer's hook: (scenario, day, one-by-one orders) -> orders per technician index.
-REOPTIMISE: Callable[..., dict[int, list[int]]] | None = None
+
+@dataclass
+class OneByOne:
+    """The dispatch engine's day after the one-by-one decisions: its shifts with their routes, the requests'
+    requirements, and how they map onto the benchmark problem's indices."""
+
+    days: list[Any]  # engine TechnicianDay, routes included
+    jobs: dict[int, Any]  # request number -> JobRequirements (every request of the day)
+    job_index: dict[str, int]  # scenario request id ("r12") -> problem job index
+    tech_index: dict[int, int]  # TechnicianDay.technician_id -> problem technician index
+    travel: Any
+
+    def orders(self, days: list[Any] | None = None) -> dict[int, list[int]]:
+        """Orders per problem technician index of ``days`` (default: the one-by-one routes)."""
+        return {self.tech_index[d.technician_id]: [self.job_index[f"r{s.request_id}"]
+                                                   for s in sorted(d.stops, key=lambda s: s.start)]
+                for d in (self.days if days is None else days)}
+
+
+def reoptimise(state: OneByOne, time_limit_seconds: float, seed: int = 0) -> dict[int, list[int]]:
+    """The re-optimisation the flow runs (``engine.horizon.reoptimize_horizon``, default options at the 85%
+    target) on the one-by-one plan, the escalated requests offered to it; applied only when better, as the
+    flow does (``engine.reoptimize.is_better`` through ``score_plan``)."""
+    from engine.assignment import AssignmentOptions
+    from engine.horizon import HorizonOptions, reoptimize_horizon
+    from engine.reoptimize import ReoptimizeOptions, is_better, score_plan
+
+    options = ReoptimizeOptions(assignment=AssignmentOptions(utilisation_target=UTILISATION_TARGET),
+                                time_limit_seconds=time_limit_seconds)
+    plan = reoptimize_horizon(state.days, state.jobs, state.travel, HorizonOptions(base=options, seed=seed))
+    if not plan.valid:
+        return state.orders()
+    before = score_plan(state.days, state.jobs, state.travel, options)
+    after = score_plan(plan.days, state.jobs, state.travel, options)
+    return state.orders(plan.days if is_better(after, before, options.min_gain) else None)
+
+
+# The re-optimisation's hook: (one-by-one state, seconds) -> orders per technician index.
+REOPTIMISE: Callable[[OneByOne, float], dict[int, list[int]]] | None = reoptimise
 
 
 # ---------------------------------------------------------------- measuring a plan
@@ -130,8 +168,9 @@ def capped_orders(problem: Any, orders: dict[int, list[int]]) -> dict[int, list[
 # ---------------------------------------------------------------- one by one
 
 
-def one_by_one(scenario: Any, day: date, problem: Any) -> dict[int, list[int]]:
-    """The dispatch engine's per-request decision in arrival order; returns orders in ``problem``'s indices."""
+def one_by_one(scenario: Any, day: date, problem: Any) -> OneByOne:
+    """The dispatch engine's per-request decision in arrival order (see ``OneByOne.orders`` for the orders in
+    ``problem``'s indices)."""
     from zoneinfo import ZoneInfo
 
     from engine.config import DispatchSettings
@@ -156,6 +195,7 @@ def one_by_one(scenario: Any, day: date, problem: Any) -> dict[int, list[int]]:
                                   skills=dict(t.skills), certifications=dict(t.certifications),
                                   upsell_multiplier=t.multiplier, absences=absences))
     job_index = {j.id: k for k, j in enumerate(problem.jobs)}
+    jobs: dict[int, JobRequirements] = {}
     for r in scenario.requests_for(day):
         if r.id not in job_index:
             continue
@@ -164,15 +204,12 @@ def one_by_one(scenario: Any, day: date, problem: Any) -> dict[int, list[int]]:
                               duration_minutes=r.duration_minutes, required_skills=dict(r.skills),
                               required_certifications=list(r.certifications), parts_needed={}, windows=windows,
                               priority=r.priority, estimated_value=r.value)
+        jobs[req.request_id] = req
         decision = decide(req, days, travel, rules)
         if decision.chosen is not None:
             apply_decision(decision, req, travel)
     tech_index = {number[t.id]: k for k, t in enumerate(problem.technicians)}
-    orders: dict[int, list[int]] = {}
-    for d in days:
-        orders[tech_index[d.technician_id]] = [job_index[f"r{s.request_id}"]
-                                               for s in sorted(d.stops, key=lambda s: s.start)]
-    return orders
+    return OneByOne(days, jobs, job_index, tech_index, travel)
 
 
 # ---------------------------------------------------------------- the command
@@ -192,7 +229,8 @@ def _coords(scenario: Any, day: date, problem: Any) -> list[tuple[float, float]]
 
 
 def bench_rows(technicians: int, seed: int, offline_limit: float, peer_limit: float,
-               equal_times: list[float], peers: list[str], ablation: bool = False) -> list[dict[str, Any]]:
+               equal_times: list[float], peers: list[str], ablation: bool = False,
+               reoptimise_limit: float = 10.0) -> list[dict[str, Any]]:
     """Every row of one scenario (see the module docstring)."""
     from engine.routing.solver import solve
     from truckroll.scenario import day_problem, generate
@@ -216,6 +254,7 @@ def bench_rows(technicians: int, seed: int, offline_limit: float, peer_limit: fl
         rows.append({"scenario": label, "plan": name, **measure(problem, answer, coords, seconds)})
 
     obo: dict[int, list[int]] = {}
+    state: list[OneByOne] = []
     # The dispatch engine keeps service out of an absence but does not send the technician home for it:
     # its routes are measured with the absences as shift limits only (no absence stops to keep).
     engine_view = replace(capped, technicians=tuple(replace(t, absences=tuple(
@@ -223,17 +262,18 @@ def bench_rows(technicians: int, seed: int, offline_limit: float, peer_limit: fl
 
     def run_obo() -> Any:
         t0 = time.perf_counter()
-        obo.update(one_by_one(scenario, day, capped))
+        state.append(one_by_one(scenario, day, capped))
+        obo.update(state[0].orders())
         return plan_answer(engine_view, obo, time.perf_counter() - t0, "one_by_one")
 
     add("one by one (dispatch engine, 85% target)", engine_view, run_obo)
     if REOPTIMISE is None:
         rows.append({"scenario": label, "plan": "one by one + re-optimisation",
-                     "error": "not on this branch (hook truckroll.bench.day.REOPTIMISE)"})
-    else:
+                     "error": "no re-optimisation (hook truckroll.bench.day.REOPTIMISE)"})
+    elif state:
         hook = REOPTIMISE
-        add("one by one + re-optimisation", capped,
-            lambda: plan_answer(capped, hook(scenario, day, obo), 0.0, "reoptimised"))
+        add(f"one by one + re-optimisation {reoptimise_limit:g} s", engine_view,
+            lambda: plan_answer(engine_view, hook(state[0], reoptimise_limit), 0.0, "reoptimised"))
     add(f"offline: truckroll {offline_limit:g} s (85% cap)", capped,
         lambda: solve(capped, time_limit_seconds=offline_limit, seed=seed))
     bound_rows = [rows[-1]]
@@ -253,15 +293,37 @@ def bench_rows(technicians: int, seed: int, offline_limit: float, peer_limit: fl
     if valid:
         best = max(valid, key=lambda r: (round(r["revenue"], 2), -r["travel"]))
         rows.append({**best, "plan": f"offline plan = best of the above under the 85% cap ({best['plan']})"})
+        reopt = next((r for r in rows if r["plan"].startswith("one by one + re") and "error" not in r), None)
+        if reopt is not None:
+            rows.append(against_offline(label, reopt, best))
     for limit in equal_times:
-        add(f"equal time: truckroll {limit:g} s (no cap)", free,
-            lambda limit=limit: solve(free, time_limit_seconds=limit, seed=seed))
+        def ours(limit: float = limit) -> Any:
+            return solve(free, time_limit_seconds=limit, seed=seed)
+
+        def ours_greedy(limit: float = limit) -> Any:
+            return solve(free, time_limit_seconds=limit, seed=seed, start="greedy")
+
+        def vroom(limit: float = limit) -> Any:
+            return plan_answer(free, run_vroom(free, limit), 0.0)
+
+        add(f"equal time: truckroll {limit:g} s (no cap)", free, ours)
         if ablation:
-            add(f"equal time: truckroll {limit:g} s, greedy start (no cap)", free,
-                lambda limit=limit: solve(free, time_limit_seconds=limit, seed=seed, start="greedy"))
-        add(f"equal time: VROOM {limit:g} s (no cap)", free,
-            lambda limit=limit: plan_answer(free, run_vroom(free, limit), 0.0))
+            add(f"equal time: truckroll {limit:g} s, greedy start (no cap)", free, ours_greedy)
+        add(f"equal time: VROOM {limit:g} s (no cap)", free, vroom)
     return rows
+
+
+def against_offline(label: str, reopt: dict[str, Any], offline: dict[str, Any]) -> dict[str, Any]:
+    """The issue's targets: the re-optimised plan serves at least 98% of the offline plan's requests, at no
+    more than 105% of its travel per job."""
+    served = reopt["served"] / offline["served"] if offline["served"] else 1.0
+    travel = reopt["travel_per_job"] / offline["travel_per_job"] if offline["travel_per_job"] else 1.0
+    revenue = reopt["revenue"] / offline["revenue"] if offline["revenue"] else 1.0
+    ok = served >= 0.98 and travel <= 1.05
+    return {"scenario": label, "plan": "re-optimised against the offline plan",
+            "error": f"served {served:.1%} (target >= 98%), travel/job {travel:.1%} (target <= 105%): "
+                     f"{'met' if ok else 'NOT met'}; revenue {revenue:.1%}", "served_ratio": served,
+            "travel_ratio": travel}
 
 
 @bench_app.command("day")
@@ -273,6 +335,8 @@ def bench_day(
     equal_time: str = typer.Option("2,5", "--equal-time", help="Budgets of the equal-wall-time pairs."),
     peers: str = typer.Option("vroom,ortools", help="Peers to run: vroom, ortools."),
     ablation: bool = typer.Option(False, help="Also run truckroll from the greedy start at the equal budgets."),
+    reoptimise_limit: float = typer.Option(10.0, "--reoptimise-limit",
+                                           help="Budget of the re-optimisation after one-by-one (seconds)."),
 ) -> None:
     """One-by-one dispatch, the offline plan, VROOM and OR-Tools on generated days, side by side."""
     try:
@@ -280,8 +344,8 @@ def bench_day(
         times = [float(x) for x in equal_time.split(",") if x.strip()]
     except ValueError:
         raise fail("--technicians and --equal-time take comma-separated numbers") from None
-    if not sizes or any(s < 1 for s in sizes) or any(t <= 0 for t in times):
-        raise fail("--technicians must list positive sizes and --equal-time positive seconds")
+    if not sizes or any(s < 1 for s in sizes) or any(t <= 0 for t in times) or reoptimise_limit <= 0:
+        raise fail("--technicians must list positive sizes, --equal-time and --reoptimise-limit positive seconds")
     peer_list = [p.strip() for p in peers.split(",") if p.strip()]
     unknown = sorted(set(peer_list) - {"vroom", "ortools"})
     if unknown:
@@ -290,7 +354,7 @@ def bench_day(
                   "overlap | seconds | feasible |", soft_wrap=True)
     console.print("|---|---|---|---|---|---|---|---|---|---|---|", soft_wrap=True)
     for size in sizes:
-        for row in bench_rows(size, seed, offline_limit, peer_limit, times, peer_list, ablation):
+        for row in bench_rows(size, seed, offline_limit, peer_limit, times, peer_list, ablation, reoptimise_limit):
             if "error" in row:
                 console.print(f"| {row['scenario']} | {row['plan']} | {row['error']} |", soft_wrap=True)
                 continue

@@ -278,9 +278,10 @@ def schedule_show(technician: int = typer.Option(..., "--technician", help="Tech
 def demo(requests: int | None = typer.Option(
              None, help="Requests per working day (default: 4.5 per technician, a residential company's load)."),
          technicians: int = typer.Option(25, help="How many technicians the sample company has."),
-         days: int = typer.Option(1, help="Working days replayed (3 for the multi-day re-optimisation; slower)."),
+         days: int = typer.Option(3, help="Working days replayed (each morning's re-optimisation plans that "
+                                          "day and the next two)."),
          reoptimize_seconds: float = typer.Option(10.0, help="Budget of each morning's re-optimisation."),
-         concurrency: int = typer.Option(1, help="Requests in the dispatch flow at once (customers booking "
+         concurrency: int = typer.Option(2, help="Requests in the dispatch flow at once (customers booking "
                                                 "at the same time)."),
          reset: bool = typer.Option(True, help="Start from an empty database."),
          seed: int = typer.Option(11, help="Random seed of the requests.")) -> None:
@@ -300,6 +301,8 @@ def demo(requests: int | None = typer.Option(
 
     if days < 1 or days > 10:
         raise fail(f"--days must be 1 to 10 (got {days})")
+    if concurrency < 1 or concurrency > 8:
+        raise fail(f"--concurrency must be 1 to 8 (got {concurrency})")
     engine = get_engine()
     if reset:
         SQLModel.metadata.drop_all(engine)
@@ -330,7 +333,9 @@ def demo(requests: int | None = typer.Option(
     took = clock.perf_counter() - started
     for r in replayed:
         console.print(f"{r.day:%a %d %b}: {r.dispatched} requests dispatched ({r.assigned} assigned, "
-                      f"{r.escalated} escalated); re-optimisation at 05:00: {r.reoptimized}")
+                      f"{r.escalated} escalated); re-optimisation at 05:00: {r.reoptimized}"
+                      + (f"; at 08:00, after the morning's emergencies: {r.reoptimized_after_emergencies}"
+                         if r.reoptimized_after_emergencies else ""))
     for d in dates:
         print_technician_table(d)
     print_metrics(compute_day_metrics(first), f"Metrics for {first.isoformat()}")
@@ -338,6 +343,9 @@ def demo(requests: int | None = typer.Option(
         escalated, total = demo_data.share_escalated(session)
     console.print(f"[bold]Escalated: {escalated} of {total} requests ({escalated / max(total, 1):.1%}) after "
                   f"dispatch and re-optimisation; replay took {took:.0f} s[/]")
+    if outcomes.get("failed"):
+        console.print(f"[red]{outcomes['failed']} dispatch runs failed (counted above as escalated: nobody "
+                      f"serves them); see the warnings[/]")
     console.print(f"Try: {cli_command()} schedule show --technician 1 --date {first.isoformat()}")
 
 
@@ -355,6 +363,9 @@ def print_technician_table(day: date) -> None:
     for col in ("technician", "shift", "jobs", "first start", "last end", "travel", "utilisation", "revenue"):
         t.add_column(col, justify="right" if col not in ("technician", "shift") else "left")
     for d in sorted(days, key=lambda d: d.name):
+        if not d.on_shift and not d.stops:  # absent the whole shift: not on shift (engine.metrics)
+            t.add_row(d.name, "absent", "0", "-", "-", "-", "-", "-")
+            continue
         t.add_row(d.name, f"{d.shift_start.astimezone(tz):%H:%M}-{d.shift_end.astimezone(tz):%H:%M}",
                   str(len(d.stops)),
                   f"{d.stops[0].start.astimezone(tz):%H:%M}" if d.stops else "-",
