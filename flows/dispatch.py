@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger, task
@@ -30,6 +30,9 @@ from truckroll.settings import get_settings
 
 log = logging.getLogger(__name__)
 
+if TYPE_CHECKING:
+    from truckroll.plan import DayPlan
+
 # How often to decide again when another dispatch took the chosen technician's time first.
 MAX_DECISION_ATTEMPTS = 3
 
@@ -51,9 +54,34 @@ def _existing_outcome(request_id: int) -> dict[str, Any] | None:
     return None
 
 
+def publish_plan_artifact(plan: DayPlan) -> str | None:
+    """Write the plan's page and attach a Prefect markdown artifact: the metrics, a line per technician and
+    the link to the page. Returns the page's path; never raises (a picture must not fail a dispatch)."""
+    from prefect.artifacts import create_markdown_artifact
+
+    from truckroll.plan import plan_dir, render_plan_html
+
+    day, metrics = plan.day, plan.metrics
+    try:
+        path = plan_dir() / f"plan-{day.isoformat()}.html"
+        path.write_text(render_plan_html(plan), encoding="utf-8")
+        lines = [f"## Plan for {day.isoformat()}", "", f"[Open the map and timeline]({path.resolve().as_uri()})", "",
+                 "| metric | value |", "|---|---|"]
+        lines += [f"| {k.replace('_', ' ')} | {v:,.2f} |" for k, v in metrics.items()]
+        lines += ["", "| technician | jobs | busy | travel min | idle min |", "|---|---|---|---|---|"]
+        lines += [f"| {t.name} | {len(t.jobs)} | {t.utilisation:.0%} | {t.travel_minutes:.0f} | "
+                  f"{t.idle_minutes:.0f} |" for t in plan.technicians]
+        create_markdown_artifact(key=f"day-plan-{day.isoformat()}", markdown="\n".join(lines),
+                                 description=f"Map and timeline of {day.isoformat()}")
+        return str(path)
+    except Exception:  # noqa: BLE001
+        log.warning("could not publish the plan picture for %s", day, exc_info=True)
+        return None
+
+
 def record_day_metrics(request_day: Any) -> dict[str, float]:
     """Publish the day's metrics as a keyed artifact (the UI keeps its history), and its plan page."""
-    from truckroll.plan import load_day_plan, publish_plan_artifact
+    from truckroll.plan import load_day_plan
 
     # One load of the day serves both artifacts.
     plan = load_day_plan(request_day)

@@ -103,7 +103,7 @@ def reoptimize_day(day: str | None = None, time_limit_seconds: float = 30, mip_g
 
 
 def _emit_not_applied(day: Any, reason: str) -> None:
-    """``truckroll.reoptimize.not-applied``: the operators' automation alerts them (truckroll/deploy.py)."""
+    """``truckroll.reoptimize.not-applied``: the operators' automation alerts them (flows/deploy.py)."""
     try:
         from prefect.events import emit_event
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
+from flows.runs import BackgroundDispatcher, new_attempt
 from service.errors import ErrorOut
 from service.limits import BodyLimitMiddleware
 from service.routers import (
@@ -28,7 +29,6 @@ from service.routers import (
     technicians,
 )
 from service.security import insecure_default_secret
-from truckroll.flowruns import BackgroundDispatcher, new_attempt
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,10 @@ class RequeueSweep:
         self._thread.join(5)
 
     def sweep_once(self) -> list[int]:
+        from flows import runs
         from truckroll.requeue import requeue
 
-        report = requeue(older_than_seconds=self.older_than_seconds, skip=self.dispatcher.pending(),
+        report = requeue(runs=runs, older_than_seconds=self.older_than_seconds, skip=self.dispatcher.pending(),
                          submit=lambda rid: self.dispatcher.submit(rid, attempt=new_attempt()))
         return report.started
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
@@ -114,8 +115,12 @@ def _job_at(job: JobRequirements, start: datetime, width_minutes: int) -> tuple[
 
 def resolve_escalation(escalation_id: int, *, technician_id: int, resolved_by: str, note: str = "",
                        start: datetime | None = None, overrides: list[str] | tuple[str, ...] = (),
-                       override_reason: str = "") -> Resolution:
+                       override_reason: str = "",
+                       on_resolved: Callable[[Resolution, str], None] | None = None) -> Resolution:
     """Assign the escalated request to ``technician_id`` and close the escalation.
+
+    ``on_resolved(resolution, resolved_by)`` is called once it is written (the service passes
+    ``flows.runs.emit_resolved_event``, which tells Prefect).
 
     ``overrides`` (of ``engine.eligibility.OVERRIDABLE_RULES``) with ``override_reason``: the rules the dispatcher
     overrides; both are recorded on the decision and in the escalation's resolution.
@@ -184,29 +189,6 @@ def resolve_escalation(escalation_id: int, *, technician_id: int, resolved_by: s
         raise ManualAssignmentRejected([str(exc)]) from None
     log.info("escalation %s resolved by %s: request %s -> technician %s", escalation_id, resolved_by,
              result.request_id, technician_id)
-    _emit_resolved_event(resolution, resolved_by)
+    if on_resolved is not None:
+        on_resolved(resolution, resolved_by)
     return resolution
-
-
-def _emit_resolved_event(resolution: Resolution, resolved_by: str) -> None:
-    from truckroll.flowruns import prefect_api_configured
-
-    if not prefect_api_configured():
-        return
-    try:
-        from prefect.events import emit_event
-
-        from truckroll.db import session_scope
-        from truckroll.requeue import last_run_id
-
-        with session_scope() as session:
-            run_id = last_run_id(resolution.assignment.request_id, session=session)
-        # Related to the dispatch run that escalated it: the event shows on that run's page in the UI.
-        related = [{"prefect.resource.id": f"prefect.flow-run.{run_id}", "prefect.resource.role": "flow-run"}
-                   ] if run_id else None
-        emit_event(event="truckroll.escalation.resolved", related=related,
-                   resource={"prefect.resource.id": f"truckroll.request.{resolution.assignment.request_id}"},
-                   payload={"escalation_id": resolution.escalation_id, "resolved_by": resolved_by,
-                            "technician_id": resolution.assignment.technician_id})
-    except Exception:  # noqa: BLE001 - the assignment is written; an event that cannot be sent must not undo it
-        log.debug("could not emit the resolution event", exc_info=True)

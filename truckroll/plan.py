@@ -316,26 +316,3 @@ def plan_dir() -> Path:
     d = Path(os.environ.get("TRUCKROLL_PLAN_DIR") or Path(tempfile.gettempdir()) / "truckroll-plans")
     d.mkdir(parents=True, exist_ok=True)
     return d
-
-
-def publish_plan_artifact(plan: DayPlan) -> str | None:
-    """Write the plan's page and attach a Prefect markdown artifact: the metrics, a line per technician and
-    the link to the page. Returns the page's path; never raises (a picture must not fail a dispatch)."""
-    day, metrics = plan.day, plan.metrics
-    try:
-        from prefect.artifacts import create_markdown_artifact
-
-        path = plan_dir() / f"plan-{day.isoformat()}.html"
-        path.write_text(render_plan_html(plan), encoding="utf-8")
-        lines = [f"## Plan for {day.isoformat()}", "", f"[Open the map and timeline]({path.resolve().as_uri()})", "",
-                 "| metric | value |", "|---|---|"]
-        lines += [f"| {k.replace('_', ' ')} | {v:,.2f} |" for k, v in metrics.items()]
-        lines += ["", "| technician | jobs | busy | travel min | idle min |", "|---|---|---|---|---|"]
-        lines += [f"| {t.name} | {len(t.jobs)} | {t.utilisation:.0%} | {t.travel_minutes:.0f} | "
-                  f"{t.idle_minutes:.0f} |" for t in plan.technicians]
-        create_markdown_artifact(key=f"day-plan-{day.isoformat()}", markdown="\n".join(lines),
-                                 description=f"Map and timeline of {day.isoformat()}")
-        return str(path)
-    except Exception:  # noqa: BLE001
-        log.warning("could not publish the plan picture for %s", day, exc_info=True)
-        return None

@@ -23,7 +23,10 @@ import queue
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from truckroll.manual import Resolution
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +158,11 @@ def run_in_process(request_id: int) -> Any:
     return outcome.result() if hasattr(outcome, "result") else outcome
 
 
+def dispatch_now(request_id: int) -> dict[str, Any]:
+    """Run the dispatch flow here and now and return its outcome as a dict (a booking waits for it)."""
+    return dict(run_in_process(request_id))
+
+
 def active_flow_run_request_ids(request_ids: Iterable[int]) -> set[int]:
     """The requests among ``request_ids`` with a dispatch flow run scheduled, pending or running in Prefect."""
     ids = list(request_ids)
@@ -271,3 +279,27 @@ class BackgroundDispatcher:
 
 def new_attempt() -> str:
     return uuid.uuid4().hex[:12]
+
+
+def emit_resolved_event(resolution: Resolution, resolved_by: str) -> None:
+    """Tell Prefect an escalation was resolved by hand (event ``truckroll.escalation.resolved``, related to the
+    dispatch run that escalated it); a no-op without a Prefect server, and never raises."""
+    if not prefect_api_configured():
+        return
+    try:
+        from prefect.events import emit_event
+
+        from truckroll.db import session_scope
+        from truckroll.requeue import last_run_id
+
+        with session_scope() as session:
+            run_id = last_run_id(resolution.assignment.request_id, session=session)
+        # Related to the dispatch run that escalated it: the event shows on that run's page in the UI.
+        related = [{"prefect.resource.id": f"prefect.flow-run.{run_id}", "prefect.resource.role": "flow-run"}
+                   ] if run_id else None
+        emit_event(event="truckroll.escalation.resolved", related=related,
+                   resource={"prefect.resource.id": f"truckroll.request.{resolution.assignment.request_id}"},
+                   payload={"escalation_id": resolution.escalation_id, "resolved_by": resolved_by,
+                            "technician_id": resolution.assignment.technician_id})
+    except Exception:  # noqa: BLE001 - the assignment is written; an event that cannot be sent must not undo it
+        log.debug("could not emit the resolution event", exc_info=True)
