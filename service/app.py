@@ -152,10 +152,13 @@ def _allow_every_method_of_a_path(app: FastAPI) -> None:
     from fastapi.exception_handlers import http_exception_handler
     from starlette.exceptions import HTTPException as StarletteHTTPException
     from starlette.requests import Request
+    from starlette.responses import Response
 
     patterns: list[tuple[re.Pattern[str], set[str]]] = []
 
-    async def handler(request: Request, exc: StarletteHTTPException) -> Any:
+    async def handler(request: Request, exc: Exception) -> Response:
+        if not isinstance(exc, StarletteHTTPException):  # registered for HTTPException only
+            raise exc
         if exc.status_code == 405:
             if not patterns:
                 for path, item in app.openapi().get("paths", {}).items():

@@ -428,8 +428,8 @@ def sync(data: dict[str, Any], *, session: Session, prune: bool = False) -> Sync
         plan.patterns[p.name] = _upsert(session, report, "shift_patterns", plan.patterns.get(p.name),
                                         ShiftPattern(name=p.name), dict(hours=plan.pattern_hours[p.name]))
     for t in doc.technicians:
-        row = plan.techs.get(t.name)
-        tech = _upsert(session, report, "technicians", row, Technician(name=t.name, home_lat=t.home.lat,
+        known = plan.techs.get(t.name)
+        tech = _upsert(session, report, "technicians", known, Technician(name=t.name, home_lat=t.home.lat,
                                                                         home_lon=t.home.lon), _technician_values(t))
         plan.techs[t.name] = tech
         pattern = plan.patterns.get(t.shift_pattern) if t.shift_pattern else None
@@ -447,8 +447,8 @@ def sync(data: dict[str, Any], *, session: Session, prune: bool = False) -> Sync
                 _sync_pattern_of(session, report, tech, pat, plan.pattern_hours[p.name])
     ids = {name: t.id for name, t in plan.techs.items()}
     for c in doc.customers:
-        row = session.exec(select(Customer).where(Customer.ref == c.ref)).first()
-        _upsert(session, report, "customers", row, Customer(ref=c.ref, name=c.name, lat=c.lat, lon=c.lon),
+        customer = session.exec(select(Customer).where(Customer.ref == c.ref)).first()
+        _upsert(session, report, "customers", customer, Customer(ref=c.ref, name=c.name, lat=c.lat, lon=c.lon),
                 dict(name=c.name, email=c.email, phone=c.phone, address=c.address, lat=c.lat, lon=c.lon,
                      notes=c.notes, closed_hours=plan.closed[c.ref],
                      preferred_technician_ids=[ids[n] for n in c.preferred_technicians],
@@ -500,9 +500,9 @@ def _remove(doc: CompanyDocument, plan: _Plan, report: SyncReport) -> None:
             session.delete(row)
             _count(report, "job_types", "removed")
     for ref in sorted(gone_customers):
-        row = session.exec(select(Customer).where(Customer.ref == ref)).first()
-        if row is not None:
-            session.delete(row)
+        gone = session.exec(select(Customer).where(Customer.ref == ref)).first()
+        if gone is not None:
+            session.delete(gone)
             _count(report, "customers", "removed")
     for name in sorted(gone_patterns):
         pat = plan.patterns.get(name)

@@ -118,20 +118,20 @@ def seed_company(session: Session, day: date, *, technicians: int = 25, seed: in
         if rng.random() < 0.35:
             other = rng.choice([t for t in TRADE_CERTS if t != trade])
             skills[other] = rng.choice([1, 2, 3])
-        certs = {}
+        held: dict[str, str] = {}
         for c in TRADE_CERTS[trade]:
             # With the rules (the demo), a licensed trade's technicians all hold its certifications, as a
             # real company's do; without them (tests, benchmarks) 15% lack one, as before.
             if rng.random() < 0.85 or rules:
-                certs[c] = (day + timedelta(days=rng.randint(60, 700))).isoformat()
+                held[c] = (day + timedelta(days=rng.randint(60, 700))).isoformat()
         if i == 3:  # the expired permit of the demo
-            certs["gas"] = (day - timedelta(days=1)).isoformat()
+            held["gas"] = (day - timedelta(days=1)).isoformat()
         inventory = {p: rng.randint(0, 3) for _, t, _, _, _, parts, _, _ in CATALOGUE if t == trade for p in parts}
         lat, lon = _point(rng, 25.0)
         first, last = FIRST[i % len(FIRST)], LAST[(i * 7) % len(LAST)]
         tech = Technician(name=f"{first} {last}", phone=f"+1-214-555-{1000 + i:04d}",
                           email=f"{first.lower()}.{last.lower()}@example.com", home_lat=lat, home_lon=lon,
-                          skills=skills, certifications=certs, upsell_multiplier=round(rng.uniform(0.9, 1.3), 2),
+                          skills=skills, certifications=held, upsell_multiplier=round(rng.uniform(0.9, 1.3), 2),
                           van_inventory=inventory)
         session.add(tech)
         techs.append(tech)
@@ -142,6 +142,7 @@ def seed_company(session: Session, day: date, *, technicians: int = 25, seed: in
         if rules and weekend and (i == len(techs) - 1 or i % 3 == 2):
             continue  # the weekend crew; the on-call shift comes with the rules
         start_h = START_HOURS[i % len(START_HOURS)]
+        assert tech.id is not None  # flushed above
         for d in roster:
             start = datetime.combine(d, time(start_h), tzinfo=tz)
             session.add(Shift(technician_id=tech.id, start=start, end=start + timedelta(hours=9)))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
@@ -58,7 +58,7 @@ def _rule_of(reason: str) -> str | None:
     return None
 
 
-def check_overrides(overrides: list[str] | tuple[str, ...], reason: str, *,
+def check_overrides(overrides: Sequence[str], reason: str, *,
                     allow_expired_certification: bool) -> frozenset[str]:
     """The overrides a dispatcher asked for, validated.
 
@@ -114,7 +114,7 @@ def _job_at(job: JobRequirements, start: datetime, width_minutes: int) -> tuple[
 
 
 def resolve_escalation(escalation_id: int, *, technician_id: int, resolved_by: str, note: str = "",
-                       start: datetime | None = None, overrides: list[str] | tuple[str, ...] = (),
+                       start: datetime | None = None, overrides: Sequence[str] = (),
                        override_reason: str = "",
                        on_resolved: Callable[[Resolution, str], None] | None = None) -> Resolution:
     """Assign the escalated request to ``technician_id`` and close the escalation.

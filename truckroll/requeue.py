@@ -213,8 +213,9 @@ def stranded_requests(*, session: Session, older_than_seconds: float, now: datet
     has_open_escalation = exists().where(col(Escalation.request_id) == ServiceRequest.id,
                                          col(Escalation.resolved_at).is_(None))
     q = (select(ServiceRequest.id)
-         .where(col(ServiceRequest.status).in_(UNFINISHED_STATUSES), or_(ServiceRequest.created_at < cutoff, run_died),
-                ~has_assignment, ~has_open_escalation, ~has_live_lease)
+         .where(col(ServiceRequest.status).in_(UNFINISHED_STATUSES),
+                or_(col(ServiceRequest.created_at) < cutoff, run_died), ~has_assignment, ~has_open_escalation,
+                ~has_live_lease)
          .order_by(col(ServiceRequest.id)).limit(limit))
     return [i for i in session.exec(q).all() if i is not None]
 

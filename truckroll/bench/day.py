@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
+from functools import partial
 from typing import Any
 
 import typer
@@ -253,14 +254,16 @@ def bench_rows(technicians: int, seed: int, offline_limit: float, peer_limit: fl
     if valid:
         best = max(valid, key=lambda r: (round(r["revenue"], 2), -r["travel"]))
         rows.append({**best, "plan": f"offline plan = best of the above under the 85% cap ({best['plan']})"})
+    def vroom_answer(limit: float) -> Any:
+        return plan_answer(free, run_vroom(free, limit), 0.0)
+
     for limit in equal_times:
         add(f"equal time: truckroll {limit:g} s (no cap)", free,
-            lambda limit=limit: solve(free, time_limit_seconds=limit, seed=seed))
+            partial(solve, free, time_limit_seconds=limit, seed=seed))
         if ablation:
             add(f"equal time: truckroll {limit:g} s, greedy start (no cap)", free,
-                lambda limit=limit: solve(free, time_limit_seconds=limit, seed=seed, start="greedy"))
-        add(f"equal time: VROOM {limit:g} s (no cap)", free,
-            lambda limit=limit: plan_answer(free, run_vroom(free, limit), 0.0))
+                partial(solve, free, time_limit_seconds=limit, seed=seed, start="greedy"))
+        add(f"equal time: VROOM {limit:g} s (no cap)", free, partial(vroom_answer, limit))
     return rows
 
 
