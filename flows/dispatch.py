@@ -63,7 +63,7 @@ def publish_plan_artifact(plan: DayPlan) -> str | None:
 
     day, metrics = plan.day, plan.metrics
     try:
-        path = plan_dir() / f"plan-{day.isoformat()}.html"
+        path = plan_dir(get_settings().plan_dir) / f"plan-{day.isoformat()}.html"
         path.write_text(render_plan_html(plan), encoding="utf-8")
         lines = [f"## Plan for {day.isoformat()}", "", f"[Open the map and timeline]({path.resolve().as_uri()})", "",
                  "| metric | value |", "|---|---|"]

@@ -25,7 +25,7 @@ from truckroll import decision as one_decision
 from truckroll import dispatching, store
 from truckroll.db import session_scope
 from truckroll.dispatching import CommittedAssignment
-from truckroll.settings import get_settings
+from truckroll.settings import Settings, get_settings
 from truckroll.travel import get_travel_provider
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,8 @@ def _open_escalation(escalation_id: int, *, session: Session) -> Escalation:
     return esc
 
 
-def _job_at(job: JobRequirements, start: datetime, width_minutes: int) -> tuple[JobRequirements, TimeWindow]:
+def _job_at(job: JobRequirements, start: datetime, width_minutes: int,
+            rounding_minutes: int) -> tuple[JobRequirements, TimeWindow]:
     """The job pinned to ``start`` and the window to promise the customer around it.
 
     The promised window is taken inside the customer's own window when ``start`` falls in one; otherwise (the
@@ -107,20 +108,21 @@ def _job_at(job: JobRequirements, start: datetime, width_minutes: int) -> tuple[
     if start.tzinfo is None:
         raise ValueError("start must include a timezone offset")
     pinned = dataclasses.replace(job, windows=[TimeWindow(start, start + timedelta(seconds=1))])
-    rules = get_settings().dispatch
     customer = next((w for w in job.windows if w.contains(start)),
                     TimeWindow(start, start + timedelta(minutes=width_minutes)))
-    return pinned, promised_window(start, customer, width_minutes, rules.arrival_window_rounding_minutes)
+    return pinned, promised_window(start, customer, width_minutes, rounding_minutes)
 
 
 def resolve_escalation(escalation_id: int, *, technician_id: int, resolved_by: str, note: str = "",
                        start: datetime | None = None, overrides: Sequence[str] = (),
                        override_reason: str = "",
-                       on_resolved: Callable[[Resolution, str], None] | None = None) -> Resolution:
+                       on_resolved: Callable[[Resolution, str], None] | None = None,
+                       settings: Settings | None = None) -> Resolution:
     """Assign the escalated request to ``technician_id`` and close the escalation.
 
     ``on_resolved(resolution, resolved_by)`` is called once it is written (the service passes
-    ``flows.runs.emit_resolved_event``, which tells Prefect).
+    ``flows.runs.emit_resolved_event``, which tells Prefect). ``settings``: the caller's (default: the
+    environment's).
 
     ``overrides`` (of ``engine.eligibility.OVERRIDABLE_RULES``) with ``override_reason``: the rules the dispatcher
     overrides; both are recorded on the decision and in the escalation's resolution.
@@ -136,7 +138,7 @@ def resolve_escalation(escalation_id: int, *, technician_id: int, resolved_by: s
     ValueError
         Bad overrides (see ``check_overrides``) or a start without a time zone.
     """
-    settings = get_settings()
+    settings = settings or get_settings()
     rules = settings.dispatch
     asked = check_overrides(overrides, override_reason,
                             allow_expired_certification=rules.allow_expired_certification_override)
@@ -153,7 +155,7 @@ def resolve_escalation(escalation_id: int, *, technician_id: int, resolved_by: s
     window = None
     if start is not None:
         start = start.astimezone(UTC)
-        job, window = _job_at(job, start, rules.arrival_window_minutes)
+        job, window = _job_at(job, start, rules.arrival_window_minutes, rules.arrival_window_rounding_minutes)
     with session_scope() as session:
         days = one_decision.load_days(job, session=session, travel=travel, technician_ids=[technician_id])
     if not days:

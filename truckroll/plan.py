@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import logging
 import math
-import os
 import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -311,8 +310,9 @@ def write_plan(day: date, path: Path | str, *, leaflet: bool = False) -> DayPlan
     return plan
 
 
-def plan_dir() -> Path:
-    """Where flows write the plan pages they link from their artifacts (TRUCKROLL_PLAN_DIR)."""
-    d = Path(os.environ.get("TRUCKROLL_PLAN_DIR") or Path(tempfile.gettempdir()) / "truckroll-plans")
+def plan_dir(directory: str | None = None) -> Path:
+    """Where flows write the plan pages they link from their artifacts: ``directory`` (the caller passes the
+    ``plan_dir`` setting, TRUCKROLL_PLAN_DIR), else <temp dir>/truckroll-plans. Created if missing."""
+    d = Path(directory) if directory else Path(tempfile.gettempdir()) / "truckroll-plans"
     d.mkdir(parents=True, exist_ok=True)
     return d

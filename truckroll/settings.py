@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     api_date_range_days: int = 3660
     # A rules document may hold at most this many items in all.
     max_rules_items: int = 5000
+    # Where the dispatch flow writes the day-plan pages its artifacts link to; unset = <temp dir>/truckroll-plans.
+    plan_dir: str | None = None
+    # The notification templates (Jinja2); unset = templates/ of this checkout.
+    templates_dir: str | None = None
 
 
 
