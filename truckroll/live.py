@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -516,10 +516,3 @@ def apply_event(request_id: int, kind: str, **kwargs: Any) -> EventOutcome:
         outcome.offered = offer_freed_time(outcome.technician_id, outcome.freed_window, travel=travel,
                                            exclude={request_id})
     return outcome
-
-
-def day_events(day: date, *, session: Session) -> list[LiveEvent]:
-    tz = ZoneInfo(get_settings().company_timezone)
-    start, end = store.day_bounds(day, tz)
-    return list(session.exec(select(LiveEvent).where(LiveEvent.at >= start, LiveEvent.at < end)
-                             .order_by(col(LiveEvent.at), col(LiveEvent.id))).all())

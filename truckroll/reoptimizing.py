@@ -19,7 +19,10 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from engine.analysis import DEFAULT_HORIZON
-from engine.reoptimize import ReoptimizedPlan
+from engine.assignment import AssignmentOptions
+from engine.metrics import day_metrics
+from engine.reoptimize import PlanScore, ReoptimizedPlan, ReoptimizeOptions, is_better, score_plan
+from engine.travel import TravelTimeProvider
 from models import (
     ACTIVE_ASSIGNMENT_STATUSES,
     Assignment,
@@ -32,10 +35,9 @@ from models import (
     ServiceRequest,
     Technician,
     TechnicianDay,
-    TimeWindow,
 )
 from truckroll import notify, store
-from truckroll.settings import get_settings
+from truckroll.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -386,5 +388,76 @@ def escalate_unplaced(unplaced: dict[int, tuple[str, dict[int, list[str]]]], *, 
     return ids
 
 
-def window_of(row: Assignment) -> TimeWindow:
-    return TimeWindow(row.window_start, row.window_end)
+# ------------------------------------------------------------------ the run's options and its verdict
+
+
+def reoptimize_options(s: Settings, time_limit_seconds: float, mip_gap: float, allow_window_changes: bool | None = None,
+                       cbc_executable: str | None = None) -> ReoptimizeOptions:
+    """The engine's options from the settings (dispatch rules, CBC) and the run's parameters."""
+    rules = s.dispatch
+    allow = rules.promised_window_policy == "notify" if allow_window_changes is None else allow_window_changes
+    return ReoptimizeOptions(
+        assignment=AssignmentOptions(utilisation_target=rules.utilisation_target,
+                                     parts_policy=rules.missing_parts_policy),
+        time_limit_seconds=time_limit_seconds, mip_gap=mip_gap, cbc_executable=cbc_executable or s.cbc_executable,
+        allow_window_changes=allow, arrival_window_minutes=rules.arrival_window_minutes,
+        arrival_window_rounding_minutes=rules.arrival_window_rounding_minutes,
+        parts_detour_minutes=rules.parts_detour_minutes)
+
+
+@dataclass
+class Comparison:
+    better: bool
+    reason: str
+    before: dict[str, float] = field(default_factory=dict)
+    after: dict[str, float] = field(default_factory=dict)
+    jobs_per_technician: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _metrics(days: Any, snapshot: DaySnapshot, unassigned: int, score: PlanScore,
+             travel: TravelTimeProvider) -> dict[str, float]:
+    values = {rid: j.estimated_value for rid, j in snapshot.jobs.items()}
+    m = day_metrics(days, travel, values=values).as_dict()
+    return {"jobs scheduled": m["jobs"], "unassigned requests": unassigned,
+            "total travel (min)": m["total_travel_minutes"], "travel per job (min)": m["travel_per_job_minutes"],
+            "average utilisation": m["average_utilisation"], "busiest technician utilisation": score.max_utilisation,
+            "jobs per technician": m["jobs_per_technician"], "revenue ($)": score.revenue,
+            "expected upsell ($)": score.upsell}
+
+
+def compare_plans(snapshot: DaySnapshot, plan: ReoptimizedPlan, options: ReoptimizeOptions, *,
+                  travel: TravelTimeProvider) -> Comparison:
+    """Value served first, then travel net of upsell, then balance: the new plan must be strictly better."""
+    old = score_plan(snapshot.days, snapshot.jobs, travel, options)
+    new = score_plan(plan.days, snapshot.jobs, travel, options)
+    before = _metrics(snapshot.days, snapshot, len(snapshot.candidates), old, travel)
+    after = _metrics(plan.days, snapshot, len(plan.unplaced), new, travel)
+    names = {d.technician_id: d.name for d in snapshot.days}
+    per_tech: dict[int, dict[str, Any]] = {}
+    for label, days in (("before", snapshot.days), ("after", plan.days)):
+        for d in days:
+            row = per_tech.setdefault(d.technician_id, {"technician": names[d.technician_id], "before": 0, "after": 0})
+            row[label] += len(d.stops)
+    if not plan.valid:
+        better, reason = False, plan.message
+    elif is_better(new, old, options.min_gain):
+        gained = new.served_weight > old.served_weight + 1e-6
+        better = True
+        reason = ("more work served" if gained else
+                  f"travel {old.travel_minutes:.0f} -> {new.travel_minutes:.0f} min, expected upsell "
+                  f"${old.upsell:,.0f} -> ${new.upsell:,.0f}" if abs(new.net - old.net) > options.min_gain
+                  else "better balanced")
+    else:
+        better, reason = False, "no better plan found: the current plan stays"
+    return Comparison(better=better, reason=reason, before=before, after=after,
+                      jobs_per_technician=sorted(per_tech.values(), key=lambda r: r["technician"]))
+
+
+def parse_day(value: str | None, tz: str) -> date:
+    """``value`` as a date (YYYY-MM-DD); today in ``tz`` (the company's time zone) when None."""
+    if value is None or value == "":
+        return datetime.now(ZoneInfo(tz)).date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"day must be YYYY-MM-DD (got {value!r})") from None
