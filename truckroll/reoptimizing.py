@@ -35,8 +35,9 @@ from models import (
     ServiceRequest,
     Technician,
     TechnicianDay,
+    TimeWindow,
 )
-from truckroll import notify, store
+from truckroll import messages, store
 from truckroll.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -320,28 +321,19 @@ def queue_pending_notices(day: date, tz: str, *, session: Session) -> list[int]:
         technicians.add(a.technician_id)
         if mark.get("previous_technician_id"):
             technicians.add(int(mark["previous_technician_id"]))
-        contact = request.customer_email or request.customer_phone
         previous = mark.get("previous_window")
-        base = dict(request_id=a.request_id, tz=tz, company_name=settings.company_name,
-                    customer_name=request.customer_name, technician_name=tech.name,
-                    window_start=a.window_start, window_end=a.window_end)
+        window = TimeWindow(a.window_start, a.window_end)
         key = f"reoptimize:{a.request_id}:{a.window_start.isoformat()}:{a.window_end.isoformat()}:customer"
-        if contact and previous is None:
-            note = notify.queue(session=session, dedupe_key=key, template="customer_arrival_window",
-                                recipient=contact, recipient_kind="customer", request_id=a.request_id,
-                                channel="email" if request.customer_email else "sms",
-                                context=base | dict(address=request.address, job_type=request.job_type,
-                                                    description=request.description))
-            ids.append(note.id or 0)
-        elif contact and previous is not None and (
-                datetime.fromisoformat(previous[0]) != a.window_start
-                or datetime.fromisoformat(previous[1]) != a.window_end):
-            note = notify.queue(session=session, dedupe_key=key, template="customer_reschedule",
-                                recipient=contact, recipient_kind="customer", request_id=a.request_id,
-                                channel="email" if request.customer_email else "sms",
-                                context=base | dict(old_window_start=datetime.fromisoformat(previous[0]),
-                                                    old_window_end=datetime.fromisoformat(previous[1]),
-                                                    reason="the day's routes were re-planned to cut driving"))
+        note: Notification | None = None
+        if previous is None:
+            note = messages.customer_arrival_window(
+                session=session, key=key, request=request, technician_name=tech.name, window=window,
+                start=a.scheduled_start, end=a.scheduled_end, tz=tz, company_name=settings.company_name)
+        elif (old := TimeWindow(datetime.fromisoformat(previous[0]), datetime.fromisoformat(previous[1]))) != window:
+            note = messages.customer_reschedule(
+                session=session, key=key, request=request, technician_name=tech.name, old=old, new=window,
+                reason="the day's routes were re-planned to cut driving", tz=tz, company_name=settings.company_name)
+        if note is not None:
             ids.append(note.id or 0)
         a.score = {**a.score, "reoptimized": {**mark, "notice": "queued"}}
         session.add(a)
@@ -352,8 +344,6 @@ def queue_pending_notices(day: date, tz: str, *, session: Session) -> list[int]:
 
 
 def _queue_route_update(technician_id: int, day: date, z: ZoneInfo, tz: str, *, session: Session) -> int:
-    from truckroll import messages
-
     note = messages.technician_route_update(session=session, technician_id=technician_id, day=day, tz=z,
                                             tz_name=tz, company_name=get_settings().company_name,
                                             key_prefix="reoptimize-route")
@@ -378,12 +368,9 @@ def escalate_unplaced(unplaced: dict[int, tuple[str, dict[int, list[str]]]], *, 
         details = {str(t): {"name": names.get(t, f"technician {t}"), "reasons": r} for t, r in why.items()}
         esc = store.open_escalation(rid, f"daily re-optimisation: {reason}", details, session=session)
         assert esc.id is not None
-        notify.queue(session=session, dedupe_key=f"escalation:{esc.id}:dispatch", template="escalation_alert",
-                     recipient=settings.dispatch_email, recipient_kind="dispatch", request_id=rid,
-                     context=dict(request_id=rid, customer_name=row.customer_name, address=row.address,
-                                  job_type=row.job_type, priority=row.priority, reason=esc.reason,
-                                  escalation_id=esc.id,
-                                  why_not=[(names.get(t, str(t)), r) for t, r in why.items() if r][:25]))
+        messages.escalation_alert(session=session, escalation_id=esc.id, request=row, reason=esc.reason,
+                                  why_not=[(names.get(t, str(t)), r) for t, r in why.items()],
+                                  dispatch_email=settings.dispatch_email)
         ids.append(esc.id)
     return ids
 
