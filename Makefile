@@ -31,6 +31,7 @@ demo: setup vendor
 
 test: setup vendor
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -240,20 +240,3 @@ def main_skill(required_skills: Mapping[str, int], fallback: str = "") -> str:
     if not required_skills:
         return fallback
     return sorted(required_skills.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-
-
-def window_indexes(grid: WindowGrid, windows: Sequence[TimeWindow]) -> list[tuple[date, int]]:
-    """The grid windows that lie entirely inside any of ``windows``."""
-    out: list[tuple[date, int]] = []
-    days = sorted({w.start.astimezone(grid.tz).date() for w in windows}
-                  | {w.end.astimezone(grid.tz).date() for w in windows})
-    if not days:
-        return out
-    d = days[0]
-    while d <= days[-1]:
-        for i in range(len(grid.hours)):
-            gw = grid.window(d, i)
-            if any(w.start <= gw.start and gw.end <= w.end for w in windows):
-                out.append((d, i))
-        d += timedelta(days=1)
-    return out

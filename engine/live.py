@@ -10,7 +10,7 @@ its customer was told breaks the promise: it is re-promised a window of the same
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from engine.insertion import _EPS, _minutes, leg_minutes, repromise
 from engine.travel import TravelTimeProvider
@@ -116,16 +116,3 @@ def propagate(stops: list[Stop], facts: dict[int, StopFacts], now: datetime,
         window = s.window if start <= s.window.end + _EPS else repromise(s.window, s.start, start)
         out.append(StopEta(s.request_id, s.start, start, end, s.window, window, f.state, leg))
     return out
-
-
-def busy_until(etas: list[StopEta]) -> datetime | None:
-    """When the technician's last stop of the re-timed route ends."""
-    return etas[-1].end if etas else None
-
-
-def freed_minutes(old: list[Stop], etas: list[StopEta]) -> float:
-    """Minutes the re-timed route ends earlier than the plan did (0 when it ends later)."""
-    if not old:
-        return 0.0
-    new_end = etas[-1].end if etas else old[0].start
-    return max(0.0, (old[-1].end - new_end) / timedelta(minutes=1))

@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from engine.assignment import (
     AssignmentOptions,
@@ -31,7 +31,7 @@ from engine.assignment import (
     served_weight,
     solve_assignment,
 )
-from engine.eligibility import ineligibility_reasons, missing_parts
+from engine.eligibility import missing_parts
 from engine.insertion import apply_insertion, best_insertion, promised_window, route_travel_minutes, utilisation
 from engine.travel import TravelTimeProvider
 from models.domain import JobRequirements, TechnicianDay, TimeWindow
@@ -542,15 +542,3 @@ def changed_windows(days: Sequence[TechnicianDay], plan: ReoptimizedPlan) -> dic
     old = {s.request_id: s.window for d in days for s in d.stops if not s.fixed}
     return {rid: (old[rid], w) for rid, w in plan.windows.items()
             if rid in old and (old[rid].start != w.start or old[rid].end != w.end)}
-
-
-def route_signature(day: TechnicianDay) -> tuple[tuple[int, datetime], ...]:
-    """What a technician sees of their route: the jobs in order and their start times."""
-    return tuple((s.request_id, s.start) for s in day.stops)
-
-
-def eligibility_reasons(days: Sequence[TechnicianDay], job: JobRequirements,
-                        options: ReoptimizeOptions) -> dict[int, list[str]]:
-    """technician id -> why that shift cannot take ``job`` (empty lists for qualified ones)."""
-    return {d.technician_id: ineligibility_reasons(d, job, parts_policy=options.assignment.parts_policy)
-            for d in days}

@@ -1,4 +1,4 @@
-"""Operators are alerted the Prefect way: automations (created with the deployments, truckroll/deploy.py) run
+"""Operators are alerted the Prefect way: automations (created with the deployments, flows/deploy.py) run
 this flow's deployment, which puts the alert in the outbox and delivers it (the mail catcher under make serve)."""
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from datetime import date
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger, task
@@ -34,6 +34,9 @@ from truckroll.settings import get_settings
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+
+if TYPE_CHECKING:
+    from truckroll.plan import DayPlan
 
 # How often to decide again when another dispatch took the chosen technician's time first.
 MAX_DECISION_ATTEMPTS = 3
@@ -120,9 +123,34 @@ class _DayArtifacts:
 DAY_ARTIFACTS = _DayArtifacts()
 
 
+def publish_plan_artifact(plan: DayPlan) -> str | None:
+    """Write the plan's page and attach a Prefect markdown artifact: the metrics, a line per technician and
+    the link to the page. Returns the page's path; never raises (a picture must not fail a dispatch)."""
+    from prefect.artifacts import create_markdown_artifact
+
+    from truckroll.plan import plan_dir, render_plan_html
+
+    day, metrics = plan.day, plan.metrics
+    try:
+        path = plan_dir(get_settings().plan_dir) / f"plan-{day.isoformat()}.html"
+        path.write_text(render_plan_html(plan), encoding="utf-8")
+        lines = [f"## Plan for {day.isoformat()}", "", f"[Open the map and timeline]({path.resolve().as_uri()})", "",
+                 "| metric | value |", "|---|---|"]
+        lines += [f"| {k.replace('_', ' ')} | {v:,.2f} |" for k, v in metrics.items()]
+        lines += ["", "| technician | jobs | busy | travel min | idle min |", "|---|---|---|---|---|"]
+        lines += [f"| {t.name} | {len(t.jobs)} | {t.utilisation:.0%} | {t.travel_minutes:.0f} | "
+                  f"{t.idle_minutes:.0f} |" for t in plan.technicians]
+        create_markdown_artifact(key=f"day-plan-{day.isoformat()}", markdown="\n".join(lines),
+                                 description=f"Map and timeline of {day.isoformat()}")
+        return str(path)
+    except Exception:  # noqa: BLE001
+        log.warning("could not publish the plan picture for %s", day, exc_info=True)
+        return None
+
+
 def publish_day_artifacts(request_day: date) -> dict[str, float]:
     """Publish the day's metrics as a keyed artifact (the UI keeps its history), and its plan page."""
-    from truckroll.plan import load_day_plan, publish_plan_artifact
+    from truckroll.plan import load_day_plan
 
     # One load of the day serves both artifacts.
     plan = load_day_plan(request_day)

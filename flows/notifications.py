@@ -7,14 +7,14 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
-from tasks.notifications import deliver_notifications
+from tasks.notifications import as_counts, deliver_notifications
 
 
 @flow(name="deliver-notifications")
 def deliver_notifications_flow(limit: int = 500) -> dict[str, Any]:
     """Send every due message in the outbox once, retrying failures with backoff on later runs."""
     logger = get_run_logger()
-    counts = deliver_notifications(limit=limit)
+    counts = as_counts(deliver_notifications(limit=limit))
     logger.info("outbox: %s", {k: v for k, v in counts.items() if not k.endswith("_ids")})
     create_table_artifact(key="notification-delivery",
                           table=[{"outcome": k, "messages": v} for k, v in counts.items() if not k.endswith("_ids")],

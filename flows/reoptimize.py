@@ -15,12 +15,10 @@ from tasks.reoptimize import (
     escalate_unplaceable,
     load_horizon_plan,
     notify_changed,
-    parse_day,
     plan_horizon,
     publish_comparison,
-    reoptimize_options,
 )
-from truckroll.reoptimizing import PlanChanged, horizon_dates
+from truckroll.reoptimizing import PlanChanged, horizon_dates, parse_day, reoptimize_options
 from truckroll.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -55,9 +53,10 @@ def reoptimize_day(day: str | None = None, time_limit_seconds: float = 30, mip_g
         ``settings.reoptimize_horizon_days``; more than ``reoptimize_max_horizon_days`` is refused).
     """
     logger = get_run_logger()
-    the_day = parse_day(day)
-    dates = horizon_dates(the_day, get_settings().reoptimize_horizon_days if horizon_days is None else horizon_days)
-    options = reoptimize_options(time_limit_seconds, mip_gap, allow_window_changes)
+    settings = get_settings()
+    the_day = parse_day(day, settings.company_timezone)
+    dates = horizon_dates(the_day, settings.reoptimize_horizon_days if horizon_days is None else horizon_days)
+    options = reoptimize_options(settings, time_limit_seconds, mip_gap, allow_window_changes)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         snapshot = load_horizon_plan(dates, rescue_escalations)
         plan = plan_horizon(snapshot, options)
@@ -103,7 +102,7 @@ def reoptimize_day(day: str | None = None, time_limit_seconds: float = 30, mip_g
 
 
 def _emit_not_applied(day: Any, reason: str) -> None:
-    """``truckroll.reoptimize.not-applied``: the operators' automation alerts them (truckroll/deploy.py)."""
+    """``truckroll.reoptimize.not-applied``: the operators' automation alerts them (flows/deploy.py)."""
     try:
         from prefect.events import emit_event
 

@@ -54,9 +54,9 @@ def main() -> None:
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
+    from flows.runs import BackgroundDispatcher
     from service.app import create_app
     from truckroll.db import init_db
-    from truckroll.flowruns import BackgroundDispatcher
 
     init_db()
     seed(args.technicians, args.requests)

@@ -104,8 +104,8 @@ done
 "$BIN/truckroll" db upgrade
 "$BIN/prefect" work-pool create truckroll-pool --type process >/dev/null 2>&1 || true
 # `prefect deploy --all` with a work-around for a Prefect 3.8.8 client bug, then the operators' automations
-# (truckroll/deploy.py).
-"$BIN/python" -m truckroll.deploy --all >"$LOGS/deploy.log" 2>&1 || { cat "$LOGS/deploy.log"; exit 1; }
+# (flows/deploy.py).
+"$BIN/python" -m flows.deploy --all >"$LOGS/deploy.log" 2>&1 || { cat "$LOGS/deploy.log"; exit 1; }
 echo "deployments and automations created (log: $LOGS/deploy.log)"
 
 echo "process worker on pool truckroll-pool for the scheduled deployments (log: $LOGS/worker.log)"

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
+from flows.runs import BackgroundDispatcher, new_attempt
 from service.console import router as console_router
 from service.errors import ErrorOut
 from service.limits import BodyLimitMiddleware
@@ -29,7 +30,6 @@ from service.routers import (
     technicians,
 )
 from service.security import insecure_default_secret
-from truckroll.flowruns import BackgroundDispatcher, new_attempt
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +66,10 @@ class RequeueSweep:
         self._thread.join(5)
 
     def sweep_once(self) -> list[int]:
+        from flows import runs
         from truckroll.requeue import requeue
 
-        report = requeue(older_than_seconds=self.older_than_seconds, skip=self.dispatcher.pending(),
+        report = requeue(runs=runs, older_than_seconds=self.older_than_seconds, skip=self.dispatcher.pending(),
                          submit=lambda rid: self.dispatcher.submit(rid, attempt=new_attempt()))
         return report.started
 
@@ -153,10 +154,13 @@ def _allow_every_method_of_a_path(app: FastAPI) -> None:
     from fastapi.exception_handlers import http_exception_handler
     from starlette.exceptions import HTTPException as StarletteHTTPException
     from starlette.requests import Request
+    from starlette.responses import Response
 
     patterns: list[tuple[re.Pattern[str], set[str]]] = []
 
-    async def handler(request: Request, exc: StarletteHTTPException) -> Any:
+    async def handler(request: Request, exc: Exception) -> Response:
+        if not isinstance(exc, StarletteHTTPException):  # registered for HTTPException only
+            raise exc
         if exc.status_code == 405:
             if not patterns:
                 for path, item in app.openapi().get("paths", {}).items():

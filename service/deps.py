@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlmodel import Session
 
+from flows.runs import BackgroundDispatcher
 from truckroll.db import session_scope
-from truckroll.flowruns import BackgroundDispatcher
 
 
 def get_session() -> Iterator[Session]:

@@ -121,8 +121,8 @@ class BodyLimitMiddleware:
         if body and content_type.endswith(b"json"):
             problem = check_json(body)
             if problem is not None:
-                field, _, message = problem.partition(": ")
-                await _send_json(send, 422, [{"field": field, "message": message}])
+                field, _, what = problem.partition(": ")
+                await _send_json(send, 422, [{"field": field, "message": what}])
                 return
         sent = False
 

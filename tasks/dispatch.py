@@ -12,8 +12,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.exc import OperationalError
 
-from engine.travel import TravelTimeProvider
-from models import Candidate, Decision, JobRequirements, RequestStatus, TechnicianDay
+from models import Candidate, Decision, JobRequirements, TechnicianDay
 from truckroll import decision as one_decision
 from truckroll import dispatching, displacement, store
 from truckroll.db import session_scope
@@ -69,12 +68,7 @@ def receive_service_request(request_id: int | None = None, payload: dict[str, An
 def analyse_job_requirements(request_id: int) -> JobRequirements:
     """Required skills and certifications, duration, parts, windows, location."""
     with session_scope() as session:
-        job = one_decision.load_job(request_id, session=session)
-        row = store.get_request(request_id, session=session)
-        if row.status == RequestStatus.RECEIVED:
-            row.status = RequestStatus.ANALYSED
-            session.add(row)
-        return job
+        return one_decision.analyse(request_id, session=session)
 
 
 @dataclass
@@ -184,21 +178,10 @@ def _decision_notes(decision: Decision) -> list[str]:
 def update_schedule_and_notify(decision: Decision, job: JobRequirements) -> CommittedAssignment:
     """Block the time in the route, move later stops' ETAs, queue the customer, technician and dispatch messages."""
     settings = get_settings()
-    travel: TravelTimeProvider = get_travel_provider()
-    with session_scope() as session:
-        result = dispatching.commit_assignment(decision, job, session=session, travel=travel,
-                                               rules=settings.dispatch, tz=settings.company_timezone)
-    if result.displaced:
-        try:
-            outcomes = displacement.redispatch_displaced(result.displaced, travel=travel, rules=settings.dispatch,
-                                                         tz=settings.company_timezone)
-            log.info("request %s displaced %s", job.request_id, outcomes)
-            for o in outcomes:
-                if o["status"] == "escalated":
-                    emit_escalated(o["request_id"], o["escalation_id"], o["reason"], o["priority"])
-        except Exception:  # noqa: BLE001 - the emergency is committed; the requeue sweep retries the rest
-            log.exception("dispatching the requests displaced by #%s failed; they wait for the requeue",
-                          job.request_id)
+    result, escalated = displacement.commit_and_redispatch(decision, job, travel=get_travel_provider(),
+                                                           rules=settings.dispatch, tz=settings.company_timezone)
+    for o in escalated:
+        emit_escalated(o["request_id"], o["escalation_id"], o["reason"], o["priority"])
     return result
 
 

@@ -33,11 +33,17 @@ def deliver_notifications(notification_ids: list[int] | None = None, request_id:
     return result
 
 
+def as_counts(outcome: dict[str, Any] | State) -> dict[str, Any]:
+    """What a call of ``deliver_notifications`` gives its caller: Prefect unwraps the "Not delivered" state it
+    may return into its data, so this is the dict either way."""
+    return outcome if isinstance(outcome, dict) else dict(outcome.result())
+
+
 def deliver_quietly(notification_ids: list[int] | None = None, request_id: int | None = None) -> dict[str, Any]:
     """Deliver from inside another flow: a delivery problem is logged, never fails that flow (the messages
     stay in the outbox for the deliver-notifications flow)."""
     try:
-        return deliver_notifications(notification_ids=notification_ids, request_id=request_id)
+        return as_counts(deliver_notifications(notification_ids=notification_ids, request_id=request_id))
     except Exception:  # noqa: BLE001 - an assignment is not undone because an email could not go out
         log.warning("notification delivery failed; messages stay in the outbox", exc_info=True)
         return {"error": "delivery failed; messages stay in the outbox"}

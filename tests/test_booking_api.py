@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from flows.runs import dispatch_now
 from models import Assignment, Escalation, Notification, ServiceRequest
 from tests.factories import ORIGIN, add_job_type, add_technician, api_key, at, north_km
 
@@ -106,8 +107,8 @@ def test_window_taken_between_offer_and_dispatch_is_a_conflict_and_leaves_nothin
     from truckroll.db import session_scope
 
     def race_then_dispatch(request_id: int) -> dict[str, Any]:
-        booking.book(_booking(company, 8, customer_name="Quick Customer"))
-        return booking._run_dispatch_flow(request_id)
+        booking.book(_booking(company, 8, customer_name="Quick Customer"), dispatch=dispatch_now)
+        return dispatch_now(request_id)
 
     far = north_km(5)
     with pytest.raises(booking.WindowTaken) as err:
@@ -180,7 +181,8 @@ def test_concurrent_bookings_of_the_last_slot_never_double_book(company: date) -
         p = north_km(km)
         barrier.wait()
         try:
-            booking.book(_booking(company, 8, lat=p.lat, lon=p.lon, customer_name=f"C{km}"))
+            booking.book(_booking(company, 8, lat=p.lat, lon=p.lon, customer_name=f"C{km}"),
+                         dispatch=dispatch_now)
             out = "booked"
         except booking.WindowTaken:
             out = "taken"

@@ -170,8 +170,8 @@ def test_shift_patterns_and_customers_reach_dispatch(db: str) -> None:
 
 @pytest.fixture
 def api(db: str) -> Iterator[TestClient]:
+    from flows.runs import BackgroundDispatcher
     from service.app import create_app
-    from truckroll.flowruns import BackgroundDispatcher
 
     app = create_app(dispatcher=BackgroundDispatcher(mode="in-process", run=lambda rid, a: None),
                      init_database=False, sweep_interval_seconds=0)

@@ -240,8 +240,8 @@ def test_put_company_round_trips_and_removes(db: str) -> None:
     """The API: GET /company is what PUT /company takes; PUT of it changes nothing; removals go in the body."""
     import json
 
+    from flows.runs import BackgroundDispatcher
     from service.app import create_app
-    from truckroll.flowruns import BackgroundDispatcher
 
     app = create_app(dispatcher=BackgroundDispatcher(mode="in-process", run=lambda rid, a: None),
                      init_database=False, sweep_interval_seconds=0)

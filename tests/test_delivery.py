@@ -140,14 +140,14 @@ def test_every_template_renders_text_and_html(template: str) -> None:
 
 def test_email_arrives_with_subject_and_recipient(channels: None, smtp: SmtpSink) -> None:
     """An outbox email reaches the SMTP server with its subject, recipient and HTML body; the row is 'sent'."""
-    nid = queue("customer_booking_confirmation", "dana@example.net", "customer", "t:1")
+    nid = queue("customer_arrival_window", "dana@example.net", "customer", "t:1")
     report = delivery.deliver_pending()
     assert report.sent == [nid]
     assert len(smtp.messages) == 1
     sender, rcpts, msg = smtp.messages[0]
     assert rcpts == ["dana@example.net"] and sender == "dispatch@example.com"
     assert msg["Subject"] == row(nid).subject
-    assert msg["Subject"].startswith("Booking confirmed: leak repair")
+    assert msg["Subject"].startswith("Your leak repair visit: technician arriving")
     assert "10:00" in html_part(msg) and "Dana Reyes" in html_part(msg)
     n = row(nid)
     assert (n.status, n.attempts) == ("sent", 1) and n.sent_at is not None
@@ -281,8 +281,8 @@ def test_cli_preview_renders_a_template() -> None:
     from truckroll.cli import app
 
     runner = CliRunner()
-    text = runner.invoke(app, ["notifications", "preview", "customer_booking_confirmation"])
-    assert text.exit_code == 0 and text.output.startswith("Subject: Booking confirmed")
+    text = runner.invoke(app, ["notifications", "preview", "customer_arrival_window"])
+    assert text.exit_code == 0 and text.output.startswith("Subject: Your leak repair visit")
     html = runner.invoke(app, ["notifications", "preview", "technician_job_card", "--html",
                                "--customer-name", "<b>Bo</b>"])
     assert html.exit_code == 0 and "Gate code 4417".lower() in html.output.lower()

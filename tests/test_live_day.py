@@ -83,9 +83,9 @@ def test_a_day_from_onboarding_to_metrics(db: str) -> None:
     """Hand-computed: the planned route, each event's re-timed ETAs and re-promised windows, the messages,
     escalated work placed in freed time, a follow-up after a shift exception, and the day's metrics."""
     from flows.dispatch import dispatch_service_request
+    from flows.runs import BackgroundDispatcher, run_in_process
     from service.app import create_app
     from truckroll.cli.core import compute_day_metrics
-    from truckroll.flowruns import BackgroundDispatcher, run_in_process
 
     # 1. Onboard from the file; the same file again changes nothing.
     first = _cli("company", "import", str(DATA), url=db)

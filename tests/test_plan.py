@@ -13,6 +13,7 @@ import pytest
 
 from models import Assignment, ServiceRequest
 from tests import factories as f
+from truckroll.settings import get_settings
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -129,6 +130,7 @@ def test_dispatch_flow_links_the_plan_from_an_artifact(db: str, tmp_path: Path, 
     from truckroll.db import session_scope
 
     monkeypatch.setenv("TRUCKROLL_PLAN_DIR", str(tmp_path / "plans"))
+    get_settings.cache_clear()  # the flow reads the plan_dir setting
     with session_scope() as s:
         f.add_job_type(s)
         f.add_technician(s, "Ana")

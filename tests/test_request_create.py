@@ -54,9 +54,9 @@ def test_request_create_through_a_running_service(db: str, tmp_path: Path, monke
 
     import uvicorn
 
+    from flows.runs import BackgroundDispatcher
     from service.app import create_app
     from tests.service.test_live_api import _dispatch_existing
-    from truckroll.flowruns import BackgroundDispatcher
     from truckroll.settings import get_settings
 
     monkeypatch.setenv("TRUCKROLL_WEBHOOK_SECRET", "s3cret")

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
+from flows.runs import dispatch_now
 from models import Decision, Escalation, Notification, NotificationAttempt, ServiceRequest, StopChange, TimeWindow
 from tests.factories import ORIGIN, add_job_type, add_technician, at, north_km, request_payload
 
@@ -53,8 +54,8 @@ def test_escalated_booking_with_a_delivery_url_leaves_nothing(db: str, monkeypat
         add_technician(s, "Ana", day=day)
 
     def race_then_dispatch(request_id: int) -> dict[str, Any]:
-        booking.book(_booking(day, 8, customer_name="Quick Customer"))
-        return booking._run_dispatch_flow(request_id)
+        booking.book(_booking(day, 8, customer_name="Quick Customer"), dispatch=dispatch_now)
+        return dispatch_now(request_id)
 
     far = north_km(5)
     try:
@@ -112,7 +113,7 @@ def test_concurrent_first_flow_runs_start_prefects_temporary_api_once(tmp_path: 
         import json, threading
         from prefect.client.orchestration import get_client
         from prefect.server.api.server import SubprocessASGIServer
-        from truckroll.flowruns import ensure_prefect_api
+        from flows.runs import ensure_prefect_api
 
         results = []
         gate = threading.Barrier(20)

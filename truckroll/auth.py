@@ -115,6 +115,7 @@ def password_login(name: str, password: str, *, session: Session, ttl: timedelta
     """A bearer token for a name and password (the OAuth2 password flow); AuthError when they do not match."""
     user = session.exec(select(User).where(User.name == name, col(User.active).is_(True))).first()
     stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    ok: bool
     try:
         ok = _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
@@ -144,7 +145,7 @@ def revoke_user(name: str, *, session: Session, now: datetime | None = None) -> 
     user = get_user(name, session=session)
     user.active = False
     session.add(user)
-    result = session.execute(update(Credential).where(Credential.user_id == user.id,
+    result = session.execute(update(Credential).where(col(Credential.user_id) == user.id,
                                                       col(Credential.revoked_at).is_(None))
                              .values(revoked_at=now or datetime.now(UTC)))
     return int(getattr(result, "rowcount", 0) or 0)

@@ -280,12 +280,6 @@ def capacity(day: date, *, skill: str | None = None) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------- book
 
 
-def _run_dispatch_flow(request_id: int) -> dict[str, Any]:
-    from truckroll.flowruns import run_in_process
-
-    return dict(run_in_process(request_id))
-
-
 def _forget_request(request_id: int) -> None:
     """Remove a booked request the flow could not place, with what the flow wrote for it (its escalation and the
     messages queued about it): the booking did not happen."""
@@ -304,10 +298,11 @@ def _fresh_options(job: BookingCreate, now: datetime) -> list[dict[str, Any]]:
         return compute_availability(job, session=session, now=now).offered
 
 
-def book(data: dict[str, Any] | BookingCreate, *, now: datetime | None = None,
-         dispatch: Callable[[int], dict[str, Any]] | None = None) -> dict[str, Any]:
+def book(data: dict[str, Any] | BookingCreate, *, dispatch: Callable[[int], dict[str, Any]],
+         now: datetime | None = None) -> dict[str, Any]:
     """Book the customer's chosen window: create the request (channel ``booking``) for exactly that window and
-    run it through the dispatch flow.
+    run it through the dispatch flow: ``dispatch(request_id)`` runs it and returns its outcome (the caller passes
+    ``flows.runs.dispatch_now``; this layer starts no Prefect run itself).
 
     Raises
     ------
@@ -345,9 +340,8 @@ def book(data: dict[str, Any] | BookingCreate, *, now: datetime | None = None,
         row, _ = store.create_request(payload, session=session, now=now)
         rid = row.id
     assert rid is not None
-    run = dispatch or _run_dispatch_flow
     try:
-        outcome = run(rid)
+        outcome = dispatch(rid)
     except Exception as exc:
         from truckroll.dispatching import ScheduleConflict
 

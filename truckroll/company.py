@@ -438,8 +438,8 @@ def _sync(data: dict[str, Any], session: Session, prune: bool) -> SyncReport:
         plan.patterns[p.name] = _upsert(session, report, "shift_patterns", plan.patterns.get(p.name),
                                         ShiftPattern(name=p.name), dict(hours=plan.pattern_hours[p.name]))
     for t in doc.technicians:
-        row = plan.techs.get(t.name)
-        tech = _upsert(session, report, "technicians", row, Technician(name=t.name, home_lat=t.home.lat,
+        known = plan.techs.get(t.name)
+        tech = _upsert(session, report, "technicians", known, Technician(name=t.name, home_lat=t.home.lat,
                                                                         home_lon=t.home.lon), _technician_values(t))
         plan.techs[t.name] = tech
         pattern = plan.patterns.get(t.shift_pattern) if t.shift_pattern else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -143,11 +144,12 @@ def waiting_requests(day: date, *, session: Session, limit: int = 200) -> list[d
     return out
 
 
-def timeline(request_id: int, *, session: Session) -> dict[str, Any]:
+def timeline(request_id: int, *, session: Session,
+             flow_runs: Callable[[int], list[dict[str, Any]]] | None = None) -> dict[str, Any]:
     """A request's story, oldest first: received, each decision (automatic or a dispatcher's, with overrides
     and reasons), escalations and their resolution, every notification queued and sent, every status event;
-    with the Prefect flow runs that dispatched it. Raises ``store.NotFound``."""
-    from truckroll.flowruns import request_flow_runs
+    with the Prefect flow runs that dispatched it (``flow_runs(request_id)``, given by the caller: the application
+    layer does not talk to Prefect). Raises ``store.NotFound``."""
 
     r = store.get_request(request_id, session=session)
     events: list[dict[str, Any]] = [{
@@ -215,7 +217,7 @@ def timeline(request_id: int, *, session: Session) -> dict[str, Any]:
         "scheduled_start": _iso(active.scheduled_start) if active else None,
         "arrival_window": ({"start": _iso(active.window_start), "end": _iso(active.window_end)}
                            if active else None),
-        "events": events, "flow_runs": request_flow_runs(request_id, session=session),
+        "events": events, "flow_runs": flow_runs(request_id) if flow_runs is not None else [],
     }
 
 

@@ -21,7 +21,7 @@ from engine import dispatch as engine_dispatch
 from engine import repair as engine_repair
 from engine.config import DispatchSettings
 from engine.travel import TravelTimeProvider
-from models import Candidate, Decision, JobRequirements, TechnicianDay
+from models import Candidate, Decision, JobRequirements, RequestStatus, TechnicianDay
 from truckroll import store
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,16 @@ class Loaded:
 def load_job(request_id: int, *, session: Session) -> JobRequirements:
     """Step 2: the request and its catalogue entry, territory and hours (the only way a job is built)."""
     return store.requirements_of(request_id, session=session)
+
+
+def analyse(request_id: int, *, session: Session) -> JobRequirements:
+    """Step 2 of the dispatch flow: the job (``load_job``), and a received request marked analysed."""
+    job = load_job(request_id, session=session)
+    row = store.get_request(request_id, session=session)
+    if row.status == RequestStatus.RECEIVED:
+        row.status = RequestStatus.ANALYSED
+        session.add(row)
+    return job
 
 
 def load_days(job: JobRequirements, *, session: Session, travel: TravelTimeProvider | None = None,

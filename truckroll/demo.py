@@ -145,7 +145,7 @@ def seed_company(session: Session, day: date, *, technicians: int = 25, seed: in
         if rules and weekend and (i == len(techs) - 1 or i % 3 == 2):
             continue  # the weekend crew; the on-call shift comes with the rules
         start_h = START_HOURS[i % len(START_HOURS)]
-        assert tech.id is not None
+        assert tech.id is not None  # flushed above
         for d in roster:
             start = datetime.combine(d, time(start_h), tzinfo=tz)
             session.add(Shift(technician_id=tech.id, start=start, end=start + timedelta(hours=9)))

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from engine.config import DispatchSettings
 from engine.travel import TravelTimeProvider
-from models import TimeWindow
+from models import Decision, JobRequirements, TimeWindow
 from truckroll import decision as one_decision
 from truckroll import dispatching, messages, store
 from truckroll.db import session_scope
@@ -76,3 +76,29 @@ def redispatch_displaced(displaced: list[dict[str, Any]], *, travel: TravelTimeP
             messages.technician_route_update(session=session, technician_id=tech_id, day=day, tz=z, tz_name=tz,
                                              company_name=settings.company_name, key_prefix="displacement-route")
     return outcomes
+
+
+def commit_and_redispatch(decision: Decision, job: JobRequirements, *, travel: TravelTimeProvider,
+                          rules: DispatchSettings, tz: str) -> tuple[dispatching.CommittedAssignment,
+                                                                     list[dict[str, Any]]]:
+    """Step 6 of the dispatch: commit the decision (one transaction), then dispatch again what an emergency
+    displaced (one transaction each). Returns the commit and the escalations among the displaced requests (the
+    caller tells Prefect about them). A failure after the commit is logged: the requeue sweep retries the rest.
+
+    Raises
+    ------
+    dispatching.ScheduleConflict
+        When the technician can no longer take the job on the fresh route (nothing written).
+    """
+    with session_scope() as session:
+        result = dispatching.commit_assignment(decision, job, session=session, travel=travel, rules=rules, tz=tz)
+    escalated: list[dict[str, Any]] = []
+    if result.displaced:
+        try:
+            outcomes = redispatch_displaced(result.displaced, travel=travel, rules=rules, tz=tz)
+            log.info("request %s displaced %s", job.request_id, outcomes)
+            escalated = [o for o in outcomes if o["status"] == "escalated"]
+        except Exception:  # noqa: BLE001 - the emergency is committed; the requeue sweep retries the rest
+            log.exception("dispatching the requests displaced by #%s failed; they wait for the requeue",
+                          job.request_id)
+    return result, escalated

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,7 +34,7 @@ from models import (
     TimeWindow,
 )
 from models.company_tables import LiveEvent, StopProgress
-from truckroll import notify, store
+from truckroll import messages, store
 from truckroll.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -277,12 +277,9 @@ def record_event(request_id: int, kind: str, *, session: Session, travel: Travel
             _leave_route(a, request, "not_home", at, session=session, outcome=outcome)
             reason = f"customer not home at {at.isoformat()}" + (f": {note}" if note else "")
             esc = store.open_escalation(request_id, reason, {}, session=session)
-            alert = notify.queue(
-                session=session, dedupe_key=f"escalation:{esc.id}:dispatch", template="escalation_alert",
-                recipient=get_settings().dispatch_email, recipient_kind="dispatch", request_id=request_id,
-                context=dict(request_id=request_id, customer_name=request.customer_name, address=request.address,
-                             job_type=request.job_type, priority=request.priority, reason=reason,
-                             escalation_id=esc.id, why_not=[]))
+            assert esc.id is not None
+            alert = messages.escalation_alert(session=session, escalation_id=esc.id, request=request, reason=reason,
+                                              why_not=[], dispatch_email=get_settings().dispatch_email)
             outcome.notification_ids.append(alert.id or 0)
     session.add(event)
     session.flush()
@@ -390,17 +387,12 @@ def retime_route(a: Assignment, now: datetime, *, session: Session, travel: Trav
             row.window_start, row.window_end = e.window.start, e.window.end
             outcome.repromised.append(e.request_id)
             other = store.get_request(e.request_id, session=session)
-            contact = other.customer_email or other.customer_phone
-            if contact:
-                note = notify.queue(
-                    session=session, dedupe_key=f"live:{row.id}:{e.window.start.isoformat()}", request_id=e.request_id,
-                    template="customer_reschedule", recipient=contact, recipient_kind="customer",
-                    channel="email" if other.customer_email else "sms",
-                    context=dict(request_id=e.request_id, tz=tz, company_name=settings.company_name,
-                                 customer_name=other.customer_name, technician_name=tech.name,
-                                 old_window_start=e.promised.start, old_window_end=e.promised.end,
-                                 window_start=e.window.start, window_end=e.window.end,
-                                 reason="the jobs before yours are taking longer than planned"))
+            note = messages.customer_reschedule(
+                session=session, key=f"live:{row.id}:{e.window.start.isoformat()}", request=other,
+                technician_name=tech.name, old=e.promised, new=e.window,
+                reason="the jobs before yours are taking longer than planned", tz=tz,
+                company_name=settings.company_name)
+            if note is not None:
                 outcome.notification_ids.append(note.id or 0)
         session.add(row)
     session.flush()
@@ -426,34 +418,25 @@ def _route_update(technician_id: int, day: TechnicianDay, etas: list[Any], *, se
                   job_type=requests[e.request_id].job_type, customer_name=requests[e.request_id].customer_name,
                   fixed=e.state != "planned") for e in etas]
     key = ",".join(f"{e.request_id}@{e.start.isoformat()}" for e in etas) or "empty"
-    note = notify.queue(
-        session=session, dedupe_key=f"live-route:{technician_id}:{day.shift_start.isoformat()}:{key}"[:250],
-        template="technician_route_update", recipient=tech.email or tech.phone or f"technician-{technician_id}",
-        recipient_kind="technician",
-        context=dict(tz=tz, technician_name=tech.name, day=day.shift_start.astimezone(ZoneInfo(tz)).date(),
-                     company_name=settings.company_name, route=route,
-                     travel_minutes=sum(e.travel_minutes for e in etas)))
+    note = messages.technician_route(
+        session=session, key=f"live-route:{technician_id}:{day.shift_start.isoformat()}:{key}"[:250], tech=tech,
+        day=day.shift_start.astimezone(ZoneInfo(tz)).date(), tz_name=tz, company_name=settings.company_name,
+        route=route, travel_minutes=sum(e.travel_minutes for e in etas))
     return note.id or 0
 
 
 def _tell_eta(a: Assignment, request: ServiceRequest, eta: datetime, *, session: Session,
               outcome: EventOutcome) -> None:
-    contact = request.customer_email or request.customer_phone
-    if not contact:
-        return
     settings = get_settings()
     tech = store.get_technician(a.technician_id, session=session)
     row = session.get(Assignment, a.id)
     assert row is not None
-    note = notify.queue(
-        session=session, dedupe_key=f"live-eta:{a.id}:{eta.isoformat()}", template="customer_eta_update",
-        recipient=contact, recipient_kind="customer", request_id=request.id,
-        channel="email" if request.customer_email else "sms",
-        context=dict(request_id=request.id, tz=settings.company_timezone, company_name=settings.company_name,
-                     customer_name=request.customer_name, technician_name=tech.name, eta=row.scheduled_start,
-                     window_start=row.window_start, window_end=row.window_end,
-                     reason=f"{tech.name} is on the way"))
-    outcome.notification_ids.append(note.id or 0)
+    note = messages.customer_eta_update(
+        session=session, key=f"live-eta:{a.id}:{eta.isoformat()}", request=request, technician_name=tech.name,
+        eta=row.scheduled_start, window=TimeWindow(row.window_start, row.window_end),
+        reason=f"{tech.name} is on the way", tz=settings.company_timezone, company_name=settings.company_name)
+    if note is not None:
+        outcome.notification_ids.append(note.id or 0)
 
 
 # ---------------------------------------------------------------- freed time
@@ -519,10 +502,3 @@ def apply_event(request_id: int, kind: str, **kwargs: Any) -> EventOutcome:
         outcome.offered = offer_freed_time(outcome.technician_id, outcome.freed_window, travel=travel,
                                            exclude={request_id})
     return outcome
-
-
-def day_events(day: date, *, session: Session) -> list[LiveEvent]:
-    tz = ZoneInfo(get_settings().company_timezone)
-    start, end = store.day_bounds(day, tz)
-    return list(session.exec(select(LiveEvent).where(LiveEvent.at >= start, LiveEvent.at < end)
-                             .order_by(col(LiveEvent.at), col(LiveEvent.id))).all())

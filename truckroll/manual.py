@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
@@ -24,7 +25,7 @@ from truckroll import decision as one_decision
 from truckroll import dispatching, store
 from truckroll.db import session_scope
 from truckroll.dispatching import CommittedAssignment
-from truckroll.settings import get_settings
+from truckroll.settings import Settings, get_settings
 from truckroll.travel import get_travel_provider
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def _rule_of(reason: str) -> str | None:
     return None
 
 
-def check_overrides(overrides: list[str] | tuple[str, ...], reason: str, *,
+def check_overrides(overrides: Sequence[str], reason: str, *,
                     allow_expired_certification: bool) -> frozenset[str]:
     """The overrides a dispatcher asked for, validated.
 
@@ -97,7 +98,8 @@ def _open_escalation(escalation_id: int, *, session: Session) -> Escalation:
     return esc
 
 
-def _job_at(job: JobRequirements, start: datetime, width_minutes: int) -> tuple[JobRequirements, TimeWindow]:
+def _job_at(job: JobRequirements, start: datetime, width_minutes: int,
+            rounding_minutes: int) -> tuple[JobRequirements, TimeWindow]:
     """The job pinned to ``start`` and the window to promise the customer around it.
 
     The promised window is taken inside the customer's own window when ``start`` falls in one; otherwise (the
@@ -106,16 +108,21 @@ def _job_at(job: JobRequirements, start: datetime, width_minutes: int) -> tuple[
     if start.tzinfo is None:
         raise ValueError("start must include a timezone offset")
     pinned = dataclasses.replace(job, windows=[TimeWindow(start, start + timedelta(seconds=1))])
-    rules = get_settings().dispatch
     customer = next((w for w in job.windows if w.contains(start)),
                     TimeWindow(start, start + timedelta(minutes=width_minutes)))
-    return pinned, promised_window(start, customer, width_minutes, rules.arrival_window_rounding_minutes)
+    return pinned, promised_window(start, customer, width_minutes, rounding_minutes)
 
 
 def resolve_escalation(escalation_id: int, *, technician_id: int, resolved_by: str, note: str = "",
-                       start: datetime | None = None, overrides: list[str] | tuple[str, ...] = (),
-                       override_reason: str = "") -> Resolution:
+                       start: datetime | None = None, overrides: Sequence[str] = (),
+                       override_reason: str = "",
+                       on_resolved: Callable[[Resolution, str], None] | None = None,
+                       settings: Settings | None = None) -> Resolution:
     """Assign the escalated request to ``technician_id`` and close the escalation.
+
+    ``on_resolved(resolution, resolved_by)`` is called once it is written (the service passes
+    ``flows.runs.emit_resolved_event``, which tells Prefect). ``settings``: the caller's (default: the
+    environment's).
 
     ``overrides`` (of ``engine.eligibility.OVERRIDABLE_RULES``) with ``override_reason``: the rules the dispatcher
     overrides; both are recorded on the decision and in the escalation's resolution.
@@ -131,7 +138,7 @@ def resolve_escalation(escalation_id: int, *, technician_id: int, resolved_by: s
     ValueError
         Bad overrides (see ``check_overrides``) or a start without a time zone.
     """
-    settings = get_settings()
+    settings = settings or get_settings()
     rules = settings.dispatch
     asked = check_overrides(overrides, override_reason,
                             allow_expired_certification=rules.allow_expired_certification_override)
@@ -148,7 +155,7 @@ def resolve_escalation(escalation_id: int, *, technician_id: int, resolved_by: s
     window = None
     if start is not None:
         start = start.astimezone(UTC)
-        job, window = _job_at(job, start, rules.arrival_window_minutes)
+        job, window = _job_at(job, start, rules.arrival_window_minutes, rules.arrival_window_rounding_minutes)
     with session_scope() as session:
         days = one_decision.load_days(job, session=session, travel=travel, technician_ids=[technician_id])
     if not days:
@@ -184,29 +191,6 @@ def resolve_escalation(escalation_id: int, *, technician_id: int, resolved_by: s
         raise ManualAssignmentRejected([str(exc)]) from None
     log.info("escalation %s resolved by %s: request %s -> technician %s", escalation_id, resolved_by,
              result.request_id, technician_id)
-    _emit_resolved_event(resolution, resolved_by)
+    if on_resolved is not None:
+        on_resolved(resolution, resolved_by)
     return resolution
-
-
-def _emit_resolved_event(resolution: Resolution, resolved_by: str) -> None:
-    from truckroll.flowruns import prefect_api_configured
-
-    if not prefect_api_configured():
-        return
-    try:
-        from prefect.events import emit_event
-
-        from truckroll.db import session_scope
-        from truckroll.requeue import last_run_id
-
-        with session_scope() as session:
-            run_id = last_run_id(resolution.assignment.request_id, session=session)
-        # Related to the dispatch run that escalated it: the event shows on that run's page in the UI.
-        related = [{"prefect.resource.id": f"prefect.flow-run.{run_id}", "prefect.resource.role": "flow-run"}
-                   ] if run_id else None
-        emit_event(event="truckroll.escalation.resolved", related=related,
-                   resource={"prefect.resource.id": f"truckroll.request.{resolution.assignment.request_id}"},
-                   payload={"escalation_id": resolution.escalation_id, "resolved_by": resolved_by,
-                            "technician_id": resolution.assignment.technician_id})
-    except Exception:  # noqa: BLE001 - the assignment is written; an event that cannot be sent must not undo it
-        log.debug("could not emit the resolution event", exc_info=True)

@@ -113,6 +113,33 @@ def escalation_alert(*, session: Session, escalation_id: int, request: ServiceRe
                      console_url=console_link(request.id) if request.id is not None else None))
 
 
+def customer_eta_update(*, session: Session, key: str, request: ServiceRequest, technician_name: str,
+                        eta: datetime, window: TimeWindow, reason: str, tz: str,
+                        company_name: str) -> Notification | None:
+    """A customer told when the technician now arrives (inside the promised window)."""
+    to = _customer(request)
+    if to is None:
+        return None
+    return notify.queue(
+        session=session, dedupe_key=key, template="customer_eta_update", recipient=to[0],
+        recipient_kind="customer", channel=to[1], request_id=request.id,
+        context=dict(request_id=request.id, tz=tz, company_name=company_name, customer_name=request.customer_name,
+                     technician_name=technician_name, eta=eta, window_start=window.start, window_end=window.end,
+                     reason=reason))
+
+
+def technician_route(*, session: Session, key: str, tech: Technician, day: date, tz_name: str,
+                     company_name: str, route: list[dict[str, Any]], travel_minutes: float) -> Notification:
+    """The ``technician_route_update`` message for a route the caller holds (the live day's re-timed ETAs);
+    ``route``: one dict per stop (request_id, start, end, window_start, window_end, address, job_type,
+    customer_name, fixed)."""
+    return notify.queue(
+        session=session, dedupe_key=key, template="technician_route_update", recipient=_technician_address(tech),
+        recipient_kind="technician",
+        context=dict(tz=tz_name, technician_name=tech.name, day=day, company_name=company_name, route=route,
+                     travel_minutes=travel_minutes))
+
+
 def technician_route_update(*, session: Session, technician_id: int, day: date, tz: Any, tz_name: str,
                             company_name: str, key_prefix: str = "route") -> Notification:
     """The technician's whole route of ``day`` as it now stands (read from the database). The key holds a
@@ -128,11 +155,9 @@ def technician_route_update(*, session: Session, technician_id: int, day: date, 
                   job_type=requests[s.request_id].job_type, customer_name=requests[s.request_id].customer_name,
                   fixed=s.fixed) for s in stops]
     digest = hashlib.sha1(repr([(s.request_id, s.start.isoformat()) for s in stops]).encode()).hexdigest()[:12]
-    return notify.queue(
-        session=session, dedupe_key=f"{key_prefix}:{technician_id}:{day.isoformat()}:{digest}",
-        template="technician_route_update", recipient=_technician_address(tech), recipient_kind="technician",
-        context=dict(tz=tz_name, technician_name=tech.name, day=day, company_name=company_name, route=route,
-                     travel_minutes=sum(s.travel_minutes for s in stops)))
+    return technician_route(session=session, key=f"{key_prefix}:{technician_id}:{day.isoformat()}:{digest}",
+                            tech=tech, day=day, tz_name=tz_name, company_name=company_name, route=route,
+                            travel_minutes=sum(s.travel_minutes for s in stops))
 
 
 def operator_alert(*, session: Session, key: str, recipient: str, subject: str, body: str, automation: str,

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from models import StopChange, TimeWindow
 
-TEMPLATES = ("customer_booking_confirmation", "customer_arrival_window", "customer_eta_update",
+TEMPLATES = ("customer_arrival_window", "customer_eta_update",
              "customer_reschedule", "customer_dispatch_will_call", "technician_job_card", "dispatch_summary",
              "escalation_alert")
 
@@ -33,7 +33,6 @@ def sample_context(template: str, tz: str = "America/Chicago", company_name: str
         address="100 Main St, Dallas, TX 75201", job_type="leak repair", description="kitchen sink drips",
         technician_name="Ana Flores", window_start=ws, window_end=we, start=start, end=end, priority=3)
     extra: dict[str, dict[str, Any]] = {
-        "customer_booking_confirmation": {},
         "customer_arrival_window": {},
         "customer_eta_update": dict(eta=day.replace(hour=11, minute=25), reason="the previous job ran long"),
         "customer_reschedule": dict(old_window_start=day.replace(hour=8), old_window_end=day.replace(hour=10),

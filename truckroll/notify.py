@@ -6,7 +6,6 @@ is an error), so a template never sends a message with a blank where a time shou
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -18,7 +17,8 @@ from sqlmodel import Session, select
 
 from models import Notification, ServiceRequest
 
-TEMPLATES_DIR = Path(os.environ.get("TRUCKROLL_TEMPLATES_DIR", Path(__file__).resolve().parents[1] / "templates"))
+# The templates of this checkout; the ``templates_dir`` setting (TRUCKROLL_TEMPLATES_DIR) points elsewhere.
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 
 
 def _fmt_time(value: datetime, tz: str | None = None, fmt: str = "%a %d %b, %H:%M") -> str:
@@ -31,7 +31,10 @@ def _fmt_clock(value: datetime, tz: str | None = None) -> str:
 
 @lru_cache
 def environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)), undefined=StrictUndefined,
+    from truckroll.settings import get_settings
+
+    loader = FileSystemLoader(get_settings().templates_dir or str(TEMPLATES_DIR))
+    env = Environment(loader=loader, undefined=StrictUndefined,
                       autoescape=select_autoescape(["html", "html.j2"]), trim_blocks=True, lstrip_blocks=True)
     env.filters["local_time"] = _fmt_time
     env.filters["clock"] = _fmt_clock

@@ -208,8 +208,8 @@ class OpenRouteServiceTravel:
                 blocks[frozenset(ds)].append(o)
         before = self.requests_made
         everything = srcs | dsts
-        for ds, os_ in blocks.items():
-            dest_keys = sorted(ds)
+        for block, os_ in blocks.items():
+            dest_keys = sorted(block)
             result = self._fetch([everything[k] for k in os_], [everything[k] for k in dest_keys])
             if result is None:
                 self._count_fallback(f"prefetch of {len(os_)} x {len(dest_keys)} pairs")

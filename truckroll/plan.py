@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import logging
 import math
-import os
 import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -313,31 +312,9 @@ def write_plan(day: date, path: Path | str, *, leaflet: bool = False) -> DayPlan
     return plan
 
 
-def plan_dir() -> Path:
-    """Where flows write the plan pages they link from their artifacts (TRUCKROLL_PLAN_DIR)."""
-    d = Path(os.environ.get("TRUCKROLL_PLAN_DIR") or Path(tempfile.gettempdir()) / "truckroll-plans")
+def plan_dir(directory: str | None = None) -> Path:
+    """Where flows write the plan pages they link from their artifacts: ``directory`` (the caller passes the
+    ``plan_dir`` setting, TRUCKROLL_PLAN_DIR), else <temp dir>/truckroll-plans. Created if missing."""
+    d = Path(directory) if directory else Path(tempfile.gettempdir()) / "truckroll-plans"
     d.mkdir(parents=True, exist_ok=True)
     return d
-
-
-def publish_plan_artifact(plan: DayPlan) -> str | None:
-    """Write the plan's page and attach a Prefect markdown artifact: the metrics, a line per technician and
-    the link to the page. Returns the page's path; never raises (a picture must not fail a dispatch)."""
-    day, metrics = plan.day, plan.metrics
-    try:
-        from prefect.artifacts import create_markdown_artifact
-
-        path = plan_dir() / f"plan-{day.isoformat()}.html"
-        path.write_text(render_plan_html(plan), encoding="utf-8")
-        lines = [f"## Plan for {day.isoformat()}", "", f"[Open the map and timeline]({path.resolve().as_uri()})", "",
-                 "| metric | value |", "|---|---|"]
-        lines += [f"| {k.replace('_', ' ')} | {v:,.2f} |" for k, v in metrics.items()]
-        lines += ["", "| technician | jobs | busy | travel min | idle min |", "|---|---|---|---|---|"]
-        lines += [f"| {t.name} | {len(t.jobs)} | {t.utilisation:.0%} | {t.travel_minutes:.0f} | "
-                  f"{t.idle_minutes:.0f} |" for t in plan.technicians]
-        create_markdown_artifact(key=f"day-plan-{day.isoformat()}", markdown="\n".join(lines),
-                                 description=f"Map and timeline of {day.isoformat()}")
-        return str(path)
-    except Exception:  # noqa: BLE001
-        log.warning("could not publish the plan picture for %s", day, exc_info=True)
-        return None

@@ -19,7 +19,10 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from engine.analysis import DEFAULT_HORIZON
-from engine.reoptimize import ReoptimizedPlan
+from engine.assignment import AssignmentOptions
+from engine.metrics import day_metrics
+from engine.reoptimize import PlanScore, ReoptimizedPlan, ReoptimizeOptions, is_better, score_plan
+from engine.travel import TravelTimeProvider
 from models import (
     ACTIVE_ASSIGNMENT_STATUSES,
     Assignment,
@@ -34,8 +37,8 @@ from models import (
     TechnicianDay,
     TimeWindow,
 )
-from truckroll import notify, store
-from truckroll.settings import get_settings
+from truckroll import messages, store
+from truckroll.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -318,28 +321,19 @@ def queue_pending_notices(day: date, tz: str, *, session: Session) -> list[int]:
         technicians.add(a.technician_id)
         if mark.get("previous_technician_id"):
             technicians.add(int(mark["previous_technician_id"]))
-        contact = request.customer_email or request.customer_phone
         previous = mark.get("previous_window")
-        base = dict(request_id=a.request_id, tz=tz, company_name=settings.company_name,
-                    customer_name=request.customer_name, technician_name=tech.name,
-                    window_start=a.window_start, window_end=a.window_end)
+        window = TimeWindow(a.window_start, a.window_end)
         key = f"reoptimize:{a.request_id}:{a.window_start.isoformat()}:{a.window_end.isoformat()}:customer"
-        if contact and previous is None:
-            note = notify.queue(session=session, dedupe_key=key, template="customer_arrival_window",
-                                recipient=contact, recipient_kind="customer", request_id=a.request_id,
-                                channel="email" if request.customer_email else "sms",
-                                context=base | dict(address=request.address, job_type=request.job_type,
-                                                    description=request.description))
-            ids.append(note.id or 0)
-        elif contact and previous is not None and (
-                datetime.fromisoformat(previous[0]) != a.window_start
-                or datetime.fromisoformat(previous[1]) != a.window_end):
-            note = notify.queue(session=session, dedupe_key=key, template="customer_reschedule",
-                                recipient=contact, recipient_kind="customer", request_id=a.request_id,
-                                channel="email" if request.customer_email else "sms",
-                                context=base | dict(old_window_start=datetime.fromisoformat(previous[0]),
-                                                    old_window_end=datetime.fromisoformat(previous[1]),
-                                                    reason="the day's routes were re-planned to cut driving"))
+        note: Notification | None = None
+        if previous is None:
+            note = messages.customer_arrival_window(
+                session=session, key=key, request=request, technician_name=tech.name, window=window,
+                start=a.scheduled_start, end=a.scheduled_end, tz=tz, company_name=settings.company_name)
+        elif (old := TimeWindow(datetime.fromisoformat(previous[0]), datetime.fromisoformat(previous[1]))) != window:
+            note = messages.customer_reschedule(
+                session=session, key=key, request=request, technician_name=tech.name, old=old, new=window,
+                reason="the day's routes were re-planned to cut driving", tz=tz, company_name=settings.company_name)
+        if note is not None:
             ids.append(note.id or 0)
         a.score = {**a.score, "reoptimized": {**mark, "notice": "queued"}}
         session.add(a)
@@ -350,8 +344,6 @@ def queue_pending_notices(day: date, tz: str, *, session: Session) -> list[int]:
 
 
 def _queue_route_update(technician_id: int, day: date, z: ZoneInfo, tz: str, *, session: Session) -> int:
-    from truckroll import messages
-
     note = messages.technician_route_update(session=session, technician_id=technician_id, day=day, tz=z,
                                             tz_name=tz, company_name=get_settings().company_name,
                                             key_prefix="reoptimize-route")
@@ -376,15 +368,83 @@ def escalate_unplaced(unplaced: dict[int, tuple[str, dict[int, list[str]]]], *, 
         details = {str(t): {"name": names.get(t, f"technician {t}"), "reasons": r} for t, r in why.items()}
         esc = store.open_escalation(rid, f"daily re-optimisation: {reason}", details, session=session)
         assert esc.id is not None
-        notify.queue(session=session, dedupe_key=f"escalation:{esc.id}:dispatch", template="escalation_alert",
-                     recipient=settings.dispatch_email, recipient_kind="dispatch", request_id=rid,
-                     context=dict(request_id=rid, customer_name=row.customer_name, address=row.address,
-                                  job_type=row.job_type, priority=row.priority, reason=esc.reason,
-                                  escalation_id=esc.id,
-                                  why_not=[(names.get(t, str(t)), r) for t, r in why.items() if r][:25]))
+        messages.escalation_alert(session=session, escalation_id=esc.id, request=row, reason=esc.reason,
+                                  why_not=[(names.get(t, str(t)), r) for t, r in why.items()],
+                                  dispatch_email=settings.dispatch_email)
         ids.append(esc.id)
     return ids
 
 
-def window_of(row: Assignment) -> TimeWindow:
-    return TimeWindow(row.window_start, row.window_end)
+# ------------------------------------------------------------------ the run's options and its verdict
+
+
+def reoptimize_options(s: Settings, time_limit_seconds: float, mip_gap: float, allow_window_changes: bool | None = None,
+                       cbc_executable: str | None = None) -> ReoptimizeOptions:
+    """The engine's options from the settings (dispatch rules, CBC) and the run's parameters."""
+    rules = s.dispatch
+    allow = rules.promised_window_policy == "notify" if allow_window_changes is None else allow_window_changes
+    return ReoptimizeOptions(
+        assignment=AssignmentOptions(utilisation_target=rules.utilisation_target,
+                                     parts_policy=rules.missing_parts_policy),
+        time_limit_seconds=time_limit_seconds, mip_gap=mip_gap, cbc_executable=cbc_executable or s.cbc_executable,
+        allow_window_changes=allow, arrival_window_minutes=rules.arrival_window_minutes,
+        arrival_window_rounding_minutes=rules.arrival_window_rounding_minutes,
+        parts_detour_minutes=rules.parts_detour_minutes)
+
+
+@dataclass
+class Comparison:
+    better: bool
+    reason: str
+    before: dict[str, float] = field(default_factory=dict)
+    after: dict[str, float] = field(default_factory=dict)
+    jobs_per_technician: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _metrics(days: Any, snapshot: DaySnapshot, unassigned: int, score: PlanScore,
+             travel: TravelTimeProvider) -> dict[str, float]:
+    values = {rid: j.estimated_value for rid, j in snapshot.jobs.items()}
+    m = day_metrics(days, travel, values=values).as_dict()
+    return {"jobs scheduled": m["jobs"], "unassigned requests": unassigned,
+            "total travel (min)": m["total_travel_minutes"], "travel per job (min)": m["travel_per_job_minutes"],
+            "average utilisation": m["average_utilisation"], "busiest technician utilisation": score.max_utilisation,
+            "jobs per technician": m["jobs_per_technician"], "revenue ($)": score.revenue,
+            "expected upsell ($)": score.upsell}
+
+
+def compare_plans(snapshot: DaySnapshot, plan: ReoptimizedPlan, options: ReoptimizeOptions, *,
+                  travel: TravelTimeProvider) -> Comparison:
+    """Value served first, then travel net of upsell, then balance: the new plan must be strictly better."""
+    old = score_plan(snapshot.days, snapshot.jobs, travel, options)
+    new = score_plan(plan.days, snapshot.jobs, travel, options)
+    before = _metrics(snapshot.days, snapshot, len(snapshot.candidates), old, travel)
+    after = _metrics(plan.days, snapshot, len(plan.unplaced), new, travel)
+    names = {d.technician_id: d.name for d in snapshot.days}
+    per_tech: dict[int, dict[str, Any]] = {}
+    for label, days in (("before", snapshot.days), ("after", plan.days)):
+        for d in days:
+            row = per_tech.setdefault(d.technician_id, {"technician": names[d.technician_id], "before": 0, "after": 0})
+            row[label] += len(d.stops)
+    if not plan.valid:
+        better, reason = False, plan.message
+    elif is_better(new, old, options.min_gain):
+        gained = new.served_weight > old.served_weight + 1e-6
+        better = True
+        reason = ("more work served" if gained else
+                  f"travel {old.travel_minutes:.0f} -> {new.travel_minutes:.0f} min, expected upsell "
+                  f"${old.upsell:,.0f} -> ${new.upsell:,.0f}" if abs(new.net - old.net) > options.min_gain
+                  else "better balanced")
+    else:
+        better, reason = False, "no better plan found: the current plan stays"
+    return Comparison(better=better, reason=reason, before=before, after=after,
+                      jobs_per_technician=sorted(per_tech.values(), key=lambda r: r["technician"]))
+
+
+def parse_day(value: str | None, tz: str) -> date:
+    """``value`` as a date (YYYY-MM-DD); today in ``tz`` (the company's time zone) when None."""
+    if value is None or value == "":
+        return datetime.now(ZoneInfo(tz)).date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"day must be YYYY-MM-DD (got {value!r})") from None

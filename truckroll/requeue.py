@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import exists, or_, update
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +32,21 @@ from models import Assignment, AssignmentStatus, DispatchLease, Escalation, Requ
 log = logging.getLogger(__name__)
 
 UNFINISHED_STATUSES = (RequestStatus.RECEIVED, RequestStatus.ANALYSED)
+
+
+class RunControl(Protocol):
+    """How the sweep asks about and starts dispatch runs. The orchestration layer provides it (``flows.runs``, a
+    module that has these functions); the application layer never imports Prefect."""
+
+    def flow_run_mode(self) -> str: ...
+
+    def active_flow_run_request_ids(self, request_ids: Iterable[int]) -> set[int]: ...
+
+    def mark_crashed(self, flow_run_ids: Iterable[str], *, message: str) -> list[str]: ...
+
+    def submit(self, request_id: int, *, attempt: str = ..., mode: str | None = ...) -> Any: ...
+
+    def new_attempt(self) -> str: ...
 
 
 @dataclass
@@ -198,8 +213,9 @@ def stranded_requests(*, session: Session, older_than_seconds: float, now: datet
     has_open_escalation = exists().where(col(Escalation.request_id) == ServiceRequest.id,
                                          col(Escalation.resolved_at).is_(None))
     q = (select(ServiceRequest.id)
-         .where(col(ServiceRequest.status).in_(UNFINISHED_STATUSES), or_(ServiceRequest.created_at < cutoff, run_died),
-                ~has_assignment, ~has_open_escalation, ~has_live_lease)
+         .where(col(ServiceRequest.status).in_(UNFINISHED_STATUSES),
+                or_(col(ServiceRequest.created_at) < cutoff, run_died), ~has_assignment, ~has_open_escalation,
+                ~has_live_lease)
          .order_by(col(ServiceRequest.id)).limit(limit))
     return [i for i in session.exec(q).all() if i is not None]
 
@@ -217,19 +233,21 @@ def expired_holders(request_ids: Iterable[int], *, session: Session) -> dict[int
     return {rid: holder for rid, holder in rows if holder}
 
 
-def requeue(*, older_than_seconds: float = 300, dry_run: bool = False, skip: Iterable[int] = (),
+def requeue(*, runs: RunControl, older_than_seconds: float = 300, dry_run: bool = False, skip: Iterable[int] = (),
             submit: Callable[[int], Any] | None = None, limit: int = 500) -> RequeueReport:
     """Run the dispatch flow again for every stranded request.
 
     Parameters
     ----------
+    runs:
+        Where runs are asked about and started (``flows.runs``).
     older_than_seconds:
         Leave younger requests alone: their first flow run may simply not have started. A request handed over
         again is held (queued) for as long.
     skip:
         Requests the caller knows are queued (the intake service's own backlog).
     submit:
-        How to start a run; default ``truckroll.flowruns.submit`` (a task worker, a deployment flow run or this
+        How to start a run; default ``runs.submit`` (a task worker, a deployment flow run or this
         process, as configured). With deployments, requests that have a flow run scheduled or running in Prefect
         and no expired lease are left alone whatever ``submit`` is.
 
@@ -238,7 +256,6 @@ def requeue(*, older_than_seconds: float = 300, dry_run: bool = False, skip: Ite
     RequeueReport
         What was found, left alone, started, what failed to start, and the dead runs marked Crashed.
     """
-    from truckroll import flowruns
     from truckroll.db import session_scope
 
     now = datetime.now(UTC)
@@ -253,10 +270,10 @@ def requeue(*, older_than_seconds: float = 300, dry_run: bool = False, skip: Ite
             if h}
     report = RequeueReport(found=found)
     skipped = set(skip)
-    if flowruns.flow_run_mode() == "deployment":
-        skipped |= flowruns.active_flow_run_request_ids([r for r in found if r not in dead])
+    if runs.flow_run_mode() == "deployment":
+        skipped |= runs.active_flow_run_request_ids([r for r in found if r not in dead])
     if not dry_run:
-        report.crashed_runs = flowruns.mark_crashed(
+        report.crashed_runs = runs.mark_crashed(
             [h for h in {**dead, **finished_dead}.values() if h != "in-process"],
             message="its lease expired: the process running it died")
         if finished_dead:
@@ -266,7 +283,7 @@ def requeue(*, older_than_seconds: float = 300, dry_run: bool = False, skip: Ite
     if submit is None:
 
         def submit(rid: int) -> Any:
-            return flowruns.submit(rid, attempt=flowruns.new_attempt())
+            return runs.submit(rid, attempt=runs.new_attempt())
 
     for rid in found:
         if rid in skipped:

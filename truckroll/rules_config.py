@@ -489,21 +489,23 @@ def load_rules(data: Mapping[str, Any], *, session: Session) -> LoadReport:
     report.counts["territories"] = territories_changed
     changed = 0
     for m, terr in memberships:
-        row = session.exec(select(TechnicianMembership).where(
-            TechnicianMembership.technician_id == m.technician_id, TechnicianMembership.territory_id == rows[terr].id,
+        territory_id = rows[terr].id
+        assert territory_id is not None, "territories were written above"
+        member = session.exec(select(TechnicianMembership).where(
+            TechnicianMembership.technician_id == m.technician_id, TechnicianMembership.territory_id == territory_id,
             TechnicianMembership.kind == m.kind, TechnicianMembership.effective_from == m.effective_from)).first()
         values = dict(effective_until=m.effective_until, max_radius_km=m.max_radius_km,
                       max_radius_minutes=m.max_radius_minutes,
                       home_lat=m.home.lat if m.home else None, home_lon=m.home.lon if m.home else None,
                       radius_centre_lat=m.radius_centre.lat if m.radius_centre else None,
                       radius_centre_lon=m.radius_centre.lon if m.radius_centre else None)
-        if row is not None and all(getattr(row, k) == v for k, v in values.items()):
+        if member is not None and all(getattr(member, k) == v for k, v in values.items()):
             continue  # already stored as the document says
-        row = row or TechnicianMembership(technician_id=m.technician_id, territory_id=rows[terr].id, kind=m.kind,
-                                          effective_from=m.effective_from)
+        member = member or TechnicianMembership(technician_id=m.technician_id, territory_id=territory_id, kind=m.kind,
+                                                effective_from=m.effective_from)
         for k, v in values.items():
-            setattr(row, k, v)
-        session.add(row)
+            setattr(member, k, v)
+        session.add(member)
         changed += 1
     report.counts["memberships"] = changed
     # A dated shift is matched by technician, start and end: restated, it is updated (kind, on-call priority,

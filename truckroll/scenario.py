@@ -173,7 +173,8 @@ def scenario_from_json(data: Any) -> Scenario:
 
 def working_days(first: date, count: int) -> list[date]:
     """``count`` weekdays from ``first`` (inclusive)."""
-    out, d = [], first
+    out: list[date] = []
+    d = first
     while len(out) < count:
         if d.weekday() < 5:
             out.append(d)

@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     console_url: str = ""
     # Polls of the console's board within this many seconds share one build of it (0 = build every time).
     console_poll_cache_seconds: float = 2.0
+    # Where the dispatch flow writes the day-plan pages its artifacts link to; unset = <temp dir>/truckroll-plans.
+    plan_dir: str | None = None
+    # The notification templates (Jinja2); unset = templates/ of this checkout.
+    templates_dir: str | None = None
 
 
 

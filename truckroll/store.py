@@ -219,7 +219,7 @@ def technician_days(*, session: Session, start: datetime, end: datetime,
     if technician_ids is not None:
         technician_ids = list(technician_ids)
         q = q.where(col(Shift.technician_id).in_(technician_ids))
-    rows = session.exec(q.order_by(Shift.technician_id, Shift.start)).all()
+    rows = session.exec(q.order_by(col(Shift.technician_id), col(Shift.start))).all()
     blocks = rules_store.work_blocks(rows, session=session, start=start, end=end, technician_ids=technician_ids)
     if not blocks:
         return []
@@ -230,7 +230,7 @@ def technician_days(*, session: Session, start: datetime, end: datetime,
         select(Assignment, ServiceRequest).join(ServiceRequest, col(ServiceRequest.id) == Assignment.request_id)
         .where(col(Assignment.technician_id).in_(tech_ids), col(Assignment.status).in_(ACTIVE_ASSIGNMENT_STATUSES),
                Assignment.scheduled_start < hi, Assignment.scheduled_end > lo)
-        .order_by(Assignment.scheduled_start)).all()
+        .order_by(col(Assignment.scheduled_start))).all()
     by_tech: dict[int, list[tuple[Assignment, ServiceRequest]]] = defaultdict(list)
     for a, r in assigned:
         by_tech[a.technician_id].append((a, r))

@@ -23,11 +23,6 @@ from engine.routing.problem import (
 EPS = 1e-6
 
 
-def skills_ok(technician: Technician, job: Job) -> bool:
-    """True when the technician has every skill the job needs."""
-    return job.skills <= technician.skills
-
-
 def allowed(technician: Technician, job: Job) -> bool:
     """True when the technician has the job's skills and is one the job may go to (``job.technicians``)."""
     return job.skills <= technician.skills and (not job.technicians or technician.id in job.technicians)

@@ -353,7 +353,8 @@ def _callbacks(pool: _RoutePool) -> object:
 
 
 def recombine(model: _Model, pool: _RoutePool, time_limit_seconds: float,
-              incumbent: set[tuple[int, tuple[int, ...]]]) -> list[tuple[int, list[int]]] | None:
+              incumbent: set[tuple[int, tuple[int, ...]]], *,
+              cbc_executable: str = "cbc") -> list[tuple[int, list[int]]] | None:
     """Pick the cheapest compatible set of pooled routes with a Pyomo set-partitioning model solved by CBC.
 
     Each job (or group of window copies) is served at most once (exactly once under ``min_travel``), each
@@ -395,7 +396,7 @@ def recombine(model: _Model, pool: _RoutePool, time_limit_seconds: float,
     # The incumbent (the search's best plan) as a warm start lets CBC prune from the first node. A time-limited
     # answer is a feasible combination of feasible routes, so it is used as it is.
     try:
-        cbc.solve(m, time_limit_seconds=max(time_limit_seconds, 0.1), warmstart=True)
+        cbc.solve(m, executable=cbc_executable, time_limit_seconds=max(time_limit_seconds, 0.1), warmstart=True)
     except cbc.CbcError:
         return None
     chosen = [r for r in m.R if pyo.value(m.x[r]) > 0.5]
@@ -465,7 +466,7 @@ def construct(problem: Problem, table: TravelTable, jobs: Sequence[int], seconds
 
 
 def _search(problem: Problem, table: TravelTable, jobs: Sequence[int], search_seconds: float,
-            pool_seconds: float, seed: int, start: Plan | None = None
+            pool_seconds: float, seed: int, start: Plan | None = None, cbc_executable: str = "cbc"
             ) -> tuple[dict[int, list[int]], bool, list[str]]:
     """Run PyVRP (+ recombination); return job orders per technician, whether the time limit hit, notes."""
     import pyvrp
@@ -494,7 +495,8 @@ def _search(problem: Problem, table: TravelTable, jobs: Sequence[int], search_se
     if pool_seconds > 0 and len(pool.routes) > len(routes):
         t0 = time.perf_counter()
         try:
-            picked = recombine(model, pool, pool_seconds - 0.45, {(vt, tuple(v)) for vt, v in routes})
+            picked = recombine(model, pool, pool_seconds - 0.45, {(vt, tuple(v)) for vt, v in routes},
+                               cbc_executable=cbc_executable)
         except Exception as exc:  # CBC trouble must not lose the search's plan
             logger.warning("set partitioning failed: %s", exc)
             picked = None
@@ -540,7 +542,7 @@ def repair_orders(problem: Problem, table: TravelTable, orders: dict[int, list[i
 
 
 def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
-          recombine_routes: bool = True, start: str = "auto") -> Answer:
+          recombine_routes: bool = True, start: str = "auto", cbc_executable: str = "cbc") -> Answer:
     """Plan the day: assign jobs to technicians and order each route.
 
     Parameters
@@ -559,6 +561,8 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
         ``"auto"``: VROOM under the default objective up to ``VROOM_START_MAX_SIZE`` jobs x technicians,
         else greedy (on the Solomon set the VROOM start bought nothing: +2.28% against +2.16% average gap on
         12 instances in one run; at 100 technicians and 450 jobs it took the budget, see docs/benchmarks.md).
+    cbc_executable:
+        The CBC binary of the set-partitioning step (the ``cbc_executable`` setting, passed by the caller).
 
     Returns
     -------
@@ -610,7 +614,7 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
                          f"after {time.perf_counter() - t0:.2f} s")
             search_seconds = max(time_limit_seconds - pool_seconds - (time.perf_counter() - t0), 0.05)
             orders, hit_limit, more = _search(problem, table, eligible, search_seconds, pool_seconds, seed,
-                                              start=first)
+                                              start=first, cbc_executable=cbc_executable)
             notes += more
             status = "time_limit" if hit_limit else "solved"
         plan, dropped = repair_orders(problem, table, orders)

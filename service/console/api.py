@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, 
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.eligibility import OVERRIDABLE_RULES
+from flows.runs import request_flow_runs
 from models import Escalation
 from models.schemas import MAX_ID
 from service.auth import AUTH_RESPONSES, Principal, require_roles
@@ -230,7 +231,8 @@ def get_timeline(request_id: DbId, session: SessionDep) -> dict[str, Any]:
     """Received, decisions, escalations and resolutions, notifications queued and sent, status events, oldest
     first; and the request's flow runs with their links into the Prefect UI."""
     try:
-        return console.timeline(request_id, session=session)
+        return console.timeline(request_id, session=session,
+                                flow_runs=lambda rid: request_flow_runs(rid, session=session))
     except store.NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
 

@@ -48,7 +48,7 @@ def _csp(tile_url: str) -> str:
 
 
 def _page(view: str, **context: Any) -> HTMLResponse:
-    from truckroll.flowruns import prefect_ui_url
+    from flows.runs import prefect_ui_url
     from truckroll.settings import get_settings
 
     s = get_settings()

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, status
 from fastapi.responses import JSONResponse
 
+from flows.runs import dispatch_now
 from models.schemas import RequestValidationError
 from models.security_tables import Role
 from service.auth import AUTH_RESPONSES, require_roles
@@ -43,7 +44,7 @@ def post_availability(job: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
 def post_booking(payload: Annotated[dict[str, Any], Body()]) -> Any:
     """Create the service request for the chosen window and dispatch it; 409 with fresh options if it is gone."""
     try:
-        return booking.book(payload)
+        return booking.book(payload, dispatch=dispatch_now)
     except RequestValidationError as exc:
         raise _invalid(exc) from None
     except booking.WindowTaken as exc:

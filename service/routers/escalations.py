@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlmodel import col, select
 
+from flows.runs import emit_resolved_event
 from models import Escalation, ServiceRequest
 from service.auth import AUTH_RESPONSES, Principal, require_roles
 from service.deps import SessionDep
@@ -15,6 +16,7 @@ from service.limits import DbId
 from service.schemas import EscalationOut, ResolveIn, ResolveOut, WindowOut
 from truckroll import auth, manual, store
 from truckroll.db import session_scope
+from truckroll.settings import get_settings
 
 router = APIRouter(prefix="/escalations", tags=["escalations"], responses=AUTH_RESPONSES,
                    dependencies=[Depends(require_roles("dispatcher"))])
@@ -63,7 +65,8 @@ def resolve_escalation(escalation_id: DbId, body: ResolveIn,
     try:
         res = manual.resolve_escalation(escalation_id, technician_id=body.technician_id, start=body.start,
                                         resolved_by=resolved_by, note=body.note, overrides=body.overrides,
-                                        override_reason=body.override_reason)
+                                        override_reason=body.override_reason,
+                                        on_resolved=emit_resolved_event, settings=get_settings())
     except store.NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except manual.EscalationClosed as exc:

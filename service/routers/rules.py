@@ -24,7 +24,8 @@ from truckroll.travel import get_travel_provider
 
 router = APIRouter(tags=["rules"], responses=AUTH_RESPONSES)
 Reader = Depends(require_roles(Role.DISPATCHER))
-_REFUSED = {422: {"model": ErrorOut, "description": "Refused with every error named; nothing was changed"}}
+_REFUSED: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorOut, "description": "Refused with every error named; nothing was changed"}}
 
 
 def _count(node: Any) -> int:
@@ -78,7 +79,8 @@ def post_rules(session: SessionDep, who: Admin, document: dict[str, Any] = Body(
 @router.get("/territories", summary="Service territories", dependencies=[Reader])
 def get_territories(session: SessionDep) -> list[dict[str, Any]]:
     """Every territory with its parent, level, time zone, visiting hours and GeoJSON boundary."""
-    return [t.model_dump() for t in session.exec(select(Territory).order_by(Territory.level, Territory.name)).all()]
+    q = select(Territory).order_by(col(Territory.level), col(Territory.name))
+    return [t.model_dump() for t in session.exec(q).all()]
 
 
 @router.post("/territories", status_code=status.HTTP_201_CREATED, summary="Add or update territories",
@@ -93,7 +95,8 @@ def post_territories(session: SessionDep, who: Admin,
 @router.get("/memberships", summary="Technicians' territory memberships", dependencies=[Reader])
 def get_memberships(session: SessionDep,
                     technician_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> list[dict[str, Any]]:
-    q = select(TechnicianMembership).order_by(TechnicianMembership.technician_id, TechnicianMembership.effective_from)
+    q = select(TechnicianMembership).order_by(col(TechnicianMembership.technician_id),
+                                              col(TechnicianMembership.effective_from))
     if technician_id is not None:
         q = q.where(col(TechnicianMembership.technician_id) == technician_id)
     return [m.model_dump(mode="json") for m in session.exec(q).all()]

@@ -19,8 +19,8 @@ DAY = "2030-01-07"
 
 @pytest.fixture
 def app(company: dict[str, int]) -> Iterator[object]:
+    from flows.runs import BackgroundDispatcher
     from service.app import create_app
-    from truckroll.flowruns import BackgroundDispatcher
 
     yield create_app(dispatcher=BackgroundDispatcher(mode="in-process", run=lambda rid, a: dispatch(rid)),
                      init_database=False, sweep_interval_seconds=0)

@@ -32,10 +32,10 @@ def served(company: dict[str, int]) -> Iterator[str]:
     """The intake service (requests dispatched in-process as the flow does) on a free port; its base URL."""
     import uvicorn
 
+    from flows.runs import BackgroundDispatcher
     from service.app import create_app
     from truckroll import auth
     from truckroll.db import session_scope
-    from truckroll.flowruns import BackgroundDispatcher
 
     with session_scope() as s:
         auth.create_user("maria", "dispatcher", session=s, password=PASSWORD)

@@ -95,7 +95,7 @@ def test_two_workers_drain_one_queue_dispatching_each_request_once(prefect_serve
     run = dict(env=env, cwd=ROOT, capture_output=True, text=True, timeout=240)
     pool = subprocess.run([str(BIN / "prefect"), "work-pool", "create", "truckroll-pool", "--type", "process"], **run)
     assert pool.returncode == 0, pool.stdout + pool.stderr
-    deploy = subprocess.run([sys.executable, "-m", "truckroll.deploy", "--name", "dispatch"], **run)
+    deploy = subprocess.run([sys.executable, "-m", "flows.deploy", "--name", "dispatch"], **run)
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
 
     workers, logs = [], []
@@ -107,7 +107,7 @@ def test_two_workers_drain_one_queue_dispatching_each_request_once(prefect_serve
                 env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
     try:
         submit = subprocess.run([sys.executable, "-c", (
-            "import sys; from truckroll.flowruns import submit_to_deployment\n"
+            "import sys; from flows.runs import submit_to_deployment\n"
             "for rid in map(int, sys.argv[1:]): submit_to_deployment(rid)\n"
             # A second hand-over of the same request (a retried submission) must not create a second run.
             "submit_to_deployment(int(sys.argv[1]))\n"), *map(str, ids)], **run)

@@ -71,8 +71,8 @@ def recorder() -> RecordingRun:
 @pytest.fixture
 def client(company: dict[str, int], recorder: RecordingRun, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     """The service with the test secret; flow starts are recorded, not run (no sweep)."""
+    from flows.runs import BackgroundDispatcher
     from service.app import create_app
-    from truckroll.flowruns import BackgroundDispatcher
     from truckroll.settings import get_settings
 
     monkeypatch.setenv("TRUCKROLL_WEBHOOK_SECRET", SECRET)

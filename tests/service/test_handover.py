@@ -11,9 +11,10 @@ import pytest
 from sqlmodel import select
 
 from flows import dispatch as dispatch_flow
+from flows import runs as flowruns
 from models.operations import DispatchLease
 from tests import factories as f
-from truckroll import flowruns, store
+from truckroll import store
 from truckroll.db import session_scope
 from truckroll.requeue import QUEUED
 

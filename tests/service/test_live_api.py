@@ -50,8 +50,8 @@ def _dispatch_existing(request_id: int) -> int:
 
 @pytest.fixture
 def live(db: str) -> Iterator[tuple[TestClient, list[int]]]:
+    from flows.runs import BackgroundDispatcher
     from service.app import create_app
-    from truckroll.flowruns import BackgroundDispatcher
 
     with session_scope() as s:
         f.add_job_type(s)

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import func, select
 
+from flows import runs
 from models import Assignment, Notification, RequestStatus
 from tests import factories as f
 from tests.service.conftest import SECRET, post_request
@@ -41,9 +42,9 @@ def test_requeue_starts_each_stranded_request_once_and_skips_the_queued(company:
     """The caller's own backlog is left alone; the others are handed to ``submit`` once each."""
     a, b, c = _persist(3)
     started: list[int] = []
-    report = requeue(older_than_seconds=0, skip={b}, submit=started.append)
+    report = requeue(runs=runs, older_than_seconds=0, skip={b}, submit=started.append)
     assert started == [a, c] and report.already_running == [b]
-    assert requeue(older_than_seconds=0, dry_run=True, submit=started.append).started == []
+    assert requeue(runs=runs, older_than_seconds=0, dry_run=True, submit=started.append).started == []
     assert started == [a, c]
 
 
@@ -63,12 +64,12 @@ def test_crashed_request_is_dispatched_by_requeue_without_duplicates(company: di
     """A persisted request that no flow ever finished is assigned by `requeue`; a second requeue finds nothing,
     and running the flow again afterwards adds no assignment and no notification."""
     (rid,) = _persist(1)
-    report = requeue(older_than_seconds=0)
+    report = requeue(runs=runs, older_than_seconds=0)
     assert report.started == [rid] and not report.failed
     with session_scope() as s:
         assert store.get_request(rid, session=s).status == RequestStatus.ASSIGNED
         notes = s.exec(select(func.count()).select_from(Notification)).one()
-    assert requeue(older_than_seconds=0).found == []
+    assert requeue(runs=runs, older_than_seconds=0).found == []
     from flows.dispatch import dispatch_service_request
 
     dispatch_service_request(request_id=rid)

@@ -22,8 +22,8 @@ EXCLUDED = [positive_data_acceptance]
 
 
 def _app() -> Any:
+    from flows.runs import BackgroundDispatcher
     from service.app import create_app
-    from truckroll.flowruns import BackgroundDispatcher
 
     # Flow starts are dropped: the run checks the HTTP layer; the database is each test's own (fixture below).
     return create_app(dispatcher=BackgroundDispatcher(mode="in-process", run=lambda rid, attempt: None),

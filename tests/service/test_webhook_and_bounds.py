@@ -56,8 +56,8 @@ def test_several_secrets_are_accepted_for_rotation(client: TestClient, monkeypat
 def test_replays_are_refused_across_instances(client: TestClient, company: dict[str, int], recorder: RecordingRun
                                               ) -> None:
     """Two service instances on one database: a delivery accepted by one is a replay at the other."""
+    from flows.runs import BackgroundDispatcher
     from service.app import create_app
-    from truckroll.flowruns import BackgroundDispatcher
 
     other = create_app(dispatcher=BackgroundDispatcher(mode="in-process", run=recorder), init_database=False,
                        sweep_interval_seconds=0)

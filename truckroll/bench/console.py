@@ -106,11 +106,11 @@ def run_console_bench(*, technicians: int = 25, requests: int = 110, repeat: int
     from fastapi.testclient import TestClient
     from sqlmodel import select
 
+    from flows.runs import BackgroundDispatcher
     from models import Escalation
     from service.app import create_app
     from truckroll import auth
     from truckroll.db import configure, init_db, session_scope
-    from truckroll.flowruns import BackgroundDispatcher
     from truckroll.settings import get_settings
 
     work = Path(tempfile.mkdtemp(prefix="truckroll-bench-console-"))

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
+from functools import partial
 from typing import Any
 
 import typer
@@ -296,20 +297,17 @@ def bench_rows(technicians: int, seed: int, offline_limit: float, peer_limit: fl
         reopt = next((r for r in rows if r["plan"].startswith("one by one + re") and "error" not in r), None)
         if reopt is not None:
             rows.append(against_offline(label, reopt, best))
+
+    def vroom_answer(limit: float) -> Any:
+        return plan_answer(free, run_vroom(free, limit), 0.0)
+
     for limit in equal_times:
-        def ours(limit: float = limit) -> Any:
-            return solve(free, time_limit_seconds=limit, seed=seed)
-
-        def ours_greedy(limit: float = limit) -> Any:
-            return solve(free, time_limit_seconds=limit, seed=seed, start="greedy")
-
-        def vroom(limit: float = limit) -> Any:
-            return plan_answer(free, run_vroom(free, limit), 0.0)
-
-        add(f"equal time: truckroll {limit:g} s (no cap)", free, ours)
+        add(f"equal time: truckroll {limit:g} s (no cap)", free,
+            partial(solve, free, time_limit_seconds=limit, seed=seed))
         if ablation:
-            add(f"equal time: truckroll {limit:g} s, greedy start (no cap)", free, ours_greedy)
-        add(f"equal time: VROOM {limit:g} s (no cap)", free, vroom)
+            add(f"equal time: truckroll {limit:g} s, greedy start (no cap)", free,
+                partial(solve, free, time_limit_seconds=limit, seed=seed, start="greedy"))
+        add(f"equal time: VROOM {limit:g} s (no cap)", free, partial(vroom_answer, limit))
     return rows
 
 

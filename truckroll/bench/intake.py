@@ -184,7 +184,8 @@ def run_intake_bench(*, requests: int = 1000, concurrency: int = 16, retry_share
                 time.sleep(1)
             drain_seconds = time.perf_counter() - d0 + seconds  # flows run from the first request on
         with engine.connect() as conn:
-            counts = dict(conn.execute(text("SELECT status, count(*) FROM servicerequest GROUP BY status")).all())
+            counts: dict[str, int] = {str(status): int(n) for status, n in conn.execute(
+                text("SELECT status, count(*) FROM servicerequest GROUP BY status")).all()}
         engine.dispose()
         latencies = [r[3] for r in accepted]
         return IntakeResult(

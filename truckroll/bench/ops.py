@@ -154,7 +154,8 @@ def run_ops_bench(*, burst: int = 200, workers: int = 2, worker_limit: int = 2, 
         drain = (max(done.values()) - b0) if len(done) == len(ids) else None
         engine = make_engine(url)
         with engine.connect() as conn:
-            statuses = dict(conn.execute(text("SELECT status, count(*) FROM servicerequest GROUP BY status")).all())
+            statuses: dict[str, int] = {str(status): int(n) for status, n in conn.execute(
+                text("SELECT status, count(*) FROM servicerequest GROUP BY status")).all()}
             duplicated = int(conn.execute(text(
                 "SELECT count(*) FROM (SELECT request_id FROM assignment WHERE status != 'cancelled' "
                 "GROUP BY request_id HAVING count(*) > 1) t")).scalar_one())

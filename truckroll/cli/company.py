@@ -133,7 +133,7 @@ def live_report(request: int = typer.Option(..., "--request", help="Service requ
     except (EventRefused, store.NotFound) as exc:
         raise fail(str(exc)) from None
     if outcome.dispatch:
-        from truckroll.flowruns import run_in_process
+        from flows.runs import run_in_process
 
         for rid in outcome.dispatch:
             console.print(f"dispatching request #{rid}: {run_in_process(rid)}")

@@ -96,10 +96,10 @@ def request_create(file: Path = typer.Option(..., "--file", exists=False, help="
     if service:
         _create_via_service(service.rstrip("/"), payload, idempotency_key, wait, as_json)
         return
+    from flows.runs import prefect_api_configured
     from models.schemas import RequestValidationError
     from truckroll import store
     from truckroll.db import session_scope
-    from truckroll.flowruns import prefect_api_configured
 
     if via not in ("auto", "deployment"):
         raise fail(f"--via must be auto or deployment (got {via!r})")
@@ -118,7 +118,7 @@ def request_create(file: Path = typer.Option(..., "--file", exists=False, help="
     if via == "deployment":
         _run_on_deployment(rid, wait)
     else:
-        from truckroll.flowruns import run_in_process
+        from flows.runs import run_in_process
 
         run_in_process(rid)
     result = describe_outcome(rid)
@@ -132,7 +132,7 @@ def _run_on_deployment(request_id: int, wait: float) -> None:
     """Hand the request to the dispatch deployment and wait for its flow run to finish."""
     from prefect.client.orchestration import get_client
 
-    from truckroll.flowruns import submit_to_deployment
+    from flows.runs import submit_to_deployment
 
     run_id = submit_to_deployment(request_id, attempt="cli")
     import time as clock

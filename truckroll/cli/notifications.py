@@ -11,7 +11,7 @@ app.add_typer(notifications_app, name="notifications")
 
 
 @notifications_app.command("preview")
-def preview(template: str = typer.Argument(..., help="Template name, e.g. customer_booking_confirmation."),
+def preview(template: str = typer.Argument(..., help="Template name, e.g. customer_arrival_window."),
             html: bool = typer.Option(False, "--html", help="Print the HTML variant instead of the text."),
             customer_name: str | None = typer.Option(None, help="Replace the sample customer's name.")) -> None:
     """Render one template with sample data."""

@@ -47,7 +47,7 @@ def worker(limit: int = typer.Option(None, "--limit", min=1,
     import os
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from truckroll.flowruns import prefect_api_configured
+    from flows.runs import prefect_api_configured
     from truckroll.settings import get_settings
 
     if not prefect_api_configured():
@@ -56,9 +56,9 @@ def worker(limit: int = typer.Option(None, "--limit", min=1,
         raise typer.Exit(2)
     from prefect.task_worker import serve as serve_tasks
 
+    from flows.deploy import patch_subscription_timeouts
     from flows.dispatch import DAY_ARTIFACTS, dispatch_requests
     from truckroll.db import init_db
-    from truckroll.deploy import patch_subscription_timeouts
 
     init_db()
     patch_subscription_timeouts()
@@ -103,13 +103,14 @@ def requeue(older_than: float = typer.Option(None, "--older-than",
     import os
 
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from flows import runs
     from truckroll.db import init_db
     from truckroll.requeue import requeue as do_requeue
     from truckroll.settings import get_settings
 
     init_db()
     age = get_settings().requeue_after_seconds if older_than is None else older_than
-    report = do_requeue(older_than_seconds=age, dry_run=dry_run)
+    report = do_requeue(runs=runs, older_than_seconds=age, dry_run=dry_run)
     if as_json:
         typer.echo(json.dumps({"found": report.found, "already_running": report.already_running,
                                "started": report.started, "failed": report.failed,

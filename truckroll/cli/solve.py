@@ -20,11 +20,13 @@ def solve_command(
 ) -> None:
     """Plan routes for a day: print the answer (routes, unassigned jobs with reasons, totals) as JSON."""
     from engine.routing import problem_from_json, solve
+    from truckroll.settings import get_settings
 
     raw = read_json_file(problem_file)
     try:
         problem = problem_from_json(raw)
-        answer = solve(problem, time_limit_seconds=time_limit, seed=seed)
+        answer = solve(problem, time_limit_seconds=time_limit, seed=seed,
+                       cbc_executable=get_settings().cbc_executable)
     except ValueError as exc:
         raise fail(str(exc)) from None
     typer.echo(json.dumps(answer.to_json(), indent=2))

@@ -23,7 +23,10 @@ import queue
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from truckroll.manual import Resolution
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +158,11 @@ def run_in_process(request_id: int) -> Any:
     with without_flow_heartbeats():
         outcome: Any = dispatch_service_request(request_id=request_id)
     return outcome.result() if hasattr(outcome, "result") else outcome
+
+
+def dispatch_now(request_id: int) -> dict[str, Any]:
+    """Run the dispatch flow here and now and return its outcome as a dict (a booking waits for it)."""
+    return dict(run_in_process(request_id))
 
 
 def active_flow_run_request_ids(request_ids: Iterable[int]) -> set[int]:
@@ -326,8 +334,8 @@ def request_flow_runs(request_id: int, *, session: Any, limit: int = 20) -> list
 
             flt = FlowRunFilter(tags=FlowRunFilterTags(all_=[request_tag(request_id)]))
             with get_client(sync_client=True) as client:
-                for r in client.read_flow_runs(flow_run_filter=flt, limit=limit, sort=FlowRunSort.START_TIME_DESC):
-                    runs.append({"id": str(r.id), "name": r.name, "state": r.state.name if r.state else None})
+                for fr in client.read_flow_runs(flow_run_filter=flt, limit=limit, sort=FlowRunSort.START_TIME_DESC):
+                    runs.append({"id": str(fr.id), "name": fr.name, "state": fr.state.name if fr.state else None})
         except Exception:  # noqa: BLE001 - the console shows what the database knows
             log.warning("could not read the flow runs of request %s", request_id, exc_info=True)
     last = last_run_id(request_id, session=session)
@@ -342,7 +350,7 @@ def prefect_ui_url() -> str | None:
     """Where the Prefect UI is: TRUCKROLL_PREFECT_UI_URL, else Prefect's own PREFECT_UI_URL (None: unknown)."""
     from truckroll.settings import get_settings
 
-    url = get_settings().prefect_ui_url
+    url: str | None = get_settings().prefect_ui_url
     if not url:
         try:
             from prefect.settings import PREFECT_UI_URL
@@ -351,3 +359,27 @@ def prefect_ui_url() -> str | None:
         except Exception:  # noqa: BLE001
             url = None
     return url.rstrip("/") if url else None
+
+
+def emit_resolved_event(resolution: Resolution, resolved_by: str) -> None:
+    """Tell Prefect an escalation was resolved by hand (event ``truckroll.escalation.resolved``, related to the
+    dispatch run that escalated it); a no-op without a Prefect server, and never raises."""
+    if not prefect_api_configured():
+        return
+    try:
+        from prefect.events import emit_event
+
+        from truckroll.db import session_scope
+        from truckroll.requeue import last_run_id
+
+        with session_scope() as session:
+            run_id = last_run_id(resolution.assignment.request_id, session=session)
+        # Related to the dispatch run that escalated it: the event shows on that run's page in the UI.
+        related = [{"prefect.resource.id": f"prefect.flow-run.{run_id}", "prefect.resource.role": "flow-run"}
+                   ] if run_id else None
+        emit_event(event="truckroll.escalation.resolved", related=related,
+                   resource={"prefect.resource.id": f"truckroll.request.{resolution.assignment.request_id}"},
+                   payload={"escalation_id": resolution.escalation_id, "resolved_by": resolved_by,
+                            "technician_id": resolution.assignment.technician_id})
+    except Exception:  # noqa: BLE001 - the assignment is written; an event that cannot be sent must not undo it
+        log.debug("could not emit the resolution event", exc_info=True)
