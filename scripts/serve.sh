@@ -47,22 +47,32 @@ LOGS="$PREFECT_HOME/logs"
 PIDS=()
 declare -A NAME_OF=()
 stopping=0
+descendants() {  # every process below $1, whatever its process group
+  local p
+  for p in $(pgrep -P "$1" 2>/dev/null); do echo "$p"; descendants "$p"; done
+}
 stop_all() {
   [ "$stopping" = 1 ] && return
   stopping=1
   trap - EXIT INT TERM
   echo "stopping: ${PIDS[*]:-nothing}"
-  # Every child leads its own process group (setsid), so its own children (flow-run processes, Prefect's
-  # services) are signalled with it. SIGINT first (what Prefect and uvicorn shut down cleanly on), then
-  # whatever is left after 20 s is killed.
+  # Every child leads its own process group (setsid), so its own children (Prefect's services) are signalled
+  # with it; the flow-run processes of the process worker live in process groups of their own (Prefect
+  # isolates them), so the whole tree below each child is signalled too. SIGINT first (what Prefect and uvicorn
+  # shut down cleanly on), then whatever is left after 20 s is killed.
+  local tree=()
+  for pid in "${PIDS[@]}"; do tree+=($(descendants "$pid")); done
   for pid in "${PIDS[@]}"; do kill -INT -- "-$pid" 2>/dev/null || true; done
+  for pid in "${tree[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
   for _ in $(seq 1 40); do
     alive=0
     for pid in "${PIDS[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+    for pid in "${tree[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
     [ "$alive" = 0 ] && break
     sleep 0.5
   done
   for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+  for pid in "${tree[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   echo "stopped"
 }

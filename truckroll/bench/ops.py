@@ -37,6 +37,7 @@ class OpsResult:
     failed_runs: int
     duplicated: int
     startup_s: float
+    left_behind: list[str]
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -167,8 +168,6 @@ def run_ops_bench(*, burst: int = 200, workers: int = 2, worker_limit: int = 2, 
         failed = sum(1 for r in runs if r["state_type"] == "FAILED")
     finally:
         left = stack.stop()
-        if left:
-            raise RuntimeError(f"processes left behind by the stack: {left}")
 
     def r(x: float | None) -> float | None:
         return None if x is None else round(x, 2)
@@ -179,7 +178,8 @@ def run_ops_bench(*, burst: int = 200, workers: int = 2, worker_limit: int = 2, 
         idle_p50_s=r(statistics.median(idle)) if idle else None, drain_s=r(drain), finished=len(done),
         assigned=int(statuses.get("assigned", 0)), escalated=int(statuses.get("escalated", 0)),
         burst_p50_s=r(_percentile(latencies, 0.5)), burst_p95_s=r(_percentile(latencies, 0.95)),
-        crashed_runs=crashed, failed_runs=failed, duplicated=duplicated, startup_s=round(startup, 1))
+        crashed_runs=crashed, failed_runs=failed, duplicated=duplicated, startup_s=round(startup, 1),
+        left_behind=[cmd for _, cmd in left])
 
 
 def as_dict(result: OpsResult) -> dict[str, Any]:
