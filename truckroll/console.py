@@ -261,14 +261,13 @@ def reassign(request_id: int, *, technician_id: int, by: str, overrides: list[st
     from truckroll import decision as one_decision
     from truckroll import dispatching, messages
     from truckroll.live import progress_by_request
-    from truckroll.manual import ManualAssignmentRejected, _rule_of, check_overrides
+    from truckroll.manual import ManualAssignmentRejected, _rule_of, waived_rules
     from truckroll.travel import get_travel_provider
 
     settings = get_settings()
     rules = settings.dispatch
-    asked = check_overrides(overrides, override_reason,
-                            allow_expired_certification=rules.allow_expired_certification_override)
-    waived = asked | {"utilisation"}
+    waived = waived_rules(overrides, override_reason, settings)
+    asked = waived - {"utilisation"}  # what the dispatcher overrode, recorded with the reason
     travel = get_travel_provider()
     with session_scope() as session:
         store.get_technician(technician_id, session=session)

@@ -113,6 +113,14 @@ def _job_at(job: JobRequirements, start: datetime, width_minutes: int,
     return pinned, promised_window(start, customer, width_minutes, rounding_minutes)
 
 
+def waived_rules(overrides: Sequence[str], override_reason: str, settings: Settings) -> frozenset[str]:
+    """The rules a dispatcher's assignment lifts: the overrides asked for (checked, with their reason), and
+    always the utilisation target (naming the technician waives it). Raises ``ValueError`` on bad overrides."""
+    asked = check_overrides(overrides, override_reason,
+                            allow_expired_certification=settings.dispatch.allow_expired_certification_override)
+    return asked | {"utilisation"}
+
+
 def resolve_escalation(escalation_id: int, *, technician_id: int, resolved_by: str, note: str = "",
                        start: datetime | None = None, overrides: Sequence[str] = (),
                        override_reason: str = "",
@@ -140,10 +148,8 @@ def resolve_escalation(escalation_id: int, *, technician_id: int, resolved_by: s
     """
     settings = settings or get_settings()
     rules = settings.dispatch
-    asked = check_overrides(overrides, override_reason,
-                            allow_expired_certification=rules.allow_expired_certification_override)
-    # Naming the technician waives the utilisation target, as it always has.
-    waived = asked | {"utilisation"}
+    waived = waived_rules(overrides, override_reason, settings)
+    asked = waived - {"utilisation"}  # what the dispatcher overrode, recorded with the reason
     travel = get_travel_provider()
     with session_scope() as session:
         esc = _open_escalation(escalation_id, session=session)

@@ -19,7 +19,7 @@ from models import Escalation
 from models.schemas import MAX_ID
 from service.auth import AUTH_RESPONSES, Principal, require_roles
 from service.deps import SessionDep
-from service.errors import ErrorOut
+from service.errors import ErrorOut, manual_assignment_refused
 from service.limits import DbId, check_day
 from service.routers.escalations import list_escalations
 from service.schemas import EscalationOut
@@ -281,9 +281,7 @@ def reassign(request_id: DbId, body: ReassignIn,
     except console.ReassignRefused as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except manual.ManualAssignmentRejected as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail={
-            "message": f"technician {body.technician_id} cannot take this request", "reasons": exc.reasons,
-            "overridable": exc.overridable}) from None
+        raise manual_assignment_refused(body.technician_id, exc.reasons, exc.overridable) from None
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     with session_scope() as session:

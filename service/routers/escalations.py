@@ -11,7 +11,7 @@ from flows.runs import emit_resolved_event
 from models import Escalation, ServiceRequest
 from service.auth import AUTH_RESPONSES, Principal, require_roles
 from service.deps import SessionDep
-from service.errors import ErrorOut
+from service.errors import ErrorOut, manual_assignment_refused
 from service.limits import DbId
 from service.schemas import EscalationOut, ResolveIn, ResolveOut, WindowOut
 from truckroll import auth, manual, store
@@ -72,9 +72,7 @@ def resolve_escalation(escalation_id: DbId, body: ResolveIn,
     except manual.EscalationClosed as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except manual.ManualAssignmentRejected as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail={
-            "message": f"technician {body.technician_id} cannot take this request", "reasons": exc.reasons,
-            "overridable": exc.overridable}) from None
+        raise manual_assignment_refused(body.technician_id, exc.reasons, exc.overridable) from None
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     a = res.assignment
