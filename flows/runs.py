@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DISPATCH_DEPLOYMENT = "dispatch-service-request/dispatch"
+DISPATCH_FLOW = "dispatch-service-request"
+DISPATCH_DEPLOYMENT = f"{DISPATCH_FLOW}/dispatch"
 # Flow runs carry this tag, so the sweep can ask Prefect whether a request already has one under way.
 REQUEST_TAG = "truckroll-request-{}"
 ACTIVE_STATE_TYPES = ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING")
@@ -148,6 +149,42 @@ def mark_crashed(flow_run_ids: Iterable[str], *, message: str) -> list[str]:
             except Exception:  # noqa: BLE001 - a run the API cannot find or change is left as it is
                 log.warning("could not mark flow run %s crashed", run_id, exc_info=True)
     return changed
+
+
+def orphaned_dispatch_runs(live_holders: Iterable[str], *, older_than_seconds: float) -> list[str]:
+    """Dispatch flow runs Prefect still shows Pending or Running, last changed more than ``older_than_seconds``
+    ago, that hold no live lease: their process died before the run claimed its request (a worker killed between
+    creating the run and its first step). A live run claims its lease within its first step and renews it, so it
+    is never among them. Empty without a Prefect server; never raises."""
+    if not prefect_api_configured():
+        return []
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    live = set(live_holders)
+    cutoff = datetime.now(UTC) - timedelta(seconds=older_than_seconds)
+    try:
+        with get_client(sync_client=True) as client:
+            found = client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=[DISPATCH_FLOW])),
+                flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
+                    any_=[StateType.PENDING, StateType.RUNNING]))),
+                sort=FlowRunSort.ID_DESC, limit=200)
+    except Exception:  # noqa: BLE001 - the next sweep asks again
+        log.warning("could not read the active dispatch runs", exc_info=True)
+        return []
+    return [str(r.id) for r in found
+            if str(r.id) not in live and r.updated is not None and r.updated < cutoff]
 
 
 def run_in_process(request_id: int) -> Any:

@@ -44,6 +44,8 @@ class RunControl(Protocol):
 
     def mark_crashed(self, flow_run_ids: Iterable[str], *, message: str) -> list[str]: ...
 
+    def orphaned_dispatch_runs(self, live_holders: Iterable[str], *, older_than_seconds: float) -> list[str]: ...
+
     def submit(self, request_id: int, *, attempt: str = ..., mode: str | None = ...) -> Any: ...
 
     def new_attempt(self) -> str: ...
@@ -276,6 +278,17 @@ def requeue(*, runs: RunControl, older_than_seconds: float = 300, dry_run: bool 
         report.crashed_runs = runs.mark_crashed(
             [h for h in {**dead, **finished_dead}.values() if h != "in-process"],
             message="its lease expired: the process running it died")
+        # Runs whose process died before they claimed their request hold no lease at all: Prefect shows them
+        # Pending or Running for ever unless the sweep ends them (their requests are found above as stranded).
+        with session_scope() as session:
+            live = {h for h in session.exec(select(DispatchLease.holder).where(
+                col(DispatchLease.holder).is_not(None), col(DispatchLease.lease_expires_at) >= now)).all() if h}
+        from truckroll.settings import get_settings
+
+        lease_seconds = get_settings().dispatch_lease_seconds
+        report.crashed_runs += runs.mark_crashed(
+            runs.orphaned_dispatch_runs(live, older_than_seconds=max(60.0, 3 * lease_seconds)),
+            message="its process died before the run claimed its request")
         if finished_dead:
             with session_scope() as session:
                 session.execute(update(DispatchLease).where(col(DispatchLease.request_id).in_(list(finished_dead)))
