@@ -123,9 +123,9 @@ def customer_eta_update(*, session: Session, key: str, request: ServiceRequest, 
     return notify.queue(
         session=session, dedupe_key=key, template="customer_eta_update", recipient=to[0],
         recipient_kind="customer", channel=to[1], request_id=request.id,
-        context=dict(request_id=request.id, tz=tz, company_name=company_name, customer_name=request.customer_name,
-                     technician_name=technician_name, eta=eta, window_start=window.start, window_end=window.end,
-                     reason=reason))
+        context=_base(request, tz=tz, company_name=company_name) | dict(
+            technician_name=technician_name, eta=eta, window_start=window.start, window_end=window.end,
+            reason=reason))
 
 
 def technician_route(*, session: Session, key: str, tech: Technician, day: date, tz_name: str,

@@ -270,6 +270,9 @@ def requeue(*, runs: RunControl, older_than_seconds: float = 300, dry_run: bool 
             col(DispatchLease.holder).is_not(None), col(DispatchLease.holder) != QUEUED,
             col(DispatchLease.lease_expires_at) < now, col(DispatchLease.request_id).not_in(found or [-1]))).all()
             if h}
+        # Live holders (a run that claimed its request and renews its lease), for the runs that never claimed one.
+        live = {h for h in session.exec(select(DispatchLease.holder).where(
+            col(DispatchLease.holder).is_not(None), col(DispatchLease.lease_expires_at) >= now)).all() if h}
     report = RequeueReport(found=found)
     skipped = set(skip)
     if runs.flow_run_mode() == "deployment":
@@ -280,9 +283,6 @@ def requeue(*, runs: RunControl, older_than_seconds: float = 300, dry_run: bool 
             message="its lease expired: the process running it died")
         # Runs whose process died before they claimed their request hold no lease at all: Prefect shows them
         # Pending or Running for ever unless the sweep ends them (their requests are found above as stranded).
-        with session_scope() as session:
-            live = {h for h in session.exec(select(DispatchLease.holder).where(
-                col(DispatchLease.holder).is_not(None), col(DispatchLease.lease_expires_at) >= now)).all() if h}
         from truckroll.settings import get_settings
 
         lease_seconds = get_settings().dispatch_lease_seconds
