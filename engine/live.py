@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from engine.insertion import _EPS, _minutes, leg_minutes, repromise
+from engine.dispatch.insertion import _EPS, _minutes, leg_minutes, repromise
 from engine.travel import TravelTimeProvider
 from models.domain import Location, Stop, TimeWindow
 

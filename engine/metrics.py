@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from engine.insertion import route_travel_minutes, utilisation
+from engine.dispatch.insertion import route_travel_minutes, utilisation
 from engine.travel import TravelTimeProvider
 from models.domain import TechnicianDay
 

@@ -8,8 +8,8 @@ from typing import Literal
 from prefect import flow, get_run_logger
 
 from tasks.notifications import deliver_quietly
-from truckroll import messages
 from truckroll.db import session_scope
+from truckroll.notifications import messages
 from truckroll.settings import get_settings
 
 

@@ -28,15 +28,16 @@ from tasks.dispatch import (
     update_schedule_and_notify,
 )
 from tasks.notifications import deliver_quietly
-from truckroll import dispatching, requeue, store
+from truckroll import store
 from truckroll.db import session_scope
+from truckroll.dispatch import commit, requeue
 from truckroll.settings import get_settings
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 if TYPE_CHECKING:
-    from truckroll.plan import DayPlan
+    from truckroll.reports.plan import DayPlan
 
 # How often to decide again when another dispatch took the chosen technician's time first.
 MAX_DECISION_ATTEMPTS = 3
@@ -47,7 +48,7 @@ def _existing_outcome(request_id: int) -> dict[str, Any] | None:
     with session_scope() as session:
         row = store.get_request(request_id, session=session)
         if row.status == RequestStatus.ASSIGNED:
-            a = dispatching.existing_assignment(request_id, session=session)
+            a = commit.existing_assignment(request_id, session=session)
             if a is not None:
                 return {"request_id": request_id, "status": "assigned", "technician_id": a.technician_id,
                         "assignment_id": a.id, "window_start": a.window_start.isoformat(),
@@ -128,7 +129,7 @@ def publish_plan_artifact(plan: DayPlan) -> str | None:
     the link to the page. Returns the page's path; never raises (a picture must not fail a dispatch)."""
     from prefect.artifacts import create_markdown_artifact
 
-    from truckroll.plan import plan_dir, render_plan_html
+    from truckroll.reports.plan import plan_dir, render_plan_html
 
     day, metrics = plan.day, plan.metrics
     try:
@@ -150,7 +151,7 @@ def publish_plan_artifact(plan: DayPlan) -> str | None:
 
 def publish_day_artifacts(request_day: date) -> dict[str, float]:
     """Publish the day's metrics as a keyed artifact (the UI keeps its history), and its plan page."""
-    from truckroll.plan import load_day_plan
+    from truckroll.reports.plan import load_day_plan
 
     # One load of the day serves both artifacts.
     plan = load_day_plan(request_day)
@@ -249,7 +250,7 @@ def _decide_and_commit(rid: int, logger: Any) -> dict[str, Any] | State:
         try:
             result = update_schedule_and_notify(as_is(decision), job)
             break
-        except dispatching.ScheduleConflict as exc:
+        except commit.ScheduleConflict as exc:
             logger.info("attempt %s: %s; deciding again", attempt, exc)
             if attempt == MAX_DECISION_ATTEMPTS:
                 raise

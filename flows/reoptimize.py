@@ -18,7 +18,7 @@ from tasks.reoptimize import (
     plan_horizon,
     publish_comparison,
 )
-from truckroll.reoptimizing import PlanChanged, horizon_dates, parse_day, reoptimize_options
+from truckroll.reoptimize.day import PlanChanged, horizon_dates, parse_day, reoptimize_options
 from truckroll.settings import get_settings
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows import runs
-from truckroll.requeue import requeue
+from truckroll.dispatch.requeue import requeue
 
 
 @task(name="Requeue stranded requests", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)

@@ -13,7 +13,7 @@ the last otherwise):
 
 Submission is always handed to a background thread, so whoever accepted the request (the intake service)
 answers at once. The request is persisted and held by a queued lease before it is handed over: if the process
-dies with a backlog, the requeue sweep finds those requests and runs them (truckroll.requeue).
+dies with a backlog, the requeue sweep finds those requests and runs them (truckroll.dispatch.requeue).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from truckroll.manual import Resolution
+    from truckroll.dispatch.manual import Resolution
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +278,7 @@ class BackgroundDispatcher:
             self._threads = []
 
     def _submit(self, request_id: int, attempt: str) -> Any:
-        from truckroll.requeue import mark_queued
+        from truckroll.dispatch.requeue import mark_queued
         from truckroll.settings import get_settings
 
         if self.mode != "in-process":
@@ -341,7 +341,7 @@ class BackgroundDispatcher:
                     self._pending.difference_update(ids)
 
     def _submit_batch(self, batch: list[tuple[int, str]]) -> str:
-        from truckroll.requeue import mark_queued
+        from truckroll.dispatch.requeue import mark_queued
         from truckroll.settings import get_settings
 
         ids = [rid for rid, _ in batch]
@@ -359,7 +359,7 @@ def request_flow_runs(request_id: int, *, session: Any, limit: int = 20) -> list
     """The Prefect flow runs of a request, newest first: ``{id, name, state, url}`` (``url`` in the Prefect UI
     when its address is known). From Prefect (runs tagged with the request) when a server is configured, else
     the run that last held the request's lease; [] when it ran without Prefect. Never raises."""
-    from truckroll.requeue import last_run_id
+    from truckroll.dispatch.requeue import last_run_id
 
     ui = prefect_ui_url()
     runs: list[dict[str, Any]] = []
@@ -407,7 +407,7 @@ def emit_resolved_event(resolution: Resolution, resolved_by: str) -> None:
         from prefect.events import emit_event
 
         from truckroll.db import session_scope
-        from truckroll.requeue import last_run_id
+        from truckroll.dispatch.requeue import last_run_id
 
         with session_scope() as session:
             run_id = last_run_id(resolution.assignment.request_id, session=session)

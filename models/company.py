@@ -1,7 +1,7 @@
 """The company set-up document (YAML, JSON, CSV rows, or the API's bodies) as pydantic models.
 
 Every model refuses unknown keys, so a misspelt ``max_radius_kms`` is an error naming its path
-(``technicians[2].max_radius_kms``), never silently ignored. ``truckroll.company`` validates the references
+(``technicians[2].max_radius_kms``), never silently ignored. ``truckroll.company.sync`` validates the references
 between sections and syncs the database to the document.
 """
 
@@ -28,7 +28,7 @@ COMPLEXITIES = ("low", "medium", "high")
 
 
 # Numbers and flags must come as JSON numbers and booleans ("12" or "true" is refused, naming the field) over
-# HTTP and in YAML; CSV cells are converted to numbers and booleans before they are validated (truckroll.company).
+# HTTP and in YAML; CSV cells are converted to numbers and booleans before they are validated (truckroll.company.sync).
 StrictNumber = Annotated[float, Strict()]
 
 
@@ -233,7 +233,7 @@ class CompanyDocument(_Strict):
     technicians: list[TechnicianIn] = Field(default_factory=list)
     customers: list[CustomerIn] = Field(default_factory=list)
     remove: RemoveIn = Field(default_factory=RemoveIn)
-    # The dispatch rules' sections, validated by truckroll.rules_config.
+    # The dispatch rules' sections, validated by truckroll.rules.config.
     territories: list[dict[str, Any]] | None = None
     memberships: list[dict[str, Any]] | None = None
     shifts: list[dict[str, Any]] | None = None

@@ -1,7 +1,7 @@
 """Tables of a company's set-up beyond the dispatch rules (customers, shift patterns and their exceptions) and
 of the live day (each stop's progress and the events the technicians and portals report).
 
-Loaded and exported by ``truckroll.company``; the live day is ``truckroll.live``.
+Loaded and exported by ``truckroll.company.sync``; the live day is ``truckroll.live``.
 """
 
 from __future__ import annotations

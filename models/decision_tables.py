@@ -40,7 +40,7 @@ class AssignmentDecision(SQLModel, table=True):
     displaced_request_ids: str = ""
     # Jobs a bounded repair moved to make room: "request:from>to", comma-separated ("" = none).
     moved_request_ids: str = ""
-    # Rules a dispatcher overrode (comma-separated, of engine.eligibility.OVERRIDABLE_RULES), and why.
+    # Rules a dispatcher overrode (comma-separated, of engine.dispatch.eligibility.OVERRIDABLE_RULES), and why.
     overrides: str = ""
     override_reason: str | None = None
     # "dispatch" for the automatic decision, else the dispatcher who resolved the escalation.

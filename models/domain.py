@@ -188,14 +188,14 @@ class Candidate:
     # "hard" inside the primary/relocation territory, "soft" only through a secondary one, "" when no
     # territory rule applies.
     boundary: str = ""
-    # Lower-priority stops an emergency would displace to fit (see engine.displacement).
+    # Lower-priority stops an emergency would displace to fit (see engine.dispatch.displacement).
     displaced: list[Stop] = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class Move:
     """A bounded repair's move: ``request_id`` leaves ``from_technician``'s route for ``to_technician``'s,
-    inside the window its customer was promised (see ``engine.repair``)."""
+    inside the window its customer was promised (see ``engine.dispatch.repair``)."""
 
     request_id: int
     from_technician: int

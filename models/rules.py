@@ -1,6 +1,6 @@
 """Plain domain types of the dispatch rules: territories, memberships, availability, travel and boundary policies.
 
-These are what the engine's rule functions (``engine.territories``, ``engine.availability``) take; the
+These are what the engine's rule functions (``engine.rules.territories``, ``engine.rules.availability``) take; the
 database rows live in ``models.territory_tables`` and ``truckroll.store`` turns one into the other.
 Every constructor validates and raises ``ValueError`` with a plain message.
 """

@@ -79,7 +79,7 @@ class ServiceRequestCreate(BaseModel):
     excluded_technician_ids: IdList = Field(default_factory=list)
     channel: str = Field("portal", pattern="^(portal|call_centre|dispatcher|booking)$")
     notes: str = Field("", max_length=4000)
-    # A customer of the company set-up (truckroll.company): the request takes their closed hours and preferences.
+    # A customer of the company set-up (truckroll.company.sync): the request takes their closed hours and preferences.
     customer_ref: str | None = Field(None, max_length=100)
 
     @field_validator("required_skills")

@@ -1,6 +1,6 @@
 """Tables of the dispatch rules: territories, memberships, operating hours, absences, shift scope, scheduling and
 travel policies, customers' closed hours. The engine works on the plain types of ``models.rules``;
-``truckroll.store`` converts. Loaded and validated by ``truckroll.rules_config``.
+``truckroll.store`` converts. Loaded and validated by ``truckroll.rules.config``.
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ PASSWORD = "screenshot-only-password"
 
 
 def seed(technicians: int, requests: int) -> None:
+    from bench.console import seed_day
     from truckroll import auth
-    from truckroll.bench.console import seed_day
     from truckroll.db import session_scope
 
     seed_day(technicians, requests, day=DAY)

@@ -49,7 +49,8 @@ ROUTERS: list[APIRouter] = [
 
 
 class RequeueSweep:
-    """Every ``interval_seconds``, re-runs accepted requests whose dispatch never finished (truckroll.requeue)."""
+    """Every ``interval_seconds``, re-runs accepted requests whose dispatch never finished
+    (truckroll.dispatch.requeue)."""
 
     def __init__(self, dispatcher: BackgroundDispatcher, interval_seconds: float, older_than_seconds: float) -> None:
         self.dispatcher = dispatcher
@@ -67,7 +68,7 @@ class RequeueSweep:
 
     def sweep_once(self) -> list[int]:
         from flows import runs
-        from truckroll.requeue import requeue
+        from truckroll.dispatch.requeue import requeue
 
         report = requeue(runs=runs, older_than_seconds=self.older_than_seconds, skip=self.dispatcher.pending(),
                          submit=lambda rid: self.dispatcher.submit(rid, attempt=new_attempt()))

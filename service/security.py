@@ -120,7 +120,7 @@ async def signed_json_body(request: Request) -> dict[str, Any]:
     """
     from starlette.concurrency import run_in_threadpool
 
-    from truckroll.intake import record_signature
+    from truckroll.dispatch.intake import record_signature
 
     body = await read_limited_body(request)
     require_json_content_type(request)

@@ -13,12 +13,13 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy.exc import OperationalError
 
 from models import Candidate, Decision, JobRequirements, TechnicianDay
-from truckroll import decision as one_decision
-from truckroll import dispatching, displacement, store
+from truckroll import store
 from truckroll.db import session_scope
-from truckroll.dispatching import CommittedAssignment
+from truckroll.dispatch import commit, displacement
+from truckroll.dispatch import decision as one_decision
+from truckroll.dispatch.commit import CommittedAssignment
 from truckroll.settings import get_settings
-from truckroll.travel import get_travel_provider
+from truckroll.travel.provider import get_travel_provider
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def escalate_to_manual_review(job: JobRequirements, candidates: list[Candidate],
     """An Escalation row, an alert to dispatch, a Prefect artifact and event; the request waits for a person."""
     settings = get_settings()
     with session_scope() as session:
-        esc_id = dispatching.escalate(job, reason, candidates, session=session, dispatch_email=settings.dispatch_email)
+        esc_id = commit.escalate(job, reason, candidates, session=session, dispatch_email=settings.dispatch_email)
     create_table_artifact(key=_artifact_key("escalation-request", job.request_id),
                           table=_candidate_rows(candidates, None),
                           description=f"Request #{job.request_id} needs manual scheduling review: {reason}"
@@ -122,7 +123,7 @@ def escalate_to_manual_review(job: JobRequirements, candidates: list[Candidate],
 def escalate_failed_dispatch(request_id: int, reason: str) -> int:
     """A dead letter: the request's dispatch failed too often; a dispatcher takes it, with the error."""
     with session_scope() as session:
-        esc_id = dispatching.escalate_request(request_id, reason, [], session=session,
+        esc_id = commit.escalate_request(request_id, reason, [], session=session,
                                               dispatch_email=get_settings().dispatch_email)
         priority = store.get_request(request_id, session=session).priority
     create_table_artifact(key=_artifact_key("escalation-request", request_id),
@@ -135,7 +136,7 @@ def escalate_failed_dispatch(request_id: int, reason: str) -> int:
 
 def _console_link(request_id: int) -> str:
     """A markdown link to the request's page in the dispatch console (TRUCKROLL_CONSOLE_URL), else ""."""
-    from truckroll.console import console_link
+    from truckroll.reports.console import console_link
 
     url = console_link(request_id)
     return f" [Open request #{request_id} in the dispatch console]({url})" if url else ""
@@ -190,7 +191,7 @@ def generate_assignment_confirmation(result: CommittedAssignment) -> int:
     """The confirmation record and an artifact that shows it in the UI."""
     tz = get_settings().company_timezone
     with session_scope() as session:
-        conf = dispatching.write_confirmation(result, session=session)
+        conf = commit.write_confirmation(result, session=session)
         assert conf.id is not None
         conf_id = conf.id
     from zoneinfo import ZoneInfo

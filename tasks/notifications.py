@@ -1,4 +1,4 @@
-"""Deliver the outbox: a Prefect task around truckroll.delivery."""
+"""Deliver the outbox: a Prefect task around truckroll.notifications.delivery."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, State
 
-from truckroll import delivery
+from truckroll.notifications import delivery
 
 log = logging.getLogger(__name__)
 

@@ -11,14 +11,14 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from engine.horizon import HorizonOptions, HorizonPlan, reoptimize_horizon
-from engine.reoptimize import ReoptimizedPlan, ReoptimizeOptions
+from engine.reoptimize.day import ReoptimizedPlan, ReoptimizeOptions
+from engine.reoptimize.horizon import HorizonOptions, HorizonPlan, reoptimize_horizon
 from tasks.dispatch import DB_RETRIES
-from truckroll import reoptimizing
 from truckroll.db import session_scope
-from truckroll.reoptimizing import AppliedPlan, Comparison, DaySnapshot
+from truckroll.reoptimize import day as reoptimizing
+from truckroll.reoptimize.day import AppliedPlan, Comparison, DaySnapshot
 from truckroll.settings import get_settings
-from truckroll.travel import get_travel_provider
+from truckroll.travel.provider import get_travel_provider
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from truckroll.bench.day import bench_rows, route_overlap
+from bench.day import bench_rows, route_overlap
 
 
 def test_route_overlap_counts_stops_inside_another_technicians_hull():
@@ -44,8 +44,8 @@ def test_reoptimise_keeps_the_value_served_and_the_cap():
     one-by-one plan's value under the 85% cap, and every route it returns passes our scheduler."""
     from dataclasses import replace
 
-    from truckroll.bench.day import UTILISATION_TARGET, one_by_one, plan_answer, reoptimise
-    from truckroll.scenario import day_problem, generate
+    from bench.day import UTILISATION_TARGET, one_by_one, plan_answer, reoptimise
+    from demo.scenario import day_problem, generate
 
     scenario = generate(4, 1, 3)
     day = scenario.days[0]

@@ -1,4 +1,4 @@
-"""Booking through the API and truckroll.booking: offers, bookings, 409 with fresh options, bad input, and no
+"""Booking through the API and truckroll.booking.windows: offers, bookings, 409 with fresh options, bad input, and no
 double-booking under concurrent bookings of the same window."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def _tomorrow() -> date:
 @pytest.fixture
 def company(db: str) -> date:  # type: ignore[no-untyped-def]
     """One plumber (Ana) on shift tomorrow 08-17 and a 2-hour job type; the forecast cache starts empty."""
-    from truckroll.booking import clear_forecast_cache
+    from truckroll.booking.windows import clear_forecast_cache
     from truckroll.db import session_scope
 
     clear_forecast_cache()
@@ -103,7 +103,7 @@ def test_booking_a_taken_window_is_a_409_with_fresh_options(client: TestClient, 
 def test_window_taken_between_offer_and_dispatch_is_a_conflict_and_leaves_nothing(company: date) -> None:
     """If another booking takes the window after the check but before the flow runs, the flow cannot place the
     job in it: WindowTaken with fresh options, and the request, its escalation and messages are removed."""
-    from truckroll import booking
+    from truckroll.booking import windows as booking
     from truckroll.db import session_scope
 
     def race_then_dispatch(request_id: int) -> dict[str, Any]:
@@ -142,7 +142,7 @@ def test_location_outside_every_territory_is_refused(client: TestClient, company
     """With a territory configured around Dallas, a booking 200 km away is a 422 naming the location, and
     one inside it is offered windows."""
     from truckroll.db import session_scope
-    from truckroll.rules_config import load_rules
+    from truckroll.rules.config import load_rules
 
     box = [[-97.2, 32.5], [-96.4, 32.5], [-96.4, 33.1], [-97.2, 33.1], [-97.2, 32.5]]
     with session_scope() as s:
@@ -170,7 +170,7 @@ def test_capacity_view_counts_free_technicians(client: TestClient, company: date
 def test_concurrent_bookings_of_the_last_slot_never_double_book(company: date) -> None:
     """Three customers 5 km apart book Ana's only 08-10 slot at once (threads, SQLite): exactly one gets it, the
     others get WindowTaken, and Ana has a single job starting in 08-10."""
-    from truckroll import booking
+    from truckroll.booking import windows as booking
     from truckroll.db import session_scope
 
     results: list[str] = []

@@ -1,4 +1,4 @@
-"""Company set-up as a declarative sync (truckroll.company): idempotent, updates, explicit removals, unknown keys
+"""Company set-up as a declarative sync (truckroll.company.sync): idempotent, updates, explicit removals, unknown keys
 refused with their path, all-or-nothing, export round trips (YAML and CSV), the HTTP resources, and customers
 and shift patterns reaching dispatch."""
 
@@ -21,7 +21,7 @@ from models.company_tables import Customer, ShiftException
 from models.territory_tables import CustomerClosedHours, OperatingHours, TechnicianMembership
 from tests.factories import DAY, at
 from tests.factories import api_key as _api_key
-from truckroll.company import CompanyImportError, export_csv, export_document, read_document, sync
+from truckroll.company.sync import CompanyImportError, export_csv, export_document, read_document, sync
 from truckroll.db import session_scope
 
 DATA = Path(__file__).parent / "data" / "company_day.yaml"
@@ -104,7 +104,7 @@ def test_unknown_keys_are_refused_with_their_path_and_nothing_is_written(db: str
 def test_rules_file_loaded_twice_is_not_refused(db: str, tmp_path: Path) -> None:
     """`truckroll rules load` of the same memberships twice: no '(stored)' overlap, no duplicate rows."""
     from tests import factories as f
-    from truckroll.rules_config import load_rules
+    from truckroll.rules.config import load_rules
 
     with session_scope() as s:
         f.add_technician(s, "Ana")

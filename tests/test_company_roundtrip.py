@@ -27,7 +27,7 @@ from models.territory_tables import (
     TravelPolicyRecord,
 )
 from tests.factories import api_key as _api_key
-from truckroll.company import CompanyImportError, read_document, sync
+from truckroll.company.sync import CompanyImportError, read_document, sync
 from truckroll.db import session_scope
 
 FULL = Path(__file__).parent / "data" / "company_full.yaml"
@@ -35,7 +35,7 @@ FULL = Path(__file__).parent / "data" / "company_full.yaml"
 
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, TRUCKROLL_DATABASE_URL=url)
-    r = subprocess.run([sys.executable, "-m", "truckroll.cli.__main__", "company", *args], capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "cli.__main__", "company", *args], capture_output=True,
                        text=True, env=env, timeout=180)
     return r
 

@@ -1,4 +1,4 @@
-"""The one decision against the database (truckroll.decision): why-not reads the full decision, a relocation's
+"""The one decision against the database (truckroll.dispatch.decision): why-not reads the full decision, a relocation's
 own home base reaches the routes, and the hard-then-soft policy loads from the rules file.
 
 Same map as test_rules_config: West (lon -97.0..-96.8) and East (lon -96.8..-96.5). Monday 2030-01-07.
@@ -12,10 +12,11 @@ from models import Location
 from models.territory_tables import TechnicianMembership
 from tests.factories import add_technician, at, north_km
 from tests.test_rules_config import IN_EAST, IN_WEST, RULES, TRAVEL, _new_request, company, config  # noqa: F401
-from truckroll import decision, store
+from truckroll import store
 from truckroll.db import session_scope
-from truckroll.explain import why_not
-from truckroll.rules_config import load_rules
+from truckroll.dispatch import decision
+from truckroll.dispatch.whynot import why_not
+from truckroll.rules.config import load_rules
 
 
 def test_why_not_names_the_winner_and_the_score_components(company):  # noqa: F811
@@ -69,7 +70,7 @@ def test_a_relocation_with_its_own_home_base_moves_the_start_of_the_day(company)
 def test_a_membership_that_is_not_a_relocation_cannot_carry_a_home_base(company):  # noqa: F811
     import pytest
 
-    from truckroll.rules_config import RulesConfigError
+    from truckroll.rules.config import RulesConfigError
 
     with session_scope() as s, pytest.raises(RulesConfigError, match="only a relocation may carry its own home"):
         load_rules(config(memberships=[{"technician": "Wes", "territory": "West", "home": [32.8, -96.6]}]),
@@ -107,12 +108,15 @@ def _imports(path: str) -> set[str]:
 
 
 def test_every_caller_goes_through_the_one_decision_and_dispatching_does_not_import_displacement():
-    """The flow's tasks, displacement, manual resolution and why-not import truckroll.decision and never the
+    """The flow's tasks, displacement, manual resolution and why-not import truckroll.dispatch.decision and never the
     engine's evaluate/choose themselves; dispatching no longer imports displacement (the cycle is gone)."""
-    engine_steps = {"engine.dispatch.evaluate_candidates", "engine.dispatch.choose", "engine.dispatch.decide"}
-    for path in ("tasks/dispatch.py", "truckroll/displacement.py", "truckroll/manual.py", "truckroll/explain.py",
-                 "truckroll/dispatching.py"):
+    engine_steps = {"engine.dispatch.decision.evaluate_candidates", "engine.dispatch.decision.choose",
+                    "engine.dispatch.decision.decide"}
+    for path in ("tasks/dispatch.py", "truckroll/dispatch/displacement.py", "truckroll/dispatch/manual.py",
+                 "truckroll/dispatch/whynot.py",
+                 "truckroll/dispatch/commit.py"):
         found = _imports(path)
         assert not found & engine_steps, path
-        assert "truckroll.decision" in found, path
-    assert not {m for m in _imports("truckroll/dispatching.py") if "displacement" in m and m.startswith("truckroll")}
+        assert "truckroll.dispatch.decision" in found, path
+    assert not {m for m in _imports("truckroll/dispatch/commit.py")
+                if "displacement" in m and m.startswith("truckroll")}

@@ -17,8 +17,9 @@ from sqlmodel import Session, select
 
 from models import Notification, NotificationAttempt, utcnow
 from tests import factories as f
-from truckroll import delivery, notify
-from truckroll.notification_samples import TEMPLATES, sample_context
+from truckroll.notifications import delivery
+from truckroll.notifications import outbox as notify
+from truckroll.notifications.samples import TEMPLATES, sample_context
 
 
 class SmtpSink:
@@ -278,8 +279,7 @@ def test_cli_preview_renders_a_template() -> None:
     """`truckroll notifications preview` prints the subject and body, or the HTML with --html."""
     from typer.testing import CliRunner
 
-    from truckroll.cli import app
-
+    from cli import app
     runner = CliRunner()
     text = runner.invoke(app, ["notifications", "preview", "customer_arrival_window"])
     assert text.exit_code == 0 and text.output.startswith("Subject: Your leak repair visit")

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from demo import company as demo
+from demo.replay import replay, share_escalated
 from models import Assignment, Shift
 from tests.factories import DAY, TZ
-from truckroll import demo
 from truckroll.db import session_scope
 
 
@@ -51,12 +52,12 @@ def test_small_replay_goes_through_the_flow_and_the_reoptimisation(db):
     days = demo.working_days(DAY, 2)
     with session_scope() as s:
         demo.seed_company(s, DAY, technicians=4, weeks=1)
-    replayed = demo.replay(demo.generate_stream(days, 6, seed=2), days, reoptimize_seconds=2)
+    replayed = replay(demo.generate_stream(days, 6, seed=2), days, reoptimize_seconds=2)
     assert [r.day for r in replayed] == days
     assert sum(r.dispatched for r in replayed) == 12
     assert all(r.reoptimized and not r.reoptimized.startswith("failed") for r in replayed)
     with session_scope() as s:
-        escalated, total = demo.share_escalated(s)
+        escalated, total = share_escalated(s)
         rows = s.exec(select(Assignment)).all()
     assert total == 12 and 0 <= escalated <= 12
     by_tech: dict[int, list[Assignment]] = {}
@@ -108,8 +109,8 @@ def test_every_demo_technician_may_cross_the_city_line_as_a_secondary(db):
 def test_the_demo_table_shows_the_absent_technician_as_absent(db):
     """The demo company's technician index 14 is away for training all day: the demo's technician table says
     so instead of showing a full (100%) day."""
-    from truckroll.cli.app import console
-    from truckroll.cli.core import print_technician_table
+    from cli.app import console
+    from cli.core import print_technician_table
 
     with session_scope() as s:
         techs = demo.seed_company(s, DAY, technicians=15, rules=True)
@@ -146,7 +147,7 @@ def test_a_failed_dispatch_run_is_tried_again_without_a_second_request(db, monke
     monkeypatch.setattr(flows.dispatch, "dispatch_service_request", flaky)
     with session_scope() as s:
         demo.seed_company(s, DAY, technicians=3, weeks=1)
-    replayed = demo.replay(demo.generate_stream([DAY], 3, seed=6), [DAY], reoptimize_seconds=1)
+    replayed = replay(demo.generate_stream([DAY], 3, seed=6), [DAY], reoptimize_seconds=1)
     assert sum(r.assigned + r.escalated for r in replayed) == 3
     assert set(seen.values()) == {2}
     with session_scope() as s:
@@ -179,7 +180,7 @@ def test_replay_order_dispatches_then_reoptimises_at_night_and_after_the_morning
 
     monkeypatch.setattr(flows.dispatch, "dispatch_service_request", dispatch)
     monkeypatch.setattr(flows.reoptimize, "reoptimize_day", reoptimize)
-    replayed = demo.replay(stream, days)
+    replayed = replay(stream, days)
     runs = [(i, c[1]) for i, c in enumerate(calls) if c[0] == "reoptimize"]
     first = days[0].isoformat()
     assert [r for _, r in runs][:2] == [(first, 2), (first, 1)]

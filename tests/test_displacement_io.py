@@ -11,23 +11,24 @@ from engine.config import DispatchSettings
 from engine.travel import GreatCircleTravel
 from models import Assignment, AssignmentDecision, AssignmentStatus, Escalation, Notification, RequestStatus
 from tests.factories import add_job_type, add_technician, at, request_payload
-from truckroll import decision, dispatching, store
+from truckroll import store
 from truckroll.db import session_scope
-from truckroll.displacement import redispatch_displaced
+from truckroll.dispatch import commit, decision
+from truckroll.dispatch.displacement import redispatch_displaced
 
 TRAVEL = GreatCircleTravel(detour_factor=1.0, speed_kmh=60.0)
 RULES = DispatchSettings(utilisation_target=1.0)
 TZ = "America/Chicago"
 
 
-def _dispatch(payload: dict) -> dispatching.CommittedAssignment | None:  # type: ignore[type-arg]
+def _dispatch(payload: dict) -> commit.CommittedAssignment | None:  # type: ignore[type-arg]
     with session_scope() as s:
         row, _ = store.create_request(payload, session=s, now=at(0) - timedelta(days=1))
         assert row.id is not None
         loaded, d = decision.decide_request(row.id, session=s, travel=TRAVEL, rules=RULES)
         if d.chosen is None:
             return None
-        return dispatching.commit_assignment(d, loaded.job, session=s, travel=TRAVEL, rules=RULES, tz=TZ)
+        return commit.commit_assignment(d, loaded.job, session=s, travel=TRAVEL, rules=RULES, tz=TZ)
 
 
 def test_emergency_displaces_routine_work_which_is_rescheduled_and_notified(db):

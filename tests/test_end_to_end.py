@@ -11,11 +11,11 @@ from datetime import datetime
 import pytest
 from sqlmodel import select
 
+from cli.core import compute_day_metrics
+from demo import company as demo
 from flows.dispatch import dispatch_service_request
 from models import Assignment, AssignmentStatus, RequestStatus, ServiceRequest
 from tests.factories import DAY, TZ
-from truckroll import demo
-from truckroll.cli.core import compute_day_metrics
 from truckroll.db import session_scope
 
 
@@ -67,7 +67,7 @@ def _cli(*args: str, env_url: str) -> subprocess.CompletedProcess[str]:
     import os
 
     env = dict(os.environ, TRUCKROLL_DATABASE_URL=env_url)
-    return subprocess.run([sys.executable, "-m", "truckroll.cli.__main__", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cli.__main__", *args], capture_output=True, text=True,
                           env=env, timeout=120)
 
 

@@ -32,7 +32,7 @@ KM = {"C1": 10, "C2": 20, "C3": 30, "C4": 40, "C5": 50, "C6": 30}
 
 def _cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, TRUCKROLL_DATABASE_URL=url)
-    return subprocess.run([sys.executable, "-m", "truckroll.cli.__main__", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cli.__main__", *args], capture_output=True, text=True,
                           env=env, timeout=180)
 
 
@@ -82,10 +82,10 @@ def _notes(template: str) -> list[Notification]:
 def test_a_day_from_onboarding_to_metrics(db: str) -> None:
     """Hand-computed: the planned route, each event's re-timed ETAs and re-promised windows, the messages,
     escalated work placed in freed time, a follow-up after a shift exception, and the day's metrics."""
+    from cli.core import compute_day_metrics
     from flows.dispatch import dispatch_service_request
     from flows.runs import BackgroundDispatcher, run_in_process
     from service.app import create_app
-    from truckroll.cli.core import compute_day_metrics
 
     # 1. Onboard from the file; the same file again changes nothing.
     first = _cli("company", "import", str(DATA), url=db)

@@ -12,7 +12,7 @@ from engine.travel import GreatCircleTravel
 from models import Location, TravelTimeCache, utcnow
 from tests import factories as f
 from tests.ors_server import FakeOpenRouteService, road_seconds
-from truckroll.ors import OpenRouteServiceTravel, chunk_block, location_key
+from truckroll.travel.ors import OpenRouteServiceTravel, chunk_block, location_key
 
 FALLBACK = GreatCircleTravel(detour_factor=1.3, speed_kmh=40.0)
 PLACES = [f.north_km(km) for km in (0, 3, 7, 12, 20)]
@@ -206,7 +206,7 @@ def test_dispatch_uses_the_service_when_configured(db: str, ors_settings: FakeOp
     """With ors_base_url set, get_travel_provider is the openrouteservice provider; the dispatch prefetches one
     matrix for the job and the candidates' stops and caches it."""
     from truckroll.db import get_engine
-    from truckroll.travel import get_travel_provider
+    from truckroll.travel.provider import get_travel_provider
 
     assert isinstance(get_travel_provider(), OpenRouteServiceTravel)
     result = _seed_and_dispatch()
@@ -222,7 +222,7 @@ def test_dispatch_succeeds_when_the_service_is_down(db: str, ors_settings: FakeO
                                                     prefect_harness: None) -> None:
     """A failing routing service never fails a dispatch: the request is assigned on the fallback estimate and
     the fallback is counted."""
-    from truckroll.travel import get_travel_provider
+    from truckroll.travel.provider import get_travel_provider
 
     ors_settings.mode = "500"
     result = _seed_and_dispatch()

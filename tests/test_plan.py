@@ -62,7 +62,7 @@ def dump_dom(page: Path, tmp_path: Path) -> str:
 def test_chromium_renders_every_route_and_job(db: str, tmp_path: Path) -> None:
     """Headless chromium renders the page; its DOM holds a route and a timeline for every technician on shift
     and every job (map marker, timeline bar, table row), with customer text escaped."""
-    from truckroll.plan import write_plan
+    from truckroll.reports.plan import write_plan
 
     techs, jobs = seed_day()
     page = tmp_path / "plan.html"
@@ -89,8 +89,8 @@ def test_chromium_renders_every_route_and_job(db: str, tmp_path: Path) -> None:
 def test_plan_numbers_per_technician(db: str) -> None:
     """Utilisation, travel and idle time per technician add up: jobs + travel + idle = the shift."""
     from truckroll.db import session_scope
-    from truckroll.plan import build_day_plan
-    from truckroll.travel import get_travel_provider
+    from truckroll.reports.plan import build_day_plan
+    from truckroll.travel.provider import get_travel_provider
 
     techs, jobs = seed_day()
     with session_scope() as s:
@@ -109,8 +109,7 @@ def test_cli_plan_show_writes_the_page(db: str, tmp_path: Path) -> None:
     """`truckroll plan show --date D --html FILE` writes a page naming every technician and job."""
     from typer.testing import CliRunner
 
-    from truckroll.cli import app
-
+    from cli import app
     techs, jobs = seed_day()
     page = tmp_path / "out.html"
     res = CliRunner().invoke(app, ["plan", "show", "--date", f.DAY.isoformat(), "--html", str(page)])

@@ -12,8 +12,9 @@ from engine.config import DispatchSettings
 from engine.travel import GreatCircleTravel
 from models import Assignment, AssignmentDecision, Notification
 from tests.factories import add_job_type, add_technician, at, north_km, request_payload
-from truckroll import decision, dispatching, store
+from truckroll import store
 from truckroll.db import session_scope
+from truckroll.dispatch import commit, decision
 
 TRAVEL = GreatCircleTravel(detour_factor=1.0, speed_kmh=60.0)
 TZ = "America/Chicago"
@@ -26,12 +27,12 @@ def _request(**kw) -> int:  # type: ignore[no-untyped-def]
         return row.id
 
 
-def _dispatch(rid: int, rules: DispatchSettings) -> dispatching.CommittedAssignment | None:
+def _dispatch(rid: int, rules: DispatchSettings) -> commit.CommittedAssignment | None:
     with session_scope() as s:
         loaded, d = decision.decide_request(rid, session=s, travel=TRAVEL, rules=rules)
         if d.chosen is None:
             return None
-        return dispatching.commit_assignment(d, loaded.job, session=s, travel=TRAVEL, rules=rules, tz=TZ)
+        return commit.commit_assignment(d, loaded.job, session=s, travel=TRAVEL, rules=rules, tz=TZ)
 
 
 def test_a_repair_moves_a_job_to_make_room_and_tells_everyone(db):

@@ -17,7 +17,7 @@ from truckroll.db import session_scope
 
 def _create(path: Path, url: str, api: str, *extra: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, TRUCKROLL_DATABASE_URL=url, PREFECT_API_URL=api)
-    return subprocess.run([sys.executable, "-m", "truckroll.cli.__main__", "request", "create", "--file", str(path),
+    return subprocess.run([sys.executable, "-m", "cli.__main__", "request", "create", "--file", str(path),
                            *extra], capture_output=True, text=True, env=env, timeout=300)
 
 
@@ -78,7 +78,7 @@ def test_request_create_through_a_running_service(db: str, tmp_path: Path, monke
         env = dict(os.environ, TRUCKROLL_DATABASE_URL=db, TRUCKROLL_WEBHOOK_SECRET="s3cret",
                    TRUCKROLL_API_KEY=f.api_key("dispatcher"))
         run = dict(capture_output=True, text=True, env=env, timeout=120)
-        cmd = [sys.executable, "-m", "truckroll.cli.__main__", "request", "create", "--service",
+        cmd = [sys.executable, "-m", "cli.__main__", "request", "create", "--service",
                f"http://127.0.0.1:{port}", "--file"]
         ok = tmp_path / "ok.json"
         ok.write_text(json.dumps(f.request_payload()))

@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import select
 
 from engine.config import DispatchSettings
-from engine.dispatch import decide
+from engine.dispatch.decision import decide
 from engine.travel import GreatCircleTravel
 from models import Location, Shift
 from models.territory_tables import (
@@ -28,8 +28,8 @@ from models.territory_tables import (
 from tests.factories import DAY, add_job_type, add_technician, at, request_payload
 from truckroll import store
 from truckroll.db import session_scope
-from truckroll.explain import why_not
-from truckroll.rules_config import RulesConfigError, load_file, load_rules
+from truckroll.dispatch.whynot import why_not
+from truckroll.rules.config import RulesConfigError, load_file, load_rules
 
 TRAVEL = GreatCircleTravel(detour_factor=1.0, speed_kmh=60.0)
 RULES = DispatchSettings()
@@ -250,7 +250,7 @@ def test_visiting_hours_and_customer_closed_hours_come_with_the_request(company)
     with session_scope() as s:
         s.add(CustomerClosedHours(request_id=rid, weekday=0, start="08:00", end="08:30"))
     job, d = _decide(rid)
-    from engine.availability import effective_windows
+    from engine.rules.availability import effective_windows
 
     assert [(w.start, w.end) for w in effective_windows(job)] == [(at(8, 30), at(9))]
     assert d.chosen is not None and d.chosen.insertion is not None
@@ -274,8 +274,7 @@ def test_demo_company_rules_on_a_weekend(db):
     """The demo's rules load through the loader: four territories, weekday-hard boundaries, and on a Saturday the
     last technician is on call for emergencies in every territory while every third other technician is off."""
     sat = DAY + timedelta(days=5)
-    from truckroll import demo
-
+    from demo import company as demo
     with session_scope() as s:
         techs = demo.seed_company(s, sat, rules=True)
         days = store.technician_days(session=s, start=at(0, day=sat), end=at(23, day=sat))

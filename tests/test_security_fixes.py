@@ -39,8 +39,8 @@ def test_escalated_booking_with_a_delivery_url_leaves_nothing(db: str, monkeypat
     """With a dispatch delivery URL configured, the flow tries to send the escalation alert (a delivery attempt
     row) before the booking is refused; removing the refused booking removed the message but not its attempts
     (FOREIGN KEY constraint failed, a 500). Now: WindowTaken, and nothing of the refused booking is left."""
-    from truckroll import booking
-    from truckroll.booking import clear_forecast_cache
+    from truckroll.booking import windows as booking
+    from truckroll.booking.windows import clear_forecast_cache
     from truckroll.db import session_scope
     from truckroll.settings import get_settings
 
@@ -74,8 +74,9 @@ def test_escalated_booking_with_a_delivery_url_leaves_nothing(db: str, monkeypat
 def test_reschedule_message_goes_to_a_phone_only_customer_by_sms(db: str) -> None:
     """A customer with a phone and no e-mail whose promised window moves gets the reschedule message as an SMS to
     that phone (it was queued as e-mail and never sent); every customer message uses a channel the customer has."""
-    from truckroll import dispatching, store
+    from truckroll import store
     from truckroll.db import session_scope
+    from truckroll.dispatch import commit
     from truckroll.settings import get_settings
 
     with session_scope() as s:
@@ -88,11 +89,11 @@ def test_reschedule_message_goes_to_a_phone_only_customer_by_sms(db: str) -> Non
         assert phone_only.id is not None and new.id is not None and tech.id is not None
         moved = StopChange(request_id=phone_only.id, old_start=at(9), new_start=at(11), new_end=at(12),
                            window=TimeWindow(at(8), at(10)), breaks_promise=True)
-        result = dispatching.CommittedAssignment(
+        result = commit.CommittedAssignment(
             request_id=new.id, assignment_id=1, technician_id=tech.id, technician_name="Ana", start=at(9),
             end=at(10), window_start=at(9), window_end=at(11), moved=[moved])
         job = store.requirements_of(new.id, session=s)
-        dispatching.queue_assignment_notifications(
+        commit.queue_assignment_notifications(
             result, job, new, tech, session=s, tz="America/Chicago",
             decision=Decision(request_id=new.id, chosen=None, candidates=[]), rules=get_settings().dispatch)
     with session_scope() as s:

@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("models", "engine", "truckroll", "tasks", "flows", "service")
 # The CLI and the benchmarks are the edge (they set Prefect's own variables before it starts, name the shell
 # user); settings.py is the one reader; stack.py hands the whole environment to the processes it starts.
-EXEMPT = ("truckroll/cli/", "truckroll/bench/", "truckroll/settings.py", "truckroll/stack.py")
+EXEMPT = ("cli/", "bench/", "truckroll/settings.py", "truckroll/stack.py")
 
 
 def environment_reads(source: str) -> list[int]:

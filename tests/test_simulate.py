@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from truckroll.simulate import generate_stream, simulate
+from demo.simulate import generate_stream, simulate
 
 
 def test_same_seed_gives_the_same_numbers() -> None:

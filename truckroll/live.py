@@ -34,7 +34,8 @@ from models import (
     TimeWindow,
 )
 from models.company_tables import LiveEvent, StopProgress
-from truckroll import messages, store
+from truckroll import store
+from truckroll.notifications import messages
 from truckroll.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,7 @@ def record_event(request_id: int, kind: str, *, session: Session, travel: Travel
     at = _aware(at, "at") or datetime.now(UTC)
     eta = _aware(eta, "eta")
     request = store.get_request(request_id, session=session)
-    from truckroll.dispatching import existing_assignment
+    from truckroll.dispatch.commit import existing_assignment
 
     a = existing_assignment(request_id, session=session)
     if kind in PORTAL_EVENTS:
@@ -297,7 +298,7 @@ def _position_before(a: Assignment, day: TechnicianDay | None, *, session: Sessi
     """Where the technician leaves from for ``a``: the stop before it on the route, else their start base."""
     if day is None:
         return None
-    from engine.availability import start_location
+    from engine.rules.availability import start_location
 
     before = [s for s in day.stops if s.start < a.scheduled_start and s.request_id != a.request_id]
     return before[-1].location if before else start_location(day)
@@ -445,12 +446,12 @@ def _tell_eta(a: Assignment, request: ServiceRequest, eta: datetime, *, session:
 def offer_freed_time(technician_id: int, window: tuple[datetime, datetime], *, travel: TravelTimeProvider,
                      limit: int = 5, exclude: set[int] | None = None) -> list[dict[str, Any]]:
     """Offer the technician's freed time to escalated requests whose windows touch it (most urgent first):
-    each is decided on this technician's fresh route and committed through ``dispatching.commit_assignment``
+    each is decided on this technician's fresh route and committed through ``commit.commit_assignment``
     (notifications and confirmation included), its escalation closed. ``exclude``: requests not to offer (the
     one whose customer was not home waits for a dispatcher). Returns what was placed."""
-    from engine.dispatch import decide
-    from truckroll import dispatching
+    from engine.dispatch.decision import decide
     from truckroll.db import session_scope
+    from truckroll.dispatch import commit
 
     settings = get_settings()
     start, end = window
@@ -473,9 +474,9 @@ def offer_freed_time(technician_id: int, window: tuple[datetime, datetime], *, t
                 decision = decide(job, days, travel, settings.dispatch)
                 if decision.chosen is None:
                     continue
-                result = dispatching.commit_assignment(decision, job, session=session, travel=travel,
+                result = commit.commit_assignment(decision, job, session=session, travel=travel,
                                                        rules=settings.dispatch, tz=settings.company_timezone)
-                dispatching.write_confirmation(result, session=session)
+                commit.write_confirmation(result, session=session)
                 for esc in session.exec(select(Escalation).where(Escalation.request_id == rid,
                                                                  col(Escalation.resolved_at).is_(None))).all():
                     esc.resolved_at, esc.resolved_by = datetime.now(UTC), "live day: freed time"
@@ -485,7 +486,7 @@ def offer_freed_time(technician_id: int, window: tuple[datetime, datetime], *, t
                                "window_start": result.window_start.isoformat(),
                                "window_end": result.window_end.isoformat(),
                                "notification_ids": result.notification_ids})
-        except dispatching.ScheduleConflict:
+        except commit.ScheduleConflict:
             continue
     return placed
 
@@ -493,7 +494,7 @@ def offer_freed_time(technician_id: int, window: tuple[datetime, datetime], *, t
 def apply_event(request_id: int, kind: str, **kwargs: Any) -> EventOutcome:
     """``record_event`` in its own transaction, then the freed time offered to escalated work."""
     from truckroll.db import session_scope
-    from truckroll.travel import get_travel_provider
+    from truckroll.travel.provider import get_travel_provider
 
     travel = get_travel_provider()
     with session_scope() as session:

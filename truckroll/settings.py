@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from engine.booking import BookingSettings
+from engine.booking.windows import BookingSettings
 from engine.config import DispatchSettings
 from truckroll.client import DEFAULT_COMPANY_TIMEZONE, DEFAULT_WEBHOOK_SECRET
 

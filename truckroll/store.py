@@ -11,7 +11,7 @@ from typing import Any
 import pydantic
 from sqlmodel import Session, col, select
 
-from engine.analysis import analyse_requirements
+from engine.dispatch.analysis import analyse_requirements
 from models import (
     ACTIVE_ASSIGNMENT_STATUSES,
     Assignment,
@@ -30,7 +30,7 @@ from models import (
     TimeWindow,
 )
 from models.schemas import FieldError, RequestValidationError, ServiceRequestCreate
-from truckroll import rules_store
+from truckroll.rules import store as rules_store
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def validate_request(data: dict[str, Any] | ServiceRequestCreate, *, session: Se
                 if tid not in found:
                     errors.append(FieldError(field=name, message=f"unknown technician {tid}"))
     if req.customer_ref is not None:
-        from truckroll.company import customer_for_request
+        from truckroll.company.sync import customer_for_request
 
         if customer_for_request(req.customer_ref, session=session) is None:
             errors.append(FieldError(field="customer_ref", message=f"unknown customer {req.customer_ref!r}"))
@@ -129,7 +129,7 @@ def create_request(data: dict[str, Any] | ServiceRequestCreate, *, session: Sess
     )
     customer = None
     if req.customer_ref is not None:
-        from truckroll.company import apply_customer, customer_for_request
+        from truckroll.company.sync import apply_customer, customer_for_request
 
         customer = customer_for_request(req.customer_ref, session=session)
         assert customer is not None  # validated above
@@ -208,7 +208,7 @@ def technician_days(*, session: Session, start: datetime, end: datetime,
     """Step 3: every work block overlapping [start, end) with its technician and the route already in it.
 
     A work block is a shift, or overlapping shifts and weekly operating hours merged; an on-call shift is a block
-    of its own (see ``truckroll.rules_store.work_blocks``). Absences, memberships and the travel policy come
+    of its own (see ``truckroll.rules.store.work_blocks``). Absences, memberships and the travel policy come
     with it. Work already assigned inside a block (tentative to completed) is the route; sorted by start.
     With ``live`` the routes carry the day's live state: re-timed from what technicians reported, a job in
     progress ending no earlier than now (``truckroll.live.overlay_live_state``).
@@ -249,7 +249,7 @@ def technician_days(*, session: Session, start: datetime, end: datetime,
     rules_store.attach_rules(days, blocks, session=session)
     if live:
         from truckroll.live import overlay_live_state
-        from truckroll.travel import get_travel_provider
+        from truckroll.travel.provider import get_travel_provider
 
         overlay_live_state(days, session=session, travel=get_travel_provider())
     return days
@@ -275,6 +275,40 @@ def open_escalation(request_id: int, reason: str, details: dict[str, Any], *, se
     session.add(row)
     session.flush()
     return esc
+
+
+def escalations(state: str, limit: int, *, session: Session) -> list[tuple[Escalation, ServiceRequest]]:
+    """Escalations with their requests (``state``: open, resolved or all), most urgent first, then oldest."""
+    q = select(Escalation, ServiceRequest).join(ServiceRequest, col(ServiceRequest.id) == Escalation.request_id)
+    if state == "open":
+        q = q.where(col(Escalation.resolved_at).is_(None))
+    elif state == "resolved":
+        q = q.where(col(Escalation.resolved_at).is_not(None))
+    elif state != "all":
+        raise ValueError(f"state must be open, resolved or all, not {state!r}")
+    rows = session.exec(q.order_by(col(ServiceRequest.priority), col(Escalation.created_at)).limit(limit)).all()
+    return [(e, r) for e, r in rows]
+
+
+def latest_escalation(request_id: int, *, session: Session) -> Escalation | None:
+    """The request's newest escalation, open or resolved (None when it was never escalated)."""
+    return session.exec(select(Escalation).where(Escalation.request_id == request_id)
+                        .order_by(col(Escalation.id).desc())).first()
+
+
+def get_escalation(escalation_id: int, *, session: Session) -> Escalation:
+    esc = session.get(Escalation, escalation_id)
+    if esc is None:
+        raise NotFound(f"no escalation {escalation_id}")
+    return esc
+
+
+def requests_by_id(ids: Iterable[int], *, session: Session) -> dict[int, ServiceRequest]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    rows = session.exec(select(ServiceRequest).where(col(ServiceRequest.id).in_(wanted))).all()
+    return {r.id: r for r in rows if r.id is not None}
 
 
 def day_bounds(day: date, tz: Any) -> tuple[datetime, datetime]:

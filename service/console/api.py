@@ -13,9 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.eligibility import OVERRIDABLE_RULES
+from engine.dispatch.eligibility import OVERRIDABLE_RULES
 from flows.runs import request_flow_runs
-from models import Escalation
 from models.schemas import MAX_ID
 from service.auth import AUTH_RESPONSES, Principal, require_roles
 from service.deps import SessionDep
@@ -23,8 +22,9 @@ from service.errors import ErrorOut, manual_assignment_refused
 from service.limits import DbId, check_day
 from service.routers.escalations import list_escalations
 from service.schemas import EscalationOut
-from truckroll import auth, console, store
+from truckroll import auth, store
 from truckroll.db import session_scope
+from truckroll.reports import console
 
 router = APIRouter(prefix="/console/api", tags=["console"], responses=AUTH_RESPONSES,
                    dependencies=[Depends(require_roles("dispatcher"))])
@@ -167,7 +167,7 @@ class ReassignOut(BaseModel):
 
 
 def _travel() -> Any:
-    from truckroll.travel import get_travel_provider
+    from truckroll.travel.provider import get_travel_provider
 
     return get_travel_provider()
 
@@ -243,12 +243,13 @@ def get_timeline(request_id: DbId, session: SessionDep) -> dict[str, Any]:
 def get_ranking(escalation_id: DbId, session: SessionDep) -> RankingOut:
     """The one decision, made now among every technician: who would get it, who could (by score), who cannot
     and why. Resolve with ``POST /escalations/{id}/resolve``."""
-    from truckroll.explain import ranking
+    from truckroll.dispatch.whynot import ranking
     from truckroll.settings import get_settings
 
-    esc = session.get(Escalation, escalation_id)
-    if esc is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no escalation {escalation_id}")
+    try:
+        esc = store.get_escalation(escalation_id, session=session)
+    except store.NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     rules = get_settings().dispatch
     try:
         rows = ranking(esc.request_id, session=session, travel=_travel(), rules=rules)
@@ -271,8 +272,7 @@ def reassign(request_id: DbId, body: ReassignIn,
     utilisation target waived). A 409 lists the reasons and, in ``overridable``, the rules that ``overrides``
     with an ``override_reason`` would lift. Customer, technicians and dispatch are notified as for any
     assignment; nothing changes when it is refused."""
-    from truckroll import manual
-
+    from truckroll.dispatch import manual
     try:
         res = console.reassign(request_id, technician_id=body.technician_id, by=who.name, overrides=body.overrides,
                                override_reason=body.override_reason)

@@ -14,9 +14,8 @@ from models.security_tables import Role
 from service.auth import AUTH_RESPONSES, require_roles
 from service.errors import ErrorOut
 from service.limits import check_day
-from truckroll import booking
+from truckroll.booking import windows as booking
 
-# A customer portal (integration) and dispatchers booking on a customer's behalf.
 router = APIRouter(tags=["booking"], responses=AUTH_RESPONSES,
                    dependencies=[Depends(require_roles(Role.INTEGRATION, Role.DISPATCHER))])
 _INVALID = {"model": ErrorOut, "description": "Failing fields, each named; nothing was written"}

@@ -25,8 +25,8 @@ from models.company_tables import Customer, ShiftPattern
 from service.auth import AUTH_RESPONSES, require_roles
 from service.deps import SessionDep
 from service.errors import ErrorOut
-from truckroll.company import CompanyImportError, export_document, sync
-from truckroll.rules_config import RulesConfigError
+from truckroll.company.sync import CompanyImportError, export_document, sync
+from truckroll.rules.config import RulesConfigError
 
 # Admins only (require_roles() with no role admits admins).
 router = APIRouter(prefix="/company", tags=["company set-up"],

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
-from sqlmodel import col, select
 
 from flows.runs import emit_resolved_event
 from models import Escalation, ServiceRequest
@@ -14,8 +13,9 @@ from service.deps import SessionDep
 from service.errors import ErrorOut, manual_assignment_refused
 from service.limits import DbId
 from service.schemas import EscalationOut, ResolveIn, ResolveOut, WindowOut
-from truckroll import auth, manual, store
+from truckroll import auth, store
 from truckroll.db import session_scope
+from truckroll.dispatch import manual
 from truckroll.settings import get_settings
 
 router = APIRouter(prefix="/escalations", tags=["escalations"], responses=AUTH_RESPONSES,
@@ -39,13 +39,7 @@ def list_escalations(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[EscalationOut]:
     """Most urgent first (priority 1 = emergency), then oldest."""
-    q = select(Escalation, ServiceRequest).join(ServiceRequest, col(ServiceRequest.id) == Escalation.request_id)
-    if state == "open":
-        q = q.where(col(Escalation.resolved_at).is_(None))
-    elif state == "resolved":
-        q = q.where(col(Escalation.resolved_at).is_not(None))
-    rows = session.exec(q.order_by(col(ServiceRequest.priority), col(Escalation.created_at)).limit(limit)).all()
-    return [escalation_out(e, r) for e, r in rows]
+    return [escalation_out(e, r) for e, r in store.escalations(state, limit, session=session)]
 
 
 @router.post(

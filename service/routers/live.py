@@ -18,9 +18,10 @@ from service.auth import AUTH_RESPONSES, Principal, require_roles
 from service.deps import DispatcherDep, SessionDep
 from service.errors import ErrorOut
 from service.limits import DbId, check_day
-from truckroll import dispatching, store
+from truckroll import store
 from truckroll.auth import Role
 from truckroll.db import session_scope
+from truckroll.dispatch import commit
 from truckroll.live import EventRefused, apply_event, current_position
 from truckroll.settings import get_settings
 
@@ -88,7 +89,7 @@ def post_status(request_id: DbId, body: StatusIn, dispatcher: DispatcherDep,
     reports only on their own jobs (404 for anyone else's)."""
     if who.role == Role.TECHNICIAN:
         with session_scope() as session:
-            mine = dispatching.existing_assignment(request_id, session=session)
+            mine = commit.existing_assignment(request_id, session=session)
         if mine is None or not who.may_see_technician(mine.technician_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job of yours for request {request_id}")
     follow = None

@@ -30,7 +30,7 @@ def reoptimize(body: ReoptimizeIn) -> dict[str, Any]:
     """Runs the reoptimize-day flow and answers its outcome: before/after measures, applied or not, the
     pinned visits that cannot be kept. A horizon over ``reoptimize_max_horizon_days`` is a 422."""
     from flows.reoptimize import reoptimize_day
-    from truckroll.reoptimizing import HorizonTooLong, horizon_dates
+    from truckroll.reoptimize.day import HorizonTooLong, horizon_dates
     from truckroll.settings import get_settings
 
     s = get_settings()

@@ -8,19 +8,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, status
-from sqlmodel import col, select
 
 from models.security_tables import Role
-from models.territory_tables import SchedulingPolicy, TechnicianMembership, Territory, TravelPolicyRecord
 from service.auth import AUTH_RESPONSES, Admin, Principal, require_roles
 from service.deps import SessionDep
 from service.errors import ErrorOut
 from service.limits import DbId
 from truckroll import auth, store
-from truckroll.explain import why_not
-from truckroll.rules_config import RulesConfigError, load_rules
+from truckroll.dispatch.whynot import why_not
+from truckroll.rules import store as rules_store
+from truckroll.rules.config import RulesConfigError, load_rules
 from truckroll.settings import get_settings
-from truckroll.travel import get_travel_provider
+from truckroll.travel.provider import get_travel_provider
 
 router = APIRouter(tags=["rules"], responses=AUTH_RESPONSES)
 Reader = Depends(require_roles(Role.DISPATCHER))
@@ -79,8 +78,7 @@ def post_rules(session: SessionDep, who: Admin, document: dict[str, Any] = Body(
 @router.get("/territories", summary="Service territories", dependencies=[Reader])
 def get_territories(session: SessionDep) -> list[dict[str, Any]]:
     """Every territory with its parent, level, time zone, visiting hours and GeoJSON boundary."""
-    q = select(Territory).order_by(col(Territory.level), col(Territory.name))
-    return [t.model_dump() for t in session.exec(q).all()]
+    return [t.model_dump() for t in rules_store.territory_rows(session=session)]
 
 
 @router.post("/territories", status_code=status.HTTP_201_CREATED, summary="Add or update territories",
@@ -95,11 +93,7 @@ def post_territories(session: SessionDep, who: Admin,
 @router.get("/memberships", summary="Technicians' territory memberships", dependencies=[Reader])
 def get_memberships(session: SessionDep,
                     technician_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> list[dict[str, Any]]:
-    q = select(TechnicianMembership).order_by(col(TechnicianMembership.technician_id),
-                                              col(TechnicianMembership.effective_from))
-    if technician_id is not None:
-        q = q.where(col(TechnicianMembership.technician_id) == technician_id)
-    return [m.model_dump(mode="json") for m in session.exec(q).all()]
+    return [m.model_dump(mode="json") for m in rules_store.membership_rows(technician_id, session=session)]
 
 
 @router.post("/memberships", status_code=status.HTTP_201_CREATED, summary="Add memberships", responses=_REFUSED)
@@ -112,8 +106,8 @@ def post_memberships(session: SessionDep, who: Admin,
 
 @router.get("/policies", summary="Scheduling and travel policies", dependencies=[Reader])
 def get_policies(session: SessionDep) -> dict[str, list[dict[str, Any]]]:
-    return {"scheduling": [p.model_dump() for p in session.exec(select(SchedulingPolicy)).all()],
-            "travel": [p.model_dump() for p in session.exec(select(TravelPolicyRecord)).all()]}
+    scheduling, travel = rules_store.policy_rows(session=session)
+    return {"scheduling": [p.model_dump() for p in scheduling], "travel": [p.model_dump() for p in travel]}
 
 
 @router.post("/policies", status_code=status.HTTP_201_CREATED, summary="Set scheduling and travel policies",

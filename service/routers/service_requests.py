@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
-from sqlmodel import col, select
 
-from models import Escalation
 from models.schemas import RequestValidationError, ServiceRequestCreate
 from models.security_tables import Role
 from service.auth import AUTH_RESPONSES, Principal, require_roles
@@ -17,8 +15,9 @@ from service.limits import DbId
 from service.routers.escalations import escalation_out
 from service.schemas import AcceptedOut, AssignmentOut, RequestStatusOut, WindowOut
 from service.security import MAX_BODY_BYTES, SIGNATURE_HEADER, SignedJSON
-from truckroll import dispatching, store
-from truckroll.intake import IdempotencyKeyReused, accept_request
+from truckroll import store
+from truckroll.dispatch import commit
+from truckroll.dispatch.intake import IdempotencyKeyReused, accept_request
 
 router = APIRouter(prefix="/service-requests", tags=["service requests"])
 
@@ -96,7 +95,7 @@ def get_service_request(request_id: DbId, session: SessionDep,
         row = store.get_request(request_id, session=session)
     except store.NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    a = dispatching.existing_assignment(request_id, session=session)
+    a = commit.existing_assignment(request_id, session=session)
     if who.role == Role.TECHNICIAN and (a is None or not who.may_see_technician(a.technician_id)):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no service request {request_id} among your jobs")
     out = RequestStatusOut(request_id=request_id, status=row.status, job_type=row.job_type, priority=row.priority,
@@ -108,8 +107,7 @@ def get_service_request(request_id: DbId, session: SessionDep,
                                        scheduled_start=a.scheduled_start, scheduled_end=a.scheduled_end,
                                        status=a.status)
         out.arrival_window = WindowOut(start=a.window_start, end=a.window_end)
-    esc = session.exec(select(Escalation).where(Escalation.request_id == request_id)
-                       .order_by(col(Escalation.id).desc())).first()
+    esc = store.latest_escalation(request_id, session=session)
     if esc is not None:
         out.escalation = escalation_out(esc, row)
     return out

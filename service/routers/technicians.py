@@ -7,9 +7,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
-from sqlmodel import col, select
 
-from models import ServiceRequest
 from models.security_tables import Role
 from service.auth import AUTH_RESPONSES, Principal, require_roles
 from service.deps import SessionDep
@@ -43,7 +41,7 @@ def technician_schedule(
     days = [d for d in store.technician_days(session=session, start=start, end=end, technician_ids=[technician_id])
             if start <= d.shift_start < end]
     ids = [s.request_id for d in days for s in d.stops]
-    requests = {r.id: r for r in session.exec(select(ServiceRequest).where(col(ServiceRequest.id).in_(ids))).all()}
+    requests = store.requests_by_id(ids, session=session)
     shifts = [ShiftOut(start=d.shift_start, end=d.shift_end, stops=[
         StopOut(request_id=s.request_id, start=s.start, end=s.end,
                 arrival_window=WindowOut(start=s.window.start, end=s.window.end), travel_minutes=s.travel_minutes,

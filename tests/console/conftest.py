@@ -19,7 +19,7 @@ BOX_FAR = [[-97.6, 32.0], [-97.1, 32.0], [-97.1, 33.5], [-97.6, 33.5], [-97.6, 3
 
 def seed_company() -> dict[str, int]:
     from truckroll.db import session_scope
-    from truckroll.rules_config import load_rules
+    from truckroll.rules.config import load_rules
 
     with session_scope() as s:
         f.add_job_type(s)
@@ -38,10 +38,11 @@ def seed_company() -> dict[str, int]:
 
 def dispatch(request_id: int) -> int:
     """What the dispatch flow does for a stored request (the one decision, then commit or escalate)."""
-    from truckroll import decision, dispatching, store
+    from truckroll import store
     from truckroll.db import session_scope
+    from truckroll.dispatch import commit, decision
     from truckroll.settings import get_settings
-    from truckroll.travel import get_travel_provider
+    from truckroll.travel.provider import get_travel_provider
 
     st, travel = get_settings(), get_travel_provider()
     with session_scope() as s:
@@ -50,9 +51,9 @@ def dispatch(request_id: int) -> int:
             reasons = {str(c.technician_id): {"name": c.name, "reasons": list(c.reasons)} for c in d.candidates}
             store.open_escalation(request_id, d.escalation_reason or "no technician", reasons, session=s)
         else:
-            result = dispatching.commit_assignment(d, loaded.job, session=s, travel=travel, rules=st.dispatch,
+            result = commit.commit_assignment(d, loaded.job, session=s, travel=travel, rules=st.dispatch,
                                                    tz=st.company_timezone)
-            dispatching.write_confirmation(result, session=s)
+            commit.write_confirmation(result, session=s)
     return request_id
 
 

@@ -6,7 +6,7 @@ import pytest
 
 
 def test_bench_console_measures_every_view(monkeypatch: pytest.MonkeyPatch) -> None:
-    from truckroll.bench.console import as_dict, run_console_bench
+    from bench.console import as_dict, run_console_bench
 
     monkeypatch.setenv("TRUCKROLL_DATABASE_URL", "sqlite:///unused.db")  # restored after the run
     r = as_dict(run_console_bench(technicians=4, requests=10, repeat=3))

@@ -224,8 +224,8 @@ def test_the_escalation_email_links_the_requests_console_page(company: dict[str,
     get_settings.cache_clear()
     rid = _create(**HARD_JOB)
     with session_scope() as s:
-        from truckroll import messages, store
-
+        from truckroll import store
+        from truckroll.notifications import messages
         messages.escalation_alert(session=s, escalation_id=7, request=store.get_request(rid, session=s),
                                   reason="no technician", why_not=[], dispatch_email="dispatch@example.com")
     with session_scope() as s:

@@ -10,13 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlmodel import col, select
 
-from engine.dispatch import choose, evaluate_candidates
+from engine.dispatch.decision import choose, evaluate_candidates
 from models import Assignment, AssignmentStatus, Decision, JobRequirements, RequestStatus
 from tests import factories as f
-from truckroll import dispatching, store
+from truckroll import store
 from truckroll.db import session_scope
+from truckroll.dispatch import commit
 from truckroll.settings import get_settings
-from truckroll.travel import get_travel_provider
+from truckroll.travel.provider import get_travel_provider
 
 pytestmark = pytest.mark.postgres
 
@@ -31,10 +32,10 @@ def _decide(job: JobRequirements, technician_ids: list[int] | None = None) -> De
                   get_settings().dispatch)
 
 
-def _commit(decision: Decision, job: JobRequirements) -> dispatching.CommittedAssignment:
+def _commit(decision: Decision, job: JobRequirements) -> commit.CommittedAssignment:
     settings = get_settings()
     with session_scope() as s:
-        return dispatching.commit_assignment(decision, job, session=s, travel=get_travel_provider(),
+        return commit.commit_assignment(decision, job, session=s, travel=get_travel_provider(),
                                              rules=settings.dispatch, tz=settings.company_timezone)
 
 
@@ -69,7 +70,7 @@ def test_simultaneous_dispatches_never_overlap(pg_db: str) -> None:
             try:
                 _commit(decision, job)
                 return "assigned"
-            except dispatching.ScheduleConflict:
+            except commit.ScheduleConflict:
                 conflicts[rid] += 1
                 decision = _decide(job)
         raise AssertionError(f"request {rid} never settled")
@@ -109,7 +110,7 @@ def test_two_runs_for_one_request_assign_it_once(pg_db: str) -> None:
         try:
             _commit(decision, job)
             return "assigned"
-        except dispatching.ScheduleConflict:
+        except commit.ScheduleConflict:
             return "conflict"
 
     with ThreadPoolExecutor(2) as pool:

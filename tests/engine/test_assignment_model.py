@@ -7,8 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from engine.assignment import AssignmentOptions, build_problem, greedy_assignment, solve_assignment
-from engine.reoptimize import (
+from engine.reoptimize.day import (
     ReoptimizeOptions,
     changed_windows,
     is_better,
@@ -16,6 +15,7 @@ from engine.reoptimize import (
     retime,
     score_plan,
 )
+from engine.reoptimize.model import AssignmentOptions, build_problem, greedy_assignment, solve_assignment
 from engine.travel import GreatCircleTravel
 from models.domain import TechnicianDay
 from tests.factories import ORIGIN, at, job, north_km, stop, tech_day, window

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 
-from engine.availability import (
+from engine.config import DispatchSettings
+from engine.dispatch.decision import decide
+from engine.dispatch.eligibility import ineligibility_reasons
+from engine.dispatch.insertion import best_insertion
+from engine.rules.availability import (
     available_intervals,
     customer_windows,
     earliest_first_start,
@@ -18,10 +22,6 @@ from engine.availability import (
     subtract,
     visiting_start_windows,
 )
-from engine.config import DispatchSettings
-from engine.dispatch import decide
-from engine.eligibility import ineligibility_reasons
-from engine.insertion import best_insertion
 from engine.travel import GreatCircleTravel
 from models.domain import TimeWindow
 from models.rules import Absence, JobRules, TravelPolicy, WeeklyHours

@@ -7,7 +7,15 @@ from datetime import date, timedelta
 
 import pytest
 
-from engine.booking import (
+from engine.booking.forecast import (
+    DemandCell,
+    DemandRecord,
+    Forecast,
+    WindowGrid,
+    forecast_from_dict,
+    forecast_from_history,
+)
+from engine.booking.windows import (
     BookingSettings,
     DisplacementCache,
     availability,
@@ -16,14 +24,6 @@ from engine.booking import (
     forecast_optimum,
 )
 from engine.config import DispatchSettings
-from engine.forecast import (
-    DemandCell,
-    DemandRecord,
-    Forecast,
-    WindowGrid,
-    forecast_from_dict,
-    forecast_from_history,
-)
 from engine.travel import GreatCircleTravel
 from tests.factories import ORIGIN, at, job, north_km, stop, tech_day
 

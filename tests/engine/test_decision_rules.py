@@ -11,11 +11,11 @@ from datetime import date, timedelta
 import pytest
 
 from engine.config import DispatchSettings
-from engine.dispatch import decide, score_gap
-from engine.eligibility import ineligibility_reasons
-from engine.insertion import best_insertion, utilisation
+from engine.dispatch.decision import decide, score_gap
+from engine.dispatch.eligibility import ineligibility_reasons
+from engine.dispatch.insertion import best_insertion, utilisation
 from engine.metrics import day_metrics
-from engine.territories import home_base, job_rules_for, radius_reasons
+from engine.rules.territories import home_base, job_rules_for, radius_reasons
 from engine.travel import GreatCircleTravel
 from models.domain import TimeWindow
 from models.rules import Membership, SchedulingPolicy, TechnicianRules

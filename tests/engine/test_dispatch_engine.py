@@ -9,11 +9,11 @@ from datetime import date, timedelta
 
 import pytest
 
-from engine.analysis import analyse_requirements
 from engine.config import DispatchSettings, ScoringWeights
-from engine.dispatch import apply_decision, decide
-from engine.eligibility import ineligibility_reasons
-from engine.insertion import best_insertion, promised_window, utilisation
+from engine.dispatch.analysis import analyse_requirements
+from engine.dispatch.decision import apply_decision, decide
+from engine.dispatch.eligibility import ineligibility_reasons
+from engine.dispatch.insertion import best_insertion, promised_window, utilisation
 from engine.travel import GreatCircleTravel
 from models import JobTypeSpec, TimeWindow
 from tests.factories import DAY, ORIGIN, at, job, north_km, stop, tech_day, window

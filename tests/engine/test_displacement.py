@@ -7,8 +7,8 @@ route's timing is the stops' own.
 from __future__ import annotations
 
 from engine.config import DispatchSettings
-from engine.dispatch import apply_decision, decide
-from engine.displacement import displacement_plan, without_stops
+from engine.dispatch.decision import apply_decision, decide
+from engine.dispatch.displacement import displacement_plan, without_stops
 from engine.travel import GreatCircleTravel
 from models.domain import TimeWindow
 from tests.factories import at, job, north_km, stop, tech_day, window

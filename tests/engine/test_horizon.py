@@ -1,4 +1,4 @@
-"""Re-optimisation over several days (engine.horizon): PyVRP columns, CBC set partitioning, pinned work."""
+"""Re-optimisation over several days (engine.reoptimize.horizon): PyVRP columns, CBC set partitioning, pinned work."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from engine.assignment import AssignmentOptions
-from engine.horizon import Column, HorizonOptions, choose_columns, pinned_conflicts, reoptimize_horizon
-from engine.reoptimize import ReoptimizeOptions, is_better, retime, score_plan
+from engine.reoptimize.day import ReoptimizeOptions, is_better, retime, score_plan
+from engine.reoptimize.horizon import Column, HorizonOptions, choose_columns, pinned_conflicts, reoptimize_horizon
+from engine.reoptimize.model import AssignmentOptions
 from engine.travel import GreatCircleTravel
 from models.domain import TimeWindow
 from tests.factories import DAY, ORIGIN, at, job, north_km, stop, tech_day, window

@@ -1,4 +1,4 @@
-"""The live day's ETA propagation (engine.live) and shift patterns with exceptions (engine.shifts), by hand."""
+"""The live day's ETA propagation (engine.live) and shift patterns with exceptions (engine.rules.shifts), by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import date, time, timedelta
 import pytest
 
 from engine.live import StopFacts, propagate
-from engine.shifts import ShiftExceptionSpec, apply_exceptions
+from engine.rules.shifts import ShiftExceptionSpec, apply_exceptions
 from engine.travel import GreatCircleTravel
 from models import TimeWindow
 from tests.factories import at, north_km, stop, window
@@ -74,7 +74,7 @@ def test_bad_facts_are_refused() -> None:
 
 def test_exceptions_replace_the_pattern_day() -> None:
     """Weekdays 08-17; Tuesday off, Wednesday 10:00-14:00: only those days change."""
-    from engine.availability import weekly_intervals
+    from engine.rules.availability import weekly_intervals
     from models.rules import WeeklyHours
 
     hours = [WeeklyHours(d, time(8), time(17)) for d in range(5)]

@@ -1,4 +1,4 @@
-"""Bounded repair (engine.repair): nobody can take a request by insertion, but moving one job not yet under way
+"""Bounded repair (engine.dispatch.repair): nobody can take a request by insertion, but moving one job not yet under way
 to another technician, inside the window its customer was promised, makes room.
 
 Tech 1 lives at the origin, works 08:00-12:00, has plumbing and hvac; job #7 (plumbing, 120 min) sits at
@@ -10,8 +10,8 @@ way (it cannot move later than 09:30, and after it is too late).
 from __future__ import annotations
 
 from engine.config import DispatchSettings
-from engine.dispatch import decide
-from engine.repair import repair
+from engine.dispatch.decision import decide
+from engine.dispatch.repair import repair
 from engine.travel import GreatCircleTravel
 from models.domain import JobRequirements
 from tests.factories import at, job, north_km, stop, tech_day, window

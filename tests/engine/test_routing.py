@@ -189,7 +189,7 @@ def test_cli_prints_the_answer_and_a_one_line_error(tmp_path):
     """`truckroll solve` prints the answer JSON; a malformed problem gives a one-line error naming the field."""
     from typer.testing import CliRunner
 
-    from truckroll.cli.app import app
+    from cli.app import app
 
     good = tmp_path / "p.json"
     good.write_text(json.dumps({"objective": "min_travel", "technicians": [tech()],

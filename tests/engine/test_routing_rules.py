@@ -47,7 +47,7 @@ def served(answer: Answer) -> set[str]:
 def test_prize_collecting_plans_a_generated_real_shaped_day_without_falling_back():
     """25 technicians at their own homes, skills with levels, certifications, several windows: the default
     objective used to end on infeasible plans ("the search found no feasible plan") and fall back to greedy."""
-    from truckroll.scenario import day_problem, generate
+    from demo.scenario import day_problem, generate
 
     scenario = generate(25, 1, seed=1)
     problem = day_problem(scenario, scenario.days[0], max_work_share=0.85)
@@ -116,7 +116,7 @@ def test_pinned_stop_that_cannot_be_kept_is_reported_by_name():
 def test_cli_reports_a_pin_that_cannot_be_kept_in_one_line(tmp_path):
     from typer.testing import CliRunner
 
-    from truckroll.cli.app import app
+    from cli.app import app
 
     path = tmp_path / "p.json"
     path.write_text(json.dumps({"technicians": [tech("A", absences=[[100, 200]])],
@@ -225,8 +225,8 @@ def test_scenario_generator_is_deterministic_and_realistic(tmp_path):
     scenario and one routing problem per day that `truckroll solve` reads."""
     from typer.testing import CliRunner
 
-    from truckroll.cli.app import app
-    from truckroll.scenario import generate, scenario_from_json
+    from cli.app import app
+    from demo.scenario import generate, scenario_from_json
 
     a, b = generate(20, 3, seed=5), generate(20, 3, seed=5)
     assert a.to_json() == b.to_json()

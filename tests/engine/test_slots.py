@@ -1,4 +1,4 @@
-"""The slot optimiser (engine/slots.py) and ``truckroll optimize-slots``."""
+"""The slot optimiser (engine/booking/slots.py) and ``truckroll optimize-slots``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from engine import slots as engine_slots
-from engine.slots import (
+from cli.app import app
+from engine.booking import slots as engine_slots
+from engine.booking.slots import (
     Assignment,
     SlotPlan,
     SlotProblem,
@@ -22,7 +23,6 @@ from engine.slots import (
     solve,
     solve_greedy,
 )
-from truckroll.cli.app import app
 
 has_cbc = pytest.mark.skipif(shutil.which("cbc") is None, reason="needs CBC (Debian coinor-cbc)")
 

@@ -11,9 +11,9 @@ from datetime import date
 import pytest
 
 from engine.config import DispatchSettings
-from engine.dispatch import decide
-from engine.eligibility import ineligibility_reasons
-from engine.territories import (
+from engine.dispatch.decision import decide
+from engine.dispatch.eligibility import ineligibility_reasons
+from engine.rules.territories import (
     allowed,
     boundaries_on,
     job_rules_for,

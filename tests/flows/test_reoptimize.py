@@ -14,7 +14,7 @@ from tests.factories import DAY, add_job_type, add_technician, at, north_km, req
 from truckroll import store
 from truckroll.db import session_scope
 from truckroll.settings import get_settings
-from truckroll.travel import get_travel_provider
+from truckroll.travel.provider import get_travel_provider
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 D = DAY.isoformat()

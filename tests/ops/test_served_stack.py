@@ -18,7 +18,7 @@ BURST = 24
 
 
 def _seed(url: str, n: int) -> list[dict[str, Any]]:
-    from truckroll import demo
+    from demo import company as demo
     from truckroll.db import init_db, make_engine, session_scope
 
     engine = init_db(make_engine(url))
@@ -147,7 +147,7 @@ def test_burst_with_a_killed_worker_ends_every_request_once_and_the_scheduler_fi
         assert {"truckroll: a run crashed or failed", "truckroll: a scheduled run is late",
                 "truckroll: re-optimisation not applied", "truckroll: escalations are piling up"} <= {
             a["name"] for a in autos}
-        from truckroll.mailsink import read_inbox
+        from truckroll.notifications.mailsink import read_inbox
 
         deadline = time.monotonic() + 240
         alerts: list[Any] = []

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 def test_concurrent_retries_lose_nothing_and_duplicate_nothing() -> None:
     """40 requests, 20 retried, 8 in flight: every delivery is accepted, each retry gets its original's id, every
     accepted id is in the database under its key, and there is one row per distinct request."""
-    from truckroll.bench.intake import run_intake_bench
+    from bench.intake import run_intake_bench
 
     r = run_intake_bench(requests=40, concurrency=8, retry_share=0.5, technicians=4, drain=False)
     assert r.deliveries == 60 and r.accepted == 60 and r.refused == 0

@@ -141,7 +141,7 @@ def test_a_dispatcher_overrides_the_territory_with_a_reason_that_is_recorded(
     offering it as overridable; overriding without a reason is 422; with one, he gets the job and the override
     and its reason are on the decision's record and in the escalation's resolution."""
     from models import AssignmentDecision
-    from truckroll.rules_config import load_rules
+    from truckroll.rules.config import load_rules
 
     with session_scope() as s:
         load_rules({"territories": [{"name": "Dallas", "timezone": "America/Chicago", "polygon": BOX_ALL},

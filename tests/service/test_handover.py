@@ -16,7 +16,7 @@ from models.operations import DispatchLease
 from tests import factories as f
 from truckroll import store
 from truckroll.db import session_scope
-from truckroll.requeue import QUEUED
+from truckroll.dispatch.requeue import QUEUED
 
 
 def _persist(n: int) -> list[int]:

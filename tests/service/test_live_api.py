@@ -28,10 +28,11 @@ def _dispatch(payload: dict[str, Any]) -> int:
 
 def _dispatch_existing(request_id: int) -> int:
     """Assign (or escalate) a stored request as the flow's steps do, without Prefect."""
-    from engine.dispatch import decide
-    from truckroll import dispatching, store
+    from engine.dispatch.decision import decide
+    from truckroll import store
+    from truckroll.dispatch import commit
     from truckroll.settings import get_settings
-    from truckroll.travel import get_travel_provider
+    from truckroll.travel.provider import get_travel_provider
 
     st, travel = get_settings(), get_travel_provider()
     with session_scope() as s:
@@ -43,7 +44,7 @@ def _dispatch_existing(request_id: int) -> int:
         if decision.chosen is None:
             store.open_escalation(row.id, decision.escalation_reason or "", {}, session=s)
         else:
-            dispatching.commit_assignment(decision, job, session=s, travel=travel, rules=st.dispatch,
+            commit.commit_assignment(decision, job, session=s, travel=travel, rules=st.dispatch,
                                           tz=st.company_timezone)
         return row.id
 

@@ -17,9 +17,9 @@ from sqlmodel import select
 from models import DispatchLease, Escalation, RequestStatus, TechnicianAbsence
 from tests import factories as f
 from tests.service.test_requeue import _persist
-from truckroll import requeue as rq
 from truckroll import store
 from truckroll.db import session_scope
+from truckroll.dispatch import requeue as rq
 
 
 def _lease(rid: int) -> DispatchLease:
@@ -137,7 +137,7 @@ def test_delivery_without_a_channel_says_so(company: dict[str, int], monkeypatch
     from prefect import flow
 
     from tasks.notifications import deliver_notifications
-    from truckroll import notify
+    from truckroll.notifications import outbox as notify
     from truckroll.settings import get_settings
 
     for name in ("EMAIL", "SMS", "DISPATCH", "TECHNICIAN"):
@@ -165,7 +165,7 @@ def _free_port() -> int:
 
 def test_the_mail_catcher_files_every_message_and_shows_it(tmp_path: Path) -> None:
     """A message sent by SMTP is in the Maildir and listed (then shown) by the web inbox."""
-    from truckroll.mailsink import read_inbox, running
+    from truckroll.notifications.mailsink import read_inbox, running
 
     smtp_port, http_port = _free_port(), _free_port()
     with running(tmp_path / "mail", smtp_port=smtp_port, http_port=http_port):
@@ -195,7 +195,7 @@ def absent_company(db: str) -> Iterator[date]:
 
 def test_capacity_counts_no_free_technician_when_everyone_is_absent(absent_company: date) -> None:
     """GET /capacity's view: an absent technician frees nothing in any window."""
-    from truckroll.booking import capacity
+    from truckroll.booking.windows import capacity
 
     rows = capacity(absent_company)
     assert rows and all(w["free_technicians"] == 0 for w in rows)

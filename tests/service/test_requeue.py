@@ -16,7 +16,7 @@ from tests import factories as f
 from tests.service.conftest import SECRET, post_request
 from truckroll import store
 from truckroll.db import session_scope
-from truckroll.requeue import requeue, stranded_requests
+from truckroll.dispatch.requeue import requeue, stranded_requests
 
 
 def _persist(n: int = 1, **overrides: object) -> list[int]:

@@ -5,7 +5,7 @@
 (function () {
   "use strict";
 
-  var TOKEN_KEY = "truckroll.console.token";
+  var TOKEN_KEY = "truckroll.reports.console.token";
   var POLL_MS = 3000;
   var body = document.body;
   var view = body.dataset.view;

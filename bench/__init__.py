@@ -1,0 +1,1 @@
+"""Benchmarks: ``truckroll bench NAME`` is implemented in ``bench/NAME.py``."""

@@ -1,0 +1,363 @@
+"""``truckroll bench day``: ways of planning one generated service day, side by side in one run.
+
+On a generated scenario (``demo.scenario``), for the first service day and its own requests (those whose
+first window is that day, with their windows on that day):
+
+- one by one: the dispatch engine's per-request decision (``engine.dispatch.decision.decide`` + insertion) in arrival
+  order, under the default dispatch rules (85% utilisation target, promised windows hard);
+- one by one then re-optimisation: the one-by-one plan given to the re-optimisation the flow runs
+  (``engine.reoptimize.horizon.reoptimize_horizon``: PyVRP routes, CBC set partitioning warm-started from the current
+  plan, default options at the 85% target), within ``--reoptimise-limit`` seconds; the hook ``REOPTIMISE``;
+- offline: every request at once, truckroll's optimiser with a generous budget under the same rules (the 85%
+  target as a maximum working time);
+- VROOM (pyvroom) and OR-Tools on the same day with the constraints they can express (VROOM has no maximum
+  working time; OR-Tools gets it as a span limit);
+- equal wall time: truckroll and VROOM on the same data (no working-time cap, which VROOM cannot express) at
+  the same budget per run.
+
+Every plan is timed again by the same double-precision scheduler and checked by ``engine.routing.check``.
+Reported: served, escalated (not served), revenue, travel per job, utilisation (average over technicians on
+shift and the busiest), route overlap (the share of stops that lie inside the convex hull of another
+technician's route), seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date
+from functools import partial
+from typing import Any
+
+import typer
+
+from cli.app import bench_app, console, fail
+from engine.routing.peers import run_ortools, run_vroom
+
+UTILISATION_TARGET = 0.85
+
+
+@dataclass
+class OneByOne:
+    """The dispatch engine's day after the one-by-one decisions: its shifts with their routes, the requests'
+    requirements, and how they map onto the benchmark problem's indices."""
+
+    days: list[Any]  # engine TechnicianDay, routes included
+    jobs: dict[int, Any]  # request number -> JobRequirements (every request of the day)
+    job_index: dict[str, int]  # scenario request id ("r12") -> problem job index
+    tech_index: dict[int, int]  # TechnicianDay.technician_id -> problem technician index
+    travel: Any
+
+    def orders(self, days: list[Any] | None = None) -> dict[int, list[int]]:
+        """Orders per problem technician index of ``days`` (default: the one-by-one routes)."""
+        return {self.tech_index[d.technician_id]: [self.job_index[f"r{s.request_id}"]
+                                                   for s in sorted(d.stops, key=lambda s: s.start)]
+                for d in (self.days if days is None else days)}
+
+
+def reoptimise(state: OneByOne, time_limit_seconds: float, seed: int = 0) -> dict[int, list[int]]:
+    """The re-optimisation the flow runs (``engine.reoptimize.horizon.reoptimize_horizon``, default options at the 85%
+    target) on the one-by-one plan, the escalated requests offered to it; applied only when better, as the
+    flow does (``engine.reoptimize.day.is_better`` through ``score_plan``)."""
+    from engine.reoptimize.day import ReoptimizeOptions, is_better, score_plan
+    from engine.reoptimize.horizon import HorizonOptions, reoptimize_horizon
+    from engine.reoptimize.model import AssignmentOptions
+
+    options = ReoptimizeOptions(assignment=AssignmentOptions(utilisation_target=UTILISATION_TARGET),
+                                time_limit_seconds=time_limit_seconds)
+    plan = reoptimize_horizon(state.days, state.jobs, state.travel, HorizonOptions(base=options, seed=seed))
+    if not plan.valid:
+        return state.orders()
+    before = score_plan(state.days, state.jobs, state.travel, options)
+    after = score_plan(plan.days, state.jobs, state.travel, options)
+    return state.orders(plan.days if is_better(after, before, options.min_gain) else None)
+
+
+# The re-optimisation's hook: (one-by-one state, seconds) -> orders per technician index.
+REOPTIMISE: Callable[[OneByOne, float], dict[int, list[int]]] | None = reoptimise
+
+
+# ---------------------------------------------------------------- measuring a plan
+
+
+def plan_answer(problem: Any, orders: dict[int, list[int]], runtime: float, status: str = "peer") -> Any:
+    """Time ``orders`` (technician index -> job indices) with our scheduler; routes it rejects are dropped."""
+    from engine.routing.check import schedule_route
+    from engine.routing.problem import Answer, Unassigned, available_minutes, normalise, travel_table
+
+    problem = normalise(problem)
+    table = travel_table(problem)
+    routes, broken = [], 0
+    for t, order in sorted(orders.items()):
+        if not order:
+            continue
+        route = schedule_route(problem, table, t, order)
+        if isinstance(route, str):
+            broken += 1
+            continue
+        routes.append(route)
+    served = {s.job for r in routes for s in r.stops}
+    util = {}
+    for tech in problem.technicians:
+        length = available_minutes(problem, tech)
+        r = next((x for x in routes if x.technician == tech.id), None)
+        util[tech.id] = r.work_minutes / length if r is not None and length > 0 else 0.0
+    return Answer(status=status, objective=problem.objective, routes=tuple(routes),
+                  unassigned=tuple(Unassigned(j.id, "not served") for j in problem.jobs if j.id not in served),
+                  travel_minutes=sum(r.travel_minutes for r in routes), distance=sum(r.distance for r in routes),
+                  value_served=sum(j.value for j in problem.jobs if j.id in served), utilisation=util,
+                  runtime_seconds=runtime, notes=(f"{broken} routes broke the rules and were dropped",) if broken
+                  else ())
+
+
+def route_overlap(routes: list[list[tuple[float, float]]]) -> float:
+    """Share of stops lying strictly inside the convex hull of another technician's route (home included).
+
+    ``routes``: per technician, [home, stop, stop, ...] as (lat, lon). 0 means territories that do not cross.
+    """
+    from shapely.geometry import MultiPoint, Point
+
+    hulls = [MultiPoint([(lon, lat) for lat, lon in r]).convex_hull for r in routes]
+    inside = total = 0
+    for k, r in enumerate(routes):
+        for lat, lon in r[1:]:
+            total += 1
+            p = Point(lon, lat)
+            if any(h.geom_type == "Polygon" and h.contains(p) for i, h in enumerate(hulls) if i != k):
+                inside += 1
+    return inside / total if total else 0.0
+
+
+def measure(problem: Any, answer: Any, coords: list[tuple[float, float]], seconds: float) -> dict[str, Any]:
+    """The row figures of one plan (see the module docstring)."""
+    from engine.routing.check import check_answer
+    from engine.routing.problem import normalise
+
+    problem = normalise(problem)
+    jobs = {j.id: j for j in problem.jobs}
+    served = [s.job for r in answer.routes for s in r.stops if jobs[s.job].kind == "job"]
+    n = sum(1 for j in problem.jobs if j.kind == "job")
+    index = {t.id: k for k, t in enumerate(problem.technicians)}
+    util = [answer.utilisation.get(t.id, 0.0) for t in problem.technicians if t.shift[1] > t.shift[0]]
+    hull_routes = []
+    for r in answer.routes:
+        tech = problem.technicians[index[r.technician]]
+        home = coords[tech.start] if isinstance(tech.start, int) else tech.start
+        hull_routes.append([home] + [coords[jobs[s.job].location] for s in r.stops if jobs[s.job].kind == "job"])
+    issues = check_answer(problem, answer)
+    return {"served": len(served), "escalated": n - len(served),
+            "revenue": sum(jobs[j].value for j in served),
+            "travel_per_job": answer.travel_minutes / len(served) if served else 0.0,
+            "travel": answer.travel_minutes,
+            "util_avg": sum(util) / len(util) if util else 0.0, "util_max": max(util, default=0.0),
+            "overlap": route_overlap(hull_routes), "seconds": seconds, "feasible": not issues,
+            "issues": issues[:3]}
+
+
+def capped_orders(problem: Any, orders: dict[int, list[int]]) -> dict[int, list[int]]:
+    """A peer's orders with the stops that break our rules (the working-time cap) taken out, least valuable
+    first (the optimiser's own repair step)."""
+    from engine.routing.problem import normalise, travel_table
+    from engine.routing.solver import repair_orders
+
+    problem = normalise(problem)
+    plan, _ = repair_orders(problem, travel_table(problem), orders)
+    return {t: o for t, o in plan.orders.items() if o}
+
+
+# ---------------------------------------------------------------- one by one
+
+
+def one_by_one(scenario: Any, day: date, problem: Any) -> OneByOne:
+    """The dispatch engine's per-request decision in arrival order (see ``OneByOne.orders`` for the orders in
+    ``problem``'s indices)."""
+    from zoneinfo import ZoneInfo
+
+    from engine.config import DispatchSettings
+    from engine.dispatch.decision import apply_decision, decide
+    from engine.travel import GreatCircleTravel
+    from models.domain import JobRequirements, Location, TechnicianDay, TimeWindow
+    from models.rules import Absence
+
+    tz = ZoneInfo(scenario.timezone)
+    travel = GreatCircleTravel(detour_factor=1.3, speed_kmh=40.0)
+    rules = DispatchSettings(utilisation_target=UTILISATION_TARGET)
+    on_shift = {t.id for t in problem.technicians}
+    days: list[TechnicianDay] = []
+    number = {t.id: k + 1 for k, t in enumerate(scenario.technicians)}
+    for t in scenario.technicians:
+        if t.id not in on_shift:
+            continue
+        shift = next(s for s in t.shifts if s.start.astimezone(tz).date() == day)
+        absences = [Absence(number[t.id], a.start, a.end, reason) for a, reason in t.absences
+                    if a.start < shift.end and a.end > shift.start]
+        days.append(TechnicianDay(number[t.id], t.name, Location(*t.home), shift.start, shift.end,
+                                  skills=dict(t.skills), certifications=dict(t.certifications),
+                                  upsell_multiplier=t.multiplier, absences=absences))
+    job_index = {j.id: k for k, j in enumerate(problem.jobs)}
+    jobs: dict[int, JobRequirements] = {}
+    for r in scenario.requests_for(day):
+        if r.id not in job_index:
+            continue
+        windows = [TimeWindow(w.start, w.end) for w in r.windows if w.start.astimezone(tz).date() == day]
+        req = JobRequirements(request_id=int(r.id[1:]), location=Location(*r.location),
+                              duration_minutes=r.duration_minutes, required_skills=dict(r.skills),
+                              required_certifications=list(r.certifications), parts_needed={}, windows=windows,
+                              priority=r.priority, estimated_value=r.value)
+        jobs[req.request_id] = req
+        decision = decide(req, days, travel, rules)
+        if decision.chosen is not None:
+            apply_decision(decision, req, travel)
+    tech_index = {number[t.id]: k for k, t in enumerate(problem.technicians)}
+    return OneByOne(days, jobs, job_index, tech_index, travel)
+
+
+# ---------------------------------------------------------------- the command
+
+
+def _coords(scenario: Any, day: date, problem: Any) -> list[tuple[float, float]]:
+    """The (lat, lon) of every matrix row of ``problem`` (as ``day_problem`` numbered them)."""
+    techs = {t.id: t for t in scenario.technicians}
+    reqs = {r.id: r for r in scenario.requests}
+    coords: dict[int, tuple[float, float]] = {}
+    for t in problem.technicians:
+        coords[t.start] = techs[t.id].home
+    for j in problem.jobs:
+        if j.id in reqs:
+            coords[j.location] = reqs[j.id].location
+    return [coords[k] for k in range(len(coords))]
+
+
+def bench_rows(technicians: int, seed: int, offline_limit: float, peer_limit: float,
+               equal_times: list[float], peers: list[str], ablation: bool = False,
+               reoptimise_limit: float = 10.0) -> list[dict[str, Any]]:
+    """Every row of one scenario (see the module docstring)."""
+    from demo.scenario import day_problem, generate
+    from engine.routing.solver import solve
+
+    scenario = generate(technicians, 1, seed)
+    day = scenario.days[0]
+    capped = day_problem(scenario, day, max_work_share=UTILISATION_TARGET)
+    free = day_problem(scenario, day)
+    coords = _coords(scenario, day, capped)
+    rows: list[dict[str, Any]] = []
+    label = f"{technicians} techs / {len(capped.jobs)} requests"
+
+    def add(name: str, problem: Any, make: Callable[[], Any]) -> None:
+        t0 = time.perf_counter()
+        try:
+            answer = make()
+        except Exception as exc:  # a benchmark row, not a crash
+            rows.append({"scenario": label, "plan": name, "error": str(exc)})
+            return
+        seconds = time.perf_counter() - t0
+        rows.append({"scenario": label, "plan": name, **measure(problem, answer, coords, seconds)})
+
+    obo: dict[int, list[int]] = {}
+    state: list[OneByOne] = []
+    # The dispatch engine keeps service out of an absence but does not send the technician home for it:
+    # its routes are measured with the absences as shift limits only (no absence stops to keep).
+    engine_view = replace(capped, technicians=tuple(replace(t, absences=tuple(
+        (a, b) for a, b in t.absences if a <= t.shift[0] or b >= t.shift[1])) for t in capped.technicians))
+
+    def run_obo() -> Any:
+        t0 = time.perf_counter()
+        state.append(one_by_one(scenario, day, capped))
+        obo.update(state[0].orders())
+        return plan_answer(engine_view, obo, time.perf_counter() - t0, "one_by_one")
+
+    add("one by one (dispatch engine, 85% target)", engine_view, run_obo)
+    if REOPTIMISE is None:
+        rows.append({"scenario": label, "plan": "one by one + re-optimisation",
+                     "error": "no re-optimisation (hook bench.day.REOPTIMISE)"})
+    elif state:
+        hook = REOPTIMISE
+        add(f"one by one + re-optimisation {reoptimise_limit:g} s", engine_view,
+            lambda: plan_answer(engine_view, hook(state[0], reoptimise_limit), 0.0, "reoptimised"))
+    add(f"offline: truckroll {offline_limit:g} s (85% cap)", capped,
+        lambda: solve(capped, time_limit_seconds=offline_limit, seed=seed))
+    bound_rows = [rows[-1]]
+    if "vroom" in peers:
+        add(f"VROOM {peer_limit:g} s (no cap: not expressible)", free,
+            lambda: plan_answer(free, run_vroom(free, peer_limit), 0.0))
+        add(f"VROOM {peer_limit:g} s, stops over the 85% cap taken out", capped,
+            lambda: plan_answer(capped, capped_orders(capped, run_vroom(capped, peer_limit)), 0.0))
+        bound_rows.append(rows[-1])
+    if "ortools" in peers:
+        add(f"OR-Tools GLS {peer_limit:g} s (85% cap)", capped,
+            lambda: plan_answer(capped, run_ortools(capped, peer_limit), 0.0))
+        bound_rows.append(rows[-1])
+    # The offline plan is the best of truckroll's and the peers' plans under the same rules: the bound the
+    # one-by-one and re-optimised plans are judged against (value served first, then travel).
+    valid = [r for r in bound_rows if "error" not in r and r["feasible"]]
+    if valid:
+        best = max(valid, key=lambda r: (round(r["revenue"], 2), -r["travel"]))
+        rows.append({**best, "plan": f"offline plan = best of the above under the 85% cap ({best['plan']})"})
+        reopt = next((r for r in rows if r["plan"].startswith("one by one + re") and "error" not in r), None)
+        if reopt is not None:
+            rows.append(against_offline(label, reopt, best))
+
+    def vroom_answer(limit: float) -> Any:
+        return plan_answer(free, run_vroom(free, limit), 0.0)
+
+    for limit in equal_times:
+        add(f"equal time: truckroll {limit:g} s (no cap)", free,
+            partial(solve, free, time_limit_seconds=limit, seed=seed))
+        if ablation:
+            add(f"equal time: truckroll {limit:g} s, greedy start (no cap)", free,
+                partial(solve, free, time_limit_seconds=limit, seed=seed, start="greedy"))
+        add(f"equal time: VROOM {limit:g} s (no cap)", free, partial(vroom_answer, limit))
+    return rows
+
+
+def against_offline(label: str, reopt: dict[str, Any], offline: dict[str, Any]) -> dict[str, Any]:
+    """The issue's targets: the re-optimised plan serves at least 98% of the offline plan's requests, at no
+    more than 105% of its travel per job."""
+    served = reopt["served"] / offline["served"] if offline["served"] else 1.0
+    travel = reopt["travel_per_job"] / offline["travel_per_job"] if offline["travel_per_job"] else 1.0
+    revenue = reopt["revenue"] / offline["revenue"] if offline["revenue"] else 1.0
+    ok = served >= 0.98 and travel <= 1.05
+    return {"scenario": label, "plan": "re-optimised against the offline plan",
+            "error": f"served {served:.1%} (target >= 98%), travel/job {travel:.1%} (target <= 105%): "
+                     f"{'met' if ok else 'NOT met'}; revenue {revenue:.1%}", "served_ratio": served,
+            "travel_ratio": travel}
+
+
+@bench_app.command("day")
+def bench_day(
+    technicians: str = typer.Option("25,100", help="Scenario sizes (technicians), comma-separated."),
+    seed: int = typer.Option(1, help="Scenario seed (truckroll scenario generate)."),
+    offline_limit: float = typer.Option(30.0, "--offline-limit", help="Budget of the offline plan (seconds)."),
+    peer_limit: float = typer.Option(10.0, "--peer-limit", help="Budget of VROOM and OR-Tools (seconds)."),
+    equal_time: str = typer.Option("2,5", "--equal-time", help="Budgets of the equal-wall-time pairs."),
+    peers: str = typer.Option("vroom,ortools", help="Peers to run: vroom, ortools."),
+    ablation: bool = typer.Option(False, help="Also run truckroll from the greedy start at the equal budgets."),
+    reoptimise_limit: float = typer.Option(10.0, "--reoptimise-limit",
+                                           help="Budget of the re-optimisation after one-by-one (seconds)."),
+) -> None:
+    """One-by-one dispatch, the offline plan, VROOM and OR-Tools on generated days, side by side."""
+    try:
+        sizes = [int(x) for x in technicians.split(",") if x.strip()]
+        times = [float(x) for x in equal_time.split(",") if x.strip()]
+    except ValueError:
+        raise fail("--technicians and --equal-time take comma-separated numbers") from None
+    if not sizes or any(s < 1 for s in sizes) or any(t <= 0 for t in times) or reoptimise_limit <= 0:
+        raise fail("--technicians must list positive sizes, --equal-time and --reoptimise-limit positive seconds")
+    peer_list = [p.strip() for p in peers.split(",") if p.strip()]
+    unknown = sorted(set(peer_list) - {"vroom", "ortools"})
+    if unknown:
+        raise fail(f"unknown peers: {', '.join(unknown)} (known: vroom, ortools)")
+    console.print("| scenario | plan | served | escalated | revenue $ | travel/job | avg util | busiest | "
+                  "overlap | seconds | feasible |", soft_wrap=True)
+    console.print("|---|---|---|---|---|---|---|---|---|---|---|", soft_wrap=True)
+    for size in sizes:
+        for row in bench_rows(size, seed, offline_limit, peer_limit, times, peer_list, ablation, reoptimise_limit):
+            if "error" in row:
+                console.print(f"| {row['scenario']} | {row['plan']} | {row['error']} |", soft_wrap=True)
+                continue
+            console.print(
+                f"| {row['scenario']} | {row['plan']} | {row['served']} | {row['escalated']} | "
+                f"{row['revenue']:,.0f} | {row['travel_per_job']:.1f} | {row['util_avg']:.1%} | "
+                f"{row['util_max']:.1%} | {row['overlap']:.1%} | {row['seconds']:.1f} | "
+                f"{'yes' if row['feasible'] else 'NO: ' + '; '.join(row['issues'])} |", soft_wrap=True)

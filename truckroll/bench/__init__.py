@@ -1,1 +1,0 @@
-"""Benchmarks: ``truckroll bench NAME`` is implemented in ``truckroll/bench/NAME.py``."""

@@ -1,0 +1,1 @@
+"""Booking against the database: windows to offer, the capacity view, booking a window."""

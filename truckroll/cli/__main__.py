@@ -1,3 +1,0 @@
-from truckroll.cli import main
-
-main()

@@ -1,0 +1,1 @@
+"""A company's set-up as a declarative sync (YAML and CSV)."""

@@ -1,0 +1,1 @@
+"""Travel times: the provider configured for this installation, and openrouteservice."""
