@@ -60,22 +60,22 @@ def seed_day(technicians: int, requests: int, *, day: date = DAY, under_way: int
 
     with session_scope() as s:
         demo.seed_company(s, day, technicians=technicians, rules=True)
-    st, travel = get_settings(), get_travel_provider()
+    st, travel = get_settings(), get_travel_provider(get_settings())
     assigned = escalated = 0
     for r in demo.generate_requests(day, n=requests):
         with session_scope() as s:
-            row, _ = store.create_request(r.payload, session=s)
+            row, _ = store.create_request(r.payload, session=s, horizon_days=st.planning_horizon_days)
             rid = row.id
         assert rid is not None
         with session_scope() as s:
-            loaded, d = decision.decide_request(rid, session=s, travel=travel, rules=st.dispatch)
+            loaded, d = decision.decide_request(rid, session=s, travel=travel, rules=st.dispatch,
+                                                tz=st.company_timezone)
             if d.chosen is None:
                 commit.escalate_request(rid, d.escalation_reason or "no technician can take it", d.candidates,
-                                             session=s, dispatch_email=st.dispatch_email)
+                                        session=s, dispatch_email=st.dispatch_email, console_url=st.console_url)
                 escalated += 1
             else:
-                result = commit.commit_assignment(d, loaded.job, session=s, travel=travel, rules=st.dispatch,
-                                                       tz=st.company_timezone)
+                result = commit.commit_assignment(d, loaded.job, session=s, travel=travel, settings=st)
                 commit.write_confirmation(result, session=s)
                 assigned += 1
     with session_scope() as s:
@@ -83,10 +83,11 @@ def seed_day(technicians: int, requests: int, *, day: date = DAY, under_way: int
         for a in s.exec(select(Assignment).order_by(col(Assignment.scheduled_start))).all():
             firsts.setdefault(a.technician_id, a)
     for i, a in enumerate(list(firsts.values())[:under_way]):
-        apply_event(a.request_id, "en_route", at=a.scheduled_start - timedelta(minutes=20), by="technician")
-        apply_event(a.request_id, "arrived", at=a.scheduled_start, by="technician")
+        apply_event(a.request_id, "en_route", settings=st, at=a.scheduled_start - timedelta(minutes=20),
+                    by="technician")
+        apply_event(a.request_id, "arrived", settings=st, at=a.scheduled_start, by="technician")
         if i % 2 == 0:
-            apply_event(a.request_id, "completed", at=a.scheduled_end, by="technician")
+            apply_event(a.request_id, "completed", settings=st, at=a.scheduled_end, by="technician")
     return assigned, escalated
 
 

@@ -25,10 +25,11 @@ def availability(file: Path = typer.Option(..., "--file", help="A JSON prospecti
     from models.schemas import RequestValidationError
     from truckroll.booking import windows as booking
     from truckroll.db import init_db
+    from truckroll.settings import get_settings
 
     init_db()
     try:
-        answer = booking.availability_for(payload)
+        answer = booking.availability_for(payload, settings=get_settings())
     except RequestValidationError as exc:
         _print_errors(exc)
         raise fail("job refused") from None
@@ -62,10 +63,11 @@ def capacity(day: str = typer.Option(..., "--date", help="YYYY-MM-DD in the comp
     from models.schemas import RequestValidationError
     from truckroll.booking import windows as booking
     from truckroll.db import init_db
+    from truckroll.settings import get_settings
 
     init_db()
     try:
-        rows = booking.capacity(d, skill=skill)
+        rows = booking.capacity(d, skill=skill, settings=get_settings())
     except RequestValidationError as exc:
         _print_errors(exc)
         raise fail("refused") from None

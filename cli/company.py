@@ -124,11 +124,12 @@ def live_report(request: int = typer.Option(..., "--request", help="Service requ
     from truckroll import store
     from truckroll.db import init_db
     from truckroll.live import EventRefused, apply_event
+    from truckroll.settings import get_settings
 
     init_db()
     try:
-        outcome = apply_event(request, kind, at=_when(at, "at"), eta=_when(eta, "eta"), minutes=minutes, note=note,
-                              by=by)
+        outcome = apply_event(request, kind, settings=get_settings(), at=_when(at, "at"), eta=_when(eta, "eta"),
+                              minutes=minutes, note=note, by=by)
     except (EventRefused, store.NotFound) as exc:
         raise fail(str(exc)) from None
     if outcome.dispatch:

@@ -55,8 +55,9 @@ def print_metrics(metrics: dict[str, float], title: str) -> None:
 
 def compute_day_metrics(day: date) -> dict[str, float]:
     from truckroll.reports.plan import load_day_plan
+    from truckroll.settings import get_settings
 
-    return load_day_plan(day).metrics
+    return load_day_plan(day, get_settings()).metrics
 
 
 @app.command()
@@ -99,6 +100,7 @@ def request_create(file: Path = typer.Option(..., "--file", exists=False, help="
     from models.schemas import RequestValidationError
     from truckroll import store
     from truckroll.db import session_scope
+    from truckroll.settings import get_settings
 
     if via not in ("auto", "deployment"):
         raise fail(f"--via must be auto or deployment (got {via!r})")
@@ -107,7 +109,8 @@ def request_create(file: Path = typer.Option(..., "--file", exists=False, help="
     _init()
     try:
         with session_scope() as session:
-            row, created = store.create_request(payload, session=session, idempotency_key=idempotency_key)
+            row, created = store.create_request(payload, session=session, idempotency_key=idempotency_key,
+                                                horizon_days=get_settings().planning_horizon_days)
             rid = row.id
     except RequestValidationError as exc:
         for e in exc.errors:
@@ -247,6 +250,8 @@ def schedule_show(technician: int = typer.Option(..., "--technician", help="Tech
     d = _parse_day(day)
     from truckroll import store
     from truckroll.db import session_scope
+    from truckroll.settings import get_settings
+    from truckroll.travel.provider import get_travel_provider
 
     _init()
     tz = _tz()
@@ -256,7 +261,8 @@ def schedule_show(technician: int = typer.Option(..., "--technician", help="Tech
         except store.NotFound as exc:
             raise fail(str(exc)) from None
         start, end = store.day_bounds(d, tz)
-        days = store.technician_days(session=session, start=start, end=end, technician_ids=[technician])
+        days = store.technician_days(session=session, start=start, end=end, tz=tz.key,
+                                     live=get_travel_provider(get_settings()), technician_ids=[technician])
         requests = {s.request_id: store.get_request(s.request_id, session=session) for dd in days for s in dd.stops}
     if not days:
         console.print(f"{tech.name} has no shift on {d.isoformat()}")
@@ -354,12 +360,13 @@ def print_technician_table(day: date) -> None:
     from engine.dispatch.insertion import route_travel_minutes, utilisation
     from truckroll import store
     from truckroll.db import session_scope
+    from truckroll.settings import get_settings
     from truckroll.travel.provider import get_travel_provider
 
     tz = _tz()
-    travel = get_travel_provider()
+    travel = get_travel_provider(get_settings())
     with session_scope() as session:
-        days, values, _ = store.day_plan(day, tz, session=session)
+        days, values, _ = store.day_plan(day, tz, session=session, live=travel)
     t = Table(title=f"Technicians on {day.isoformat()}")
     for col in ("technician", "shift", "jobs", "first start", "last end", "travel", "utilisation", "revenue"):
         t.add_column(col, justify="right" if col not in ("technician", "shift") else "left")

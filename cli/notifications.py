@@ -41,9 +41,10 @@ def send(wait: float = typer.Option(0.0, help="Seconds to keep retrying failed m
     """Send every due message in the outbox once (configure notify_email_url, notify_sms_url, ...)."""
     from truckroll.db import init_db
     from truckroll.notifications import delivery
+    from truckroll.settings import get_settings
 
     init_db()
-    report = delivery.drain(max_wait_seconds=wait, limit=limit)
+    report = delivery.drain(settings=get_settings(), max_wait_seconds=wait, limit=limit)
     counts = report.as_dict()
     console.print(f"sent {counts['sent']}, retry later {counts['retry_later']}, failed {counts['failed']}, "
                   f"no channel configured {counts['unrouted']}")

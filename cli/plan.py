@@ -27,8 +27,10 @@ def plan_show(day: str = typer.Option(..., "--date", help="The day, YYYY-MM-DD, 
         d = date.fromisoformat(day)
     except ValueError:
         raise fail(f"--date must be YYYY-MM-DD (got {day!r})") from None
+    from truckroll.settings import get_settings
+
     init_db()
-    plan = write_plan(d, html, leaflet=leaflet)
+    plan = write_plan(d, html, settings=get_settings(), leaflet=leaflet)
     jobs = sum(len(t.jobs) for t in plan.technicians)
     console.print(f"wrote {html} ({len(plan.technicians)} technicians, {jobs} jobs, "
                   f"average utilisation {plan.metrics.get('average_utilisation', 0):.0%})")

@@ -58,7 +58,8 @@ def reoptimize(ctx: typer.Context,
 
     s = get_settings()
     try:
-        horizon_dates(date.today(), s.reoptimize_horizon_days if horizon_days is None else horizon_days)
+        horizon_dates(date.today(), s.reoptimize_horizon_days if horizon_days is None else horizon_days,
+                      maximum=s.reoptimize_max_horizon_days)
     except HorizonTooLong as exc:
         raise fail(str(exc)) from None
     init_db()

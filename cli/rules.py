@@ -44,8 +44,8 @@ def rules_why_not(request: int = typer.Option(..., "--request", help="Service re
     init_db()
     try:
         with session_scope() as session:
-            answer = why_not(request, technician, session=session, travel=get_travel_provider(),
-                             rules=get_settings().dispatch)
+            answer = why_not(request, technician, session=session, travel=get_travel_provider(get_settings()),
+                             rules=get_settings().dispatch, tz=get_settings().company_timezone)
     except store.NotFound as exc:
         raise fail(str(exc)) from None
     if as_json:

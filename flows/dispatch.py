@@ -154,7 +154,7 @@ def publish_day_artifacts(request_day: date) -> dict[str, float]:
     from truckroll.reports.plan import load_day_plan
 
     # One load of the day serves both artifacts.
-    plan = load_day_plan(request_day)
+    plan = load_day_plan(request_day, get_settings())
     metrics = plan.metrics
     create_table_artifact(key=f"day-metrics-{request_day.isoformat()}",
                           table=[{"metric": k, "value": round(v, 3)} for k, v in metrics.items()],

@@ -55,7 +55,8 @@ def reoptimize_day(day: str | None = None, time_limit_seconds: float = 30, mip_g
     logger = get_run_logger()
     settings = get_settings()
     the_day = parse_day(day, settings.company_timezone)
-    dates = horizon_dates(the_day, settings.reoptimize_horizon_days if horizon_days is None else horizon_days)
+    dates = horizon_dates(the_day, settings.reoptimize_horizon_days if horizon_days is None else horizon_days,
+                          maximum=settings.reoptimize_max_horizon_days)
     options = reoptimize_options(settings, time_limit_seconds, mip_gap, allow_window_changes)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         snapshot = load_horizon_plan(dates, rescue_escalations)

@@ -56,7 +56,8 @@ def receive_service_request(request_id: int | None = None, payload: dict[str, An
     """Validate and persist a new request (payload), or load one the intake service already persisted."""
     with session_scope() as session:
         if payload is not None:
-            row, _ = store.create_request(payload, session=session, idempotency_key=idempotency_key)
+            row, _ = store.create_request(payload, session=session, idempotency_key=idempotency_key,
+                                          horizon_days=get_settings().planning_horizon_days)
         elif request_id is not None:
             row = store.get_request(request_id, session=session)
         else:
@@ -69,7 +70,7 @@ def receive_service_request(request_id: int | None = None, payload: dict[str, An
 def analyse_job_requirements(request_id: int) -> JobRequirements:
     """Required skills and certifications, duration, parts, windows, location."""
     with session_scope() as session:
-        return one_decision.analyse(request_id, session=session)
+        return one_decision.analyse(request_id, session=session, tz=get_settings().company_timezone)
 
 
 @dataclass
@@ -80,9 +81,11 @@ class AvailableTechnicians:
 @task(name="Retrieve available technicians", **DB_RETRIES)
 def retrieve_available_technicians(job: JobRequirements) -> AvailableTechnicians:
     """Shifts overlapping the job's windows, skills, certifications, routes, workload, van stock."""
+    settings = get_settings()
     with session_scope() as session:
         # A routing service answers the decision's travel in a few matrix requests, fetched here.
-        return AvailableTechnicians(one_decision.load_days(job, session=session, travel=get_travel_provider()))
+        return AvailableTechnicians(one_decision.load_days(job, session=session, travel=get_travel_provider(settings),
+                                                           tz=settings.company_timezone))
 
 
 def _candidate_rows(candidates: list[Candidate], chosen_id: int | None) -> list[dict[str, Any]]:
@@ -102,7 +105,8 @@ def _candidate_rows(candidates: list[Candidate], chosen_id: int | None) -> list[
 @task(name="Check capacity threshold", cache_policy=NO_CACHE)
 def check_capacity_threshold(job: JobRequirements, available: AvailableTechnicians) -> list[Candidate]:
     """Qualified technicians under the utilisation target (with room in their route), and why not the others."""
-    return one_decision.evaluate(job, available.days, travel=get_travel_provider(), rules=get_settings().dispatch)
+    settings = get_settings()
+    return one_decision.evaluate(job, available.days, travel=get_travel_provider(settings), rules=settings.dispatch)
 
 
 @task(name="Escalate to manual scheduling review", **DB_RETRIES)
@@ -110,7 +114,8 @@ def escalate_to_manual_review(job: JobRequirements, candidates: list[Candidate],
     """An Escalation row, an alert to dispatch, a Prefect artifact and event; the request waits for a person."""
     settings = get_settings()
     with session_scope() as session:
-        esc_id = commit.escalate(job, reason, candidates, session=session, dispatch_email=settings.dispatch_email)
+        esc_id = commit.escalate(job, reason, candidates, session=session, dispatch_email=settings.dispatch_email,
+                                 console_url=settings.console_url)
     create_table_artifact(key=_artifact_key("escalation-request", job.request_id),
                           table=_candidate_rows(candidates, None),
                           description=f"Request #{job.request_id} needs manual scheduling review: {reason}"
@@ -124,7 +129,8 @@ def escalate_failed_dispatch(request_id: int, reason: str) -> int:
     """A dead letter: the request's dispatch failed too often; a dispatcher takes it, with the error."""
     with session_scope() as session:
         esc_id = commit.escalate_request(request_id, reason, [], session=session,
-                                              dispatch_email=get_settings().dispatch_email)
+                                         dispatch_email=get_settings().dispatch_email,
+                                         console_url=get_settings().console_url)
         priority = store.get_request(request_id, session=session).priority
     create_table_artifact(key=_artifact_key("escalation-request", request_id),
                           table=[{"request": request_id, "reason": reason}],
@@ -136,9 +142,9 @@ def escalate_failed_dispatch(request_id: int, reason: str) -> int:
 
 def _console_link(request_id: int) -> str:
     """A markdown link to the request's page in the dispatch console (TRUCKROLL_CONSOLE_URL), else ""."""
-    from truckroll.reports.console import console_link
+    from truckroll.notifications.messages import console_link
 
-    url = console_link(request_id)
+    url = console_link(request_id, get_settings().console_url)
     return f" [Open request #{request_id} in the dispatch console]({url})" if url else ""
 
 
@@ -158,7 +164,9 @@ def emit_escalated(request_id: int, escalation_id: int, reason: str, priority: i
 def calculate_optimal_assignment(job: JobRequirements, candidates: list[Candidate]) -> Decision:
     """Score travel, skill match, workload, customer preference and expected value; pick the best."""
     # Nobody by insertion: the bounded repair runs here, within its own budget, before the flow escalates.
-    decision = one_decision.choose(job, candidates, rules=get_settings().dispatch, travel=get_travel_provider())
+    settings = get_settings()
+    decision = one_decision.choose(job, candidates, rules=settings.dispatch, travel=get_travel_provider(settings),
+                                   tz=settings.company_timezone)
     create_table_artifact(key=_artifact_key("candidates-request", job.request_id),
                           table=_candidate_rows(decision.candidates,
                                                 decision.chosen.technician_id if decision.chosen else None),
@@ -179,8 +187,8 @@ def _decision_notes(decision: Decision) -> list[str]:
 def update_schedule_and_notify(decision: Decision, job: JobRequirements) -> CommittedAssignment:
     """Block the time in the route, move later stops' ETAs, queue the customer, technician and dispatch messages."""
     settings = get_settings()
-    result, escalated = displacement.commit_and_redispatch(decision, job, travel=get_travel_provider(),
-                                                           rules=settings.dispatch, tz=settings.company_timezone)
+    result, escalated = displacement.commit_and_redispatch(decision, job, travel=get_travel_provider(settings),
+                                                           settings=settings)
     for o in escalated:
         emit_escalated(o["request_id"], o["escalation_id"], o["reason"], o["priority"])
     return result

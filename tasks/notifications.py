@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, State
 
 from truckroll.notifications import delivery
+from truckroll.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,8 @@ def deliver_notifications(notification_ids: list[int] | None = None, request_id:
     Messages whose channel has no URL configured stay pending: the run then ends in a "Not delivered" state
     with a warning naming the settings to set, not as a plain success.
     """
-    report = delivery.deliver_pending(notification_ids=notification_ids, request_id=request_id, limit=limit)
+    report = delivery.deliver_pending(settings=get_settings(), notification_ids=notification_ids,
+                                      request_id=request_id, limit=limit)
     result = report.as_dict() | {"sent_ids": report.sent, "failed_ids": report.failed}
     if report.unrouted:
         message = (f"{len(report.unrouted)} message(s) not delivered and left pending: no delivery channel is "

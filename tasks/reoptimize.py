@@ -28,20 +28,21 @@ def load_horizon_plan(dates: list[date], rescue_escalations: bool = True) -> Day
     """Shifts of every day of the horizon with their routes, its unassigned requests, the promised visits."""
     tz = ZoneInfo(get_settings().company_timezone)
     with session_scope() as session:
-        return reoptimizing.load_horizon(dates, tz, session=session, rescue=rescue_escalations)
+        return reoptimizing.load_horizon(dates, tz, session=session, travel=get_travel_provider(get_settings()),
+                                         rescue=rescue_escalations)
 
 
 @task(name="Generate routes (PyVRP) and choose the plan (CBC set partitioning)", cache_policy=NO_CACHE)
 def plan_horizon(snapshot: DaySnapshot, options: ReoptimizeOptions, seed: int = 0) -> HorizonPlan:
     """Candidate routes per shift (current, rescue, PyVRP's), then the best combination; pinned work stays."""
-    return reoptimize_horizon(snapshot.days, snapshot.jobs, get_travel_provider(),
+    return reoptimize_horizon(snapshot.days, snapshot.jobs, get_travel_provider(get_settings()),
                               HorizonOptions(base=options, seed=seed), pinned=snapshot.promised)
 
 
 @task(name="Compare with the current plan", cache_policy=NO_CACHE)
 def compare_with_current_plan(snapshot: DaySnapshot, plan: ReoptimizedPlan, options: ReoptimizeOptions) -> Comparison:
     """Value served first, then travel net of upsell, then balance: the new plan must be strictly better."""
-    return reoptimizing.compare_plans(snapshot, plan, options, travel=get_travel_provider())
+    return reoptimizing.compare_plans(snapshot, plan, options, travel=get_travel_provider(get_settings()))
 
 
 @task(name="Apply the new plan", **DB_RETRIES)
@@ -56,7 +57,9 @@ def apply_new_plan(snapshot: DaySnapshot, plan: ReoptimizedPlan) -> AppliedPlan:
 def notify_changed(day: date) -> list[int]:
     """Reschedule notices to customers whose window changed, windows to rescued customers, route updates."""
     with session_scope() as session:
-        return reoptimizing.queue_pending_notices(day, get_settings().company_timezone, session=session)
+        settings = get_settings()
+        return reoptimizing.queue_pending_notices(day, settings.company_timezone, session=session, settings=settings,
+                                                  travel=get_travel_provider(settings))
 
 
 @task(name="Escalate unplaceable requests", **DB_RETRIES)
@@ -64,7 +67,7 @@ def escalate_unplaceable(snapshot: DaySnapshot, plan: ReoptimizedPlan) -> list[i
     """An escalation and a dispatch alert for each request nobody can take (open ones are kept)."""
     names = {d.technician_id: d.name for d in snapshot.days}
     with session_scope() as session:
-        return reoptimizing.escalate_unplaced(plan.unplaced, session=session, names=names)
+        return reoptimizing.escalate_unplaced(plan.unplaced, session=session, names=names, settings=get_settings())
 
 
 @task(name="Publish before and after", cache_policy=NO_CACHE)

@@ -16,6 +16,7 @@ from sqlmodel import select
 from flows.runs import dispatch_now
 from models import Assignment, Escalation, Notification, ServiceRequest
 from tests.factories import ORIGIN, add_job_type, add_technician, api_key, at, north_km
+from truckroll.settings import get_settings
 
 TZ = ZoneInfo("America/Chicago")
 
@@ -107,12 +108,14 @@ def test_window_taken_between_offer_and_dispatch_is_a_conflict_and_leaves_nothin
     from truckroll.db import session_scope
 
     def race_then_dispatch(request_id: int) -> dict[str, Any]:
-        booking.book(_booking(company, 8, customer_name="Quick Customer"), dispatch=dispatch_now)
+        booking.book(_booking(company, 8, customer_name="Quick Customer"), dispatch=dispatch_now,
+                     settings=get_settings())
         return dispatch_now(request_id)
 
     far = north_km(5)
     with pytest.raises(booking.WindowTaken) as err:
-        booking.book(_booking(company, 8, lat=far.lat, lon=far.lon), dispatch=race_then_dispatch)
+        booking.book(_booking(company, 8, lat=far.lat, lon=far.lon), dispatch=race_then_dispatch,
+                     settings=get_settings())
     assert err.value.options
     with session_scope() as s:
         rows = s.exec(select(ServiceRequest)).all()
@@ -182,7 +185,7 @@ def test_concurrent_bookings_of_the_last_slot_never_double_book(company: date) -
         barrier.wait()
         try:
             booking.book(_booking(company, 8, lat=p.lat, lon=p.lon, customer_name=f"C{km}"),
-                         dispatch=dispatch_now)
+                         dispatch=dispatch_now, settings=get_settings())
             out = "booked"
         except booking.WindowTaken:
             out = "taken"

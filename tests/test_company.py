@@ -23,6 +23,8 @@ from tests.factories import DAY, at
 from tests.factories import api_key as _api_key
 from truckroll.company.sync import CompanyImportError, export_csv, export_document, read_document, sync
 from truckroll.db import session_scope
+from truckroll.settings import get_settings
+from truckroll.travel.provider import get_travel_provider
 
 DATA = Path(__file__).parent / "data" / "company_day.yaml"
 SQUARE = [[-97.0, 32.6], [-96.6, 32.6], [-96.6, 33.4], [-97.0, 33.4], [-97.0, 32.6]]
@@ -155,16 +157,20 @@ def test_shift_patterns_and_customers_reach_dispatch(db: str) -> None:
         for d, worked in ((DAY, True), (DAY + timedelta(days=1), False), (DAY + timedelta(days=9), True),
                           (DAY + timedelta(days=5), False)):
             lo, hi = store.day_bounds(d, TZ)
-            days = [x for x in store.technician_days(session=s, start=lo, end=hi) if lo <= x.shift_start < hi]
+            days = [x for x in store.technician_days(session=s, start=lo, end=hi, tz=get_settings().company_timezone,
+                                                     live=get_travel_provider(get_settings()))
+                    if lo <= x.shift_start < hi]
             assert bool(days) is worked, d
             if worked:
                 assert (days[0].shift_start, days[0].shift_end) == (at(8, day=d), at(17, day=d))
         row, _ = store.create_request(request_payload(customer_ref="C5"), session=s,
+                                      horizon_days=get_settings().planning_horizon_days,
                                       now=at(6))
         closed = s.exec(select(CustomerClosedHours).where(CustomerClosedHours.request_id == row.id)).all()
         assert [(c.weekday, c.start, c.end) for c in closed] == [(5, "08:00", "12:00")]
         with pytest.raises(RequestValidationError) as exc:
-            store.validate_request(request_payload(customer_ref="C99"), session=s, now=at(6))
+            store.validate_request(request_payload(customer_ref="C99"), session=s,
+                                   horizon_days=get_settings().planning_horizon_days, now=at(6))
     assert [e.field for e in exc.value.errors] == ["customer_ref"]
 
 

@@ -17,6 +17,7 @@ from truckroll.db import session_scope
 from truckroll.dispatch import decision
 from truckroll.dispatch.whynot import why_not
 from truckroll.rules.config import load_rules
+from truckroll.settings import get_settings
 
 
 def test_why_not_names_the_winner_and_the_score_components(company):  # noqa: F811
@@ -31,10 +32,10 @@ def test_why_not_names_the_winner_and_the_score_components(company):  # noqa: F8
                    session=s)
     rid = _new_request(Location(32.97, -96.56))
     with session_scope() as s:
-        _, d = decision.decide_request(rid, session=s, travel=TRAVEL, rules=RULES)
-        eve = why_not(rid, 2, session=s, travel=TRAVEL, rules=RULES)
-        far = why_not(rid, 3, session=s, travel=TRAVEL, rules=RULES)
-        wes = why_not(rid, 1, session=s, travel=TRAVEL, rules=RULES)
+        _, d = decision.decide_request(rid, session=s, travel=TRAVEL, rules=RULES, tz=get_settings().company_timezone)
+        eve = why_not(rid, 2, session=s, travel=TRAVEL, rules=RULES, tz=get_settings().company_timezone)
+        far = why_not(rid, 3, session=s, travel=TRAVEL, rules=RULES, tz=get_settings().company_timezone)
+        wes = why_not(rid, 1, session=s, travel=TRAVEL, rules=RULES, tz=get_settings().company_timezone)
     assert d.chosen is not None and d.chosen.technician_id == 2
     assert eve["chosen"] is True and eve["eligible"] is True and eve["boundary"] == "hard"
     assert far["eligible"] is True and far["chosen"] is False
@@ -60,7 +61,7 @@ def test_a_relocation_with_its_own_home_base_moves_the_start_of_the_day(company)
     assert [d.home for d in days] == [base]
     rid = _new_request(IN_EAST)
     with session_scope() as s:
-        _, d = decision.decide_request(rid, session=s, travel=TRAVEL, rules=RULES)
+        _, d = decision.decide_request(rid, session=s, travel=TRAVEL, rules=RULES, tz=get_settings().company_timezone)
     wes = next(c for c in d.candidates if c.technician_id == 1)
     assert wes.eligible and wes.boundary == "hard"
     # 3 km from the relocation base at 60 km/h: the first leg is about 3 minutes, not the 28 km from home.
@@ -86,7 +87,8 @@ def test_hard_then_soft_loads_from_the_rules_and_relaxes_on_the_day(company):  #
                                      "reason": "sick"}]), session=s)
     rid = _new_request(IN_EAST)
     with session_scope() as s:
-        loaded, d = decision.decide_request(rid, session=s, travel=TRAVEL, rules=RULES)
+        loaded, d = decision.decide_request(rid, session=s, travel=TRAVEL, rules=RULES,
+                                            tz=get_settings().company_timezone)
     assert loaded.job.rules is not None and loaded.job.rules.boundary == "hard_then_soft"
     assert d.chosen is not None and d.chosen.technician_id == 1 and d.boundary == "soft"
     assert d.relaxation is not None and "East" in d.relaxation

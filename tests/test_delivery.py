@@ -20,6 +20,7 @@ from tests import factories as f
 from truckroll.notifications import delivery
 from truckroll.notifications import outbox as notify
 from truckroll.notifications.samples import TEMPLATES, sample_context
+from truckroll.settings import get_settings
 
 
 class SmtpSink:
@@ -142,7 +143,7 @@ def test_every_template_renders_text_and_html(template: str) -> None:
 def test_email_arrives_with_subject_and_recipient(channels: None, smtp: SmtpSink) -> None:
     """An outbox email reaches the SMTP server with its subject, recipient and HTML body; the row is 'sent'."""
     nid = queue("customer_arrival_window", "dana@example.net", "customer", "t:1")
-    report = delivery.deliver_pending()
+    report = delivery.deliver_pending(settings=get_settings())
     assert report.sent == [nid]
     assert len(smtp.messages) == 1
     sender, rcpts, msg = smtp.messages[0]
@@ -157,7 +158,7 @@ def test_email_arrives_with_subject_and_recipient(channels: None, smtp: SmtpSink
 def test_dispatch_messages_reach_the_webhook_as_json(channels: None, webhook: WebhookSink, smtp: SmtpSink) -> None:
     """Messages to dispatch go to the configured webhook (json://) with the subject as title."""
     nid = queue("dispatch_summary", "dispatch@example.com", "dispatch", "t:2")
-    assert delivery.deliver_pending().sent == [nid]
+    assert delivery.deliver_pending(settings=get_settings()).sent == [nid]
     assert len(webhook.posts) == 1 and not smtp.messages
     post = webhook.posts[0]
     assert post["path"] == "/dispatch"
@@ -171,18 +172,18 @@ def test_failures_are_retried_with_backoff_then_marked_failed(channels: None, we
     webhook.status = 500
     nid = queue("escalation_alert", "dispatch@example.com", "dispatch", "t:3")
     t0 = utcnow()
-    assert delivery.deliver_pending(now=t0).retry_later == [nid]
-    assert delivery.deliver_pending(now=t0 + timedelta(seconds=30)).retry_later == [nid]
+    assert delivery.deliver_pending(settings=get_settings(), now=t0).retry_later == [nid]
+    assert delivery.deliver_pending(settings=get_settings(), now=t0 + timedelta(seconds=30)).retry_later == [nid]
     assert len(webhook.posts) == 1  # still backing off: not tried again
-    delivery.deliver_pending(now=t0 + timedelta(seconds=61))
+    delivery.deliver_pending(settings=get_settings(), now=t0 + timedelta(seconds=61))
     assert len(webhook.posts) == 2
-    delivery.deliver_pending(now=t0 + timedelta(seconds=61 + 100))
+    delivery.deliver_pending(settings=get_settings(), now=t0 + timedelta(seconds=61 + 100))
     assert len(webhook.posts) == 2  # the second wait is 120 s
-    assert delivery.deliver_pending(now=t0 + timedelta(seconds=61 + 121)).failed == [nid]
+    assert delivery.deliver_pending(settings=get_settings(), now=t0 + timedelta(seconds=61 + 121)).failed == [nid]
     assert len(webhook.posts) == 3
     n = row(nid)
     assert (n.status, n.attempts) == ("failed", 3) and "json://" in n.last_error
-    delivery.deliver_pending(now=t0 + timedelta(days=1))
+    delivery.deliver_pending(settings=get_settings(), now=t0 + timedelta(days=1))
     assert len(webhook.posts) == 3  # failed for good: never tried again
     from truckroll.db import get_engine
 
@@ -200,13 +201,14 @@ def test_delivery_runs_again_send_nothing_twice(channels: None, smtp: SmtpSink) 
         delivery.send_with_apprise(url, note)
 
     reports: list[delivery.DeliveryReport] = []
-    threads = [threading.Thread(target=lambda: reports.append(delivery.deliver_pending(sender=slow_send)))
+    st = get_settings()
+    threads = [threading.Thread(target=lambda: reports.append(delivery.deliver_pending(settings=st, sender=slow_send)))
                for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    delivery.deliver_pending()
+    delivery.deliver_pending(settings=get_settings())
     sent = sorted(i for r in reports for i in r.sent)
     assert sent == ids
     assert sorted(m[1][0] for m in smtp.messages) == sorted(f"c{i}@example.net" for i in range(6))
@@ -220,7 +222,7 @@ def test_customer_name_is_escaped_in_html(channels: None, smtp: SmtpSink) -> Non
     n = row(nid)
     assert "<script>" not in n.body_html and "&lt;script&gt;alert(1)&lt;/script&gt; Eve" in n.body_html
     assert evil in n.body
-    delivery.deliver_pending()
+    delivery.deliver_pending(settings=get_settings())
     html = html_part(smtp.messages[0][2])
     assert "<script>" not in html and "&lt;script&gt;" in html
 
@@ -233,7 +235,7 @@ def test_unconfigured_channel_leaves_messages_pending(db: str, monkeypatch: pyte
         monkeypatch.delenv(f"TRUCKROLL_NOTIFY_{name}_URL", raising=False)
     get_settings.cache_clear()
     nid = queue("customer_eta_update", "dana@example.net", "customer", "t:6")
-    report = delivery.deliver_pending()
+    report = delivery.deliver_pending(settings=get_settings())
     assert report.unrouted == [nid] and not report.sent
     assert (row(nid).status, row(nid).attempts) == ("pending", 0)
 

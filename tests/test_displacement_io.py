@@ -15,6 +15,7 @@ from truckroll import store
 from truckroll.db import session_scope
 from truckroll.dispatch import commit, decision
 from truckroll.dispatch.displacement import redispatch_displaced
+from truckroll.settings import get_settings
 
 TRAVEL = GreatCircleTravel(detour_factor=1.0, speed_kmh=60.0)
 RULES = DispatchSettings(utilisation_target=1.0)
@@ -23,12 +24,16 @@ TZ = "America/Chicago"
 
 def _dispatch(payload: dict) -> commit.CommittedAssignment | None:  # type: ignore[type-arg]
     with session_scope() as s:
-        row, _ = store.create_request(payload, session=s, now=at(0) - timedelta(days=1))
+        row, _ = store.create_request(payload, session=s, horizon_days=get_settings().planning_horizon_days,
+                                      now=at(0) - timedelta(days=1))
         assert row.id is not None
-        loaded, d = decision.decide_request(row.id, session=s, travel=TRAVEL, rules=RULES)
+        loaded, d = decision.decide_request(row.id, session=s, travel=TRAVEL, rules=RULES,
+                                            tz=get_settings().company_timezone)
         if d.chosen is None:
             return None
-        return commit.commit_assignment(d, loaded.job, session=s, travel=TRAVEL, rules=RULES, tz=TZ)
+        return commit.commit_assignment(d, loaded.job, session=s, travel=TRAVEL,
+                                        settings=get_settings().model_copy(update={'dispatch': RULES,
+                                                                                   'company_timezone': TZ}))
 
 
 def test_emergency_displaces_routine_work_which_is_rescheduled_and_notified(db):

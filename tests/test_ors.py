@@ -206,28 +206,30 @@ def test_dispatch_uses_the_service_when_configured(db: str, ors_settings: FakeOp
     """With ors_base_url set, get_travel_provider is the openrouteservice provider; the dispatch prefetches one
     matrix for the job and the candidates' stops and caches it."""
     from truckroll.db import get_engine
+    from truckroll.settings import get_settings
     from truckroll.travel.provider import get_travel_provider
 
-    assert isinstance(get_travel_provider(), OpenRouteServiceTravel)
+    assert isinstance(get_travel_provider(get_settings()), OpenRouteServiceTravel)
     result = _seed_and_dispatch()
     assert result["status"] == "assigned"
     assert result["technician"] == "Ana"
     assert ors_settings.count("matrix") >= 1
     with Session(get_engine(db)) as s:
         assert s.exec(select(TravelTimeCache)).first() is not None
-    assert get_travel_provider().fallback_count == 0  # type: ignore[attr-defined]
+    assert get_travel_provider(get_settings()).fallback_count == 0  # type: ignore[attr-defined]
 
 
 def test_dispatch_succeeds_when_the_service_is_down(db: str, ors_settings: FakeOpenRouteService,
                                                     prefect_harness: None) -> None:
     """A failing routing service never fails a dispatch: the request is assigned on the fallback estimate and
     the fallback is counted."""
+    from truckroll.settings import get_settings
     from truckroll.travel.provider import get_travel_provider
 
     ors_settings.mode = "500"
     result = _seed_and_dispatch()
     assert result["status"] == "assigned"
-    assert get_travel_provider().fallback_count >= 1  # type: ignore[attr-defined]
+    assert get_travel_provider(get_settings()).fallback_count >= 1  # type: ignore[attr-defined]
 
 
 def test_speed_profile_slows_rush_hour() -> None:

@@ -66,7 +66,7 @@ def test_chromium_renders_every_route_and_job(db: str, tmp_path: Path) -> None:
 
     techs, jobs = seed_day()
     page = tmp_path / "plan.html"
-    write_plan(f.DAY, page)
+    write_plan(f.DAY, page, settings=get_settings())
     raw = page.read_text()
     assert not re.search(r"<script[^>]+src=|<link[^>]+href=\"http", raw)  # nothing to fetch: renders offline
     dom = dump_dom(page, tmp_path)
@@ -94,7 +94,7 @@ def test_plan_numbers_per_technician(db: str) -> None:
 
     techs, jobs = seed_day()
     with session_scope() as s:
-        plan = build_day_plan(f.DAY, tz="America/Chicago", session=s, travel=get_travel_provider())
+        plan = build_day_plan(f.DAY, tz="America/Chicago", session=s, travel=get_travel_provider(get_settings()))
     by_name = {t.name: t for t in plan.technicians}
     assert set(by_name) == set(techs.values())
     ana = by_name["Ana"]

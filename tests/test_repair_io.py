@@ -15,6 +15,7 @@ from tests.factories import add_job_type, add_technician, at, north_km, request_
 from truckroll import store
 from truckroll.db import session_scope
 from truckroll.dispatch import commit, decision
+from truckroll.settings import get_settings
 
 TRAVEL = GreatCircleTravel(detour_factor=1.0, speed_kmh=60.0)
 TZ = "America/Chicago"
@@ -22,17 +23,21 @@ TZ = "America/Chicago"
 
 def _request(**kw) -> int:  # type: ignore[no-untyped-def]
     with session_scope() as s:
-        row, _ = store.create_request(request_payload(**kw), session=s, now=at(0) - timedelta(days=1))
+        row, _ = store.create_request(request_payload(**kw), session=s,
+                                      horizon_days=get_settings().planning_horizon_days, now=at(0) - timedelta(days=1))
         assert row.id is not None
         return row.id
 
 
 def _dispatch(rid: int, rules: DispatchSettings) -> commit.CommittedAssignment | None:
     with session_scope() as s:
-        loaded, d = decision.decide_request(rid, session=s, travel=TRAVEL, rules=rules)
+        loaded, d = decision.decide_request(rid, session=s, travel=TRAVEL, rules=rules,
+                                            tz=get_settings().company_timezone)
         if d.chosen is None:
             return None
-        return commit.commit_assignment(d, loaded.job, session=s, travel=TRAVEL, rules=rules, tz=TZ)
+        return commit.commit_assignment(d, loaded.job, session=s, travel=TRAVEL,
+                                        settings=get_settings().model_copy(update={'dispatch': rules,
+                                                                                   'company_timezone': TZ}))
 
 
 def test_a_repair_moves_a_job_to_make_room_and_tells_everyone(db):
@@ -53,7 +58,8 @@ def test_a_repair_moves_a_job_to_make_room_and_tells_everyone(db):
     ac = _request(job_type="ac repair", customer_email="ac@example.net",
                   time_windows=[{"start": at(9).isoformat(), "end": at(10, 30).isoformat()}])
     with session_scope() as s:
-        _, off = decision.decide_request(ac, session=s, travel=TRAVEL, rules=DispatchSettings(repair_budget_seconds=0))
+        _, off = decision.decide_request(ac, session=s, travel=TRAVEL, rules=DispatchSettings,
+                                         tz=get_settings().company_timezone(repair_budget_seconds=0))
     assert off.chosen is None and off.escalation_reason
 
     result = _dispatch(ac, DispatchSettings())

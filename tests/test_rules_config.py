@@ -30,6 +30,8 @@ from truckroll import store
 from truckroll.db import session_scope
 from truckroll.dispatch.whynot import why_not
 from truckroll.rules.config import RulesConfigError, load_file, load_rules
+from truckroll.settings import get_settings
+from truckroll.travel.provider import get_travel_provider
 
 TRAVEL = GreatCircleTravel(detour_factor=1.0, speed_kmh=60.0)
 RULES = DispatchSettings()
@@ -73,6 +75,7 @@ def company(db):  # type: ignore[no-untyped-def]
 def _new_request(location: Location, **kw) -> int:  # type: ignore[no-untyped-def]
     with session_scope() as s:
         row, _ = store.create_request(request_payload(lat=location.lat, lon=location.lon, **kw), session=s,
+                                      horizon_days=get_settings().planning_horizon_days,
                                       now=at(0) - timedelta(days=1))
         assert row.id is not None
         return row.id
@@ -80,9 +83,11 @@ def _new_request(location: Location, **kw) -> int:  # type: ignore[no-untyped-de
 
 def _decide(rid: int):  # type: ignore[no-untyped-def]
     with session_scope() as s:
-        job = store.requirements_of(rid, session=s)
+        job = store.requirements_of(rid, session=s, tz=get_settings().company_timezone)
         start, end = store.job_horizon(job)
-        return job, decide(job, store.technician_days(session=s, start=start, end=end), TRAVEL, RULES)
+        days = store.technician_days(session=s, start=start, end=end, tz=get_settings().company_timezone,
+                                     live=get_travel_provider(get_settings()))
+        return job, decide(job, days, TRAVEL, RULES)
 
 
 def test_yaml_file_with_geojson_import_loads_the_hierarchy(company, tmp_path: Path):
@@ -219,8 +224,8 @@ def test_why_not_explains_in_a_dispatchers_words(company):
                                      "end": at(23, 59).isoformat(), "reason": "sick"}]), session=s)
     rid = _new_request(IN_EAST)
     with session_scope() as s:
-        wes = why_not(rid, 1, session=s, travel=TRAVEL, rules=RULES)
-        eve = why_not(rid, 2, session=s, travel=TRAVEL, rules=RULES)
+        wes = why_not(rid, 1, session=s, travel=TRAVEL, rules=RULES, tz=get_settings().company_timezone)
+        eve = why_not(rid, 2, session=s, travel=TRAVEL, rules=RULES, tz=get_settings().company_timezone)
     assert not wes["eligible"] and wes["territory"] == "East" and wes["boundary_mode"] == "hard"
     assert wes["reasons"][0].startswith("outside territory")
     assert eve["reasons"] == ["not available: absent 2030-01-07 (sick)"]
@@ -233,7 +238,7 @@ def test_expired_certification_is_the_reason(company):
         add_technician(s, "Gus", home=IN_EAST, certs={"gas": (DAY - timedelta(days=1)).isoformat()})
     rid = _new_request(IN_EAST, job_type="water heater repair")
     with session_scope() as s:
-        gus = why_not(rid, 3, session=s, travel=TRAVEL, rules=RULES)
+        gus = why_not(rid, 3, session=s, travel=TRAVEL, rules=RULES, tz=get_settings().company_timezone)
     assert gus["reasons"] == ["no gas certification (expired 2030-01-06)"]
 
 
@@ -265,7 +270,7 @@ def test_membership_effective_dates_follow_the_request_day(company):
         load_rules(cfg, session=s)
     rid = _new_request(IN_EAST)
     with session_scope() as s:
-        eve = why_not(rid, 2, session=s, travel=TRAVEL, rules=RULES)
+        eve = why_not(rid, 2, session=s, travel=TRAVEL, rules=RULES, tz=get_settings().company_timezone)
     assert eve["reasons"][0].startswith("outside territory")
     assert date(2030, 1, 7) == DAY
 

@@ -54,13 +54,14 @@ def test_escalated_booking_with_a_delivery_url_leaves_nothing(db: str, monkeypat
         add_technician(s, "Ana", day=day)
 
     def race_then_dispatch(request_id: int) -> dict[str, Any]:
-        booking.book(_booking(day, 8, customer_name="Quick Customer"), dispatch=dispatch_now)
+        booking.book(_booking(day, 8, customer_name="Quick Customer"), dispatch=dispatch_now, settings=get_settings())
         return dispatch_now(request_id)
 
     far = north_km(5)
     try:
         with pytest.raises(booking.WindowTaken):
-            booking.book(_booking(day, 8, lat=far.lat, lon=far.lon), dispatch=race_then_dispatch)
+            booking.book(_booking(day, 8, lat=far.lat, lon=far.lon), dispatch=race_then_dispatch,
+                         settings=get_settings())
     finally:
         get_settings.cache_clear()
     with session_scope() as s:
@@ -79,23 +80,24 @@ def test_reschedule_message_goes_to_a_phone_only_customer_by_sms(db: str) -> Non
     from truckroll.dispatch import commit
     from truckroll.settings import get_settings
 
+    horizon = get_settings().planning_horizon_days
     with session_scope() as s:
         add_job_type(s, minutes=60)
         tech = add_technician(s, "Ana")
         phone_only, _ = store.create_request(request_payload(customer_email="", customer_phone="+1-469-555-0199"),
-                                             session=s, now=at(0) - timedelta(days=1))
+                                             session=s, horizon_days=horizon, now=at(0) - timedelta(days=1))
         new, _ = store.create_request(request_payload(customer_email="", customer_phone="+1-469-555-0101"),
-                                      session=s, now=at(0) - timedelta(days=1))
+                                      session=s, horizon_days=horizon, now=at(0) - timedelta(days=1))
         assert phone_only.id is not None and new.id is not None and tech.id is not None
         moved = StopChange(request_id=phone_only.id, old_start=at(9), new_start=at(11), new_end=at(12),
                            window=TimeWindow(at(8), at(10)), breaks_promise=True)
         result = commit.CommittedAssignment(
             request_id=new.id, assignment_id=1, technician_id=tech.id, technician_name="Ana", start=at(9),
             end=at(10), window_start=at(9), window_end=at(11), moved=[moved])
-        job = store.requirements_of(new.id, session=s)
+        job = store.requirements_of(new.id, session=s, tz=get_settings().company_timezone)
         commit.queue_assignment_notifications(
             result, job, new, tech, session=s, tz="America/Chicago",
-            decision=Decision(request_id=new.id, chosen=None, candidates=[]), rules=get_settings().dispatch)
+            decision=Decision(request_id=new.id, chosen=None, candidates=[]), settings=get_settings())
     with session_scope() as s:
         notes = s.exec(select(Notification).where(Notification.recipient_kind == "customer")).all()
     by_template = {n.template: n for n in notes}

@@ -36,7 +36,7 @@ from models import (
 from models.company_tables import LiveEvent, StopProgress
 from truckroll import store
 from truckroll.notifications import messages
-from truckroll.settings import get_settings
+from truckroll.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -164,14 +164,14 @@ def _progress_row(a: Assignment, *, session: Session) -> StopProgress:
     return row
 
 
-def _day_of(a: Assignment, *, session: Session) -> TechnicianDay | None:
+def _day_of(a: Assignment, *, session: Session, tz: str) -> TechnicianDay | None:
     """The work block holding the assignment, as planned (no live overlay)."""
     days = store.technician_days(session=session, start=a.scheduled_start, end=a.scheduled_end + timedelta(seconds=1),
-                                 technician_ids=[a.technician_id], live=False)
+                                 tz=tz, live=None, technician_ids=[a.technician_id])
     return next((d for d in days if d.shift_start <= a.scheduled_start < d.shift_end), days[0] if days else None)
 
 
-def record_event(request_id: int, kind: str, *, session: Session, travel: TravelTimeProvider,
+def record_event(request_id: int, kind: str, *, session: Session, travel: TravelTimeProvider, settings: Settings,
                  at: datetime | None = None, eta: datetime | None = None, minutes: float | None = None,
                  note: str = "", by: str = "", time_windows: list[TimeWindow] | None = None,
                  follow_up: dict[str, Any] | None = None) -> EventOutcome:
@@ -219,7 +219,7 @@ def record_event(request_id: int, kind: str, *, session: Session, travel: Travel
                       note=note, by=by)
     outcome = EventOutcome(event_id=0, request_id=request_id, kind=kind, state=kind,
                            technician_id=a.technician_id if a else None)
-    day = _day_of(a, session=session) if a is not None else None
+    day = _day_of(a, session=session, tz=settings.company_timezone) if a is not None else None
     old_end = day.stops[-1].end if day and day.stops else None
 
     if kind in PORTAL_EVENTS:
@@ -261,7 +261,8 @@ def record_event(request_id: int, kind: str, *, session: Session, travel: Travel
         elif kind == "cannot_complete":
             row.state, row.finished_at = "cannot_complete", at
             request.status = RequestStatus.COMPLETED
-            follow = _follow_up(request, at, follow_up or {}, note, session=session)
+            follow = _follow_up(request, at, follow_up or {}, note, session=session,
+                                tz=ZoneInfo(settings.company_timezone))
             row.follow_up_request_id = event.follow_up_request_id = follow.id
             outcome.follow_up_request_id = follow.id
             assert follow.id is not None
@@ -280,7 +281,8 @@ def record_event(request_id: int, kind: str, *, session: Session, travel: Travel
             esc = store.open_escalation(request_id, reason, {}, session=session)
             assert esc.id is not None
             alert = messages.escalation_alert(session=session, escalation_id=esc.id, request=request, reason=reason,
-                                              why_not=[], dispatch_email=get_settings().dispatch_email)
+                                              why_not=[], dispatch_email=settings.dispatch_email,
+                                              console_url=settings.console_url)
             outcome.notification_ids.append(alert.id or 0)
     session.add(event)
     session.flush()
@@ -288,9 +290,9 @@ def record_event(request_id: int, kind: str, *, session: Session, travel: Travel
     outcome.event_id = event.id
 
     if a is not None:
-        retime_route(a, at, session=session, travel=travel, outcome=outcome, old_end=old_end)
+        retime_route(a, at, session=session, travel=travel, settings=settings, outcome=outcome, old_end=old_end)
         if kind == "en_route" and eta is not None:
-            _tell_eta(a, request, eta, session=session, outcome=outcome)
+            _tell_eta(a, request, eta, session=session, settings=settings, outcome=outcome)
     return outcome
 
 
@@ -322,14 +324,13 @@ def _leave_route(a: Assignment | None, request: ServiceRequest, state: str, at: 
 
 
 def _follow_up(request: ServiceRequest, at: datetime, spec: dict[str, Any], note: str, *,
-               session: Session) -> ServiceRequest:
+               session: Session, tz: ZoneInfo) -> ServiceRequest:
     """The return visit, linked to the first request: same customer and place, the parts it needs, windows
     given or the next days' working hours."""
     allowed = {"parts_needed", "estimated_duration_minutes", "time_windows", "description", "priority"}
     unknown = sorted(set(spec) - allowed)
     if unknown:
         raise EventRefused(f"follow_up: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
-    tz = ZoneInfo(get_settings().company_timezone)
     windows = spec.get("time_windows")
     if windows:
         try:
@@ -364,9 +365,9 @@ def _follow_up(request: ServiceRequest, at: datetime, spec: dict[str, Any], note
 
 
 def retime_route(a: Assignment, now: datetime, *, session: Session, travel: TravelTimeProvider,
-                 outcome: EventOutcome, old_end: datetime | None = None) -> None:
+                 settings: Settings, outcome: EventOutcome, old_end: datetime | None = None) -> None:
     """Write the technician's re-timed route (true ETAs) and tell the customers whose promise broke."""
-    day = _day_of(a, session=session)
+    day = _day_of(a, session=session, tz=settings.company_timezone)
     if day is None:
         return
     progress = progress_by_request([s.request_id for s in day.stops], session=session)
@@ -376,7 +377,6 @@ def retime_route(a: Assignment, now: datetime, *, session: Session, travel: Trav
         col(Assignment.request_id).in_([s.request_id for s in day.stops]),
         Assignment.technician_id == a.technician_id,
         col(Assignment.status).notin_([AssignmentStatus.CANCELLED]))).all()}
-    settings = get_settings()
     tz = settings.company_timezone
     tech = store.get_technician(a.technician_id, session=session)
     for e in etas:
@@ -406,11 +406,11 @@ def retime_route(a: Assignment, now: datetime, *, session: Session, travel: Trav
             old_end is not None and new_end is not None and new_end < old_end):
         outcome.freed_window = (max(now, day.shift_start), day.shift_end)
     if outcome.kind in ("cancel", "reschedule", "not_home", "cannot_complete") or outcome.repromised:
-        outcome.notification_ids.append(_route_update(tech.id or 0, day, etas, session=session))
+        outcome.notification_ids.append(_route_update(tech.id or 0, day, etas, session=session, settings=settings))
 
 
-def _route_update(technician_id: int, day: TechnicianDay, etas: list[Any], *, session: Session) -> int:
-    settings = get_settings()
+def _route_update(technician_id: int, day: TechnicianDay, etas: list[Any], *, session: Session,
+                  settings: Settings) -> int:
     tz = settings.company_timezone
     tech = store.get_technician(technician_id, session=session)
     requests = {e.request_id: store.get_request(e.request_id, session=session) for e in etas}
@@ -426,9 +426,8 @@ def _route_update(technician_id: int, day: TechnicianDay, etas: list[Any], *, se
     return note.id or 0
 
 
-def _tell_eta(a: Assignment, request: ServiceRequest, eta: datetime, *, session: Session,
+def _tell_eta(a: Assignment, request: ServiceRequest, eta: datetime, *, session: Session, settings: Settings,
               outcome: EventOutcome) -> None:
-    settings = get_settings()
     tech = store.get_technician(a.technician_id, session=session)
     row = session.get(Assignment, a.id)
     assert row is not None
@@ -444,7 +443,7 @@ def _tell_eta(a: Assignment, request: ServiceRequest, eta: datetime, *, session:
 
 
 def offer_freed_time(technician_id: int, window: tuple[datetime, datetime], *, travel: TravelTimeProvider,
-                     limit: int = 5, exclude: set[int] | None = None) -> list[dict[str, Any]]:
+                     settings: Settings, limit: int = 5, exclude: set[int] | None = None) -> list[dict[str, Any]]:
     """Offer the technician's freed time to escalated requests whose windows touch it (most urgent first):
     each is decided on this technician's fresh route and committed through ``commit.commit_assignment``
     (notifications and confirmation included), its escalation closed. ``exclude``: requests not to offer (the
@@ -453,7 +452,6 @@ def offer_freed_time(technician_id: int, window: tuple[datetime, datetime], *, t
     from truckroll.db import session_scope
     from truckroll.dispatch import commit
 
-    settings = get_settings()
     start, end = window
     placed: list[dict[str, Any]] = []
     with session_scope() as session:
@@ -468,14 +466,14 @@ def offer_freed_time(technician_id: int, window: tuple[datetime, datetime], *, t
             break
         try:
             with session_scope() as session:
-                job = store.requirements_of(rid, session=session)
+                job = store.requirements_of(rid, session=session, tz=settings.company_timezone)
                 lo, hi = store.job_horizon(job)
-                days = store.technician_days(session=session, start=lo, end=hi, technician_ids=[technician_id])
+                days = store.technician_days(session=session, start=lo, end=hi, tz=settings.company_timezone,
+                                             live=travel, technician_ids=[technician_id])
                 decision = decide(job, days, travel, settings.dispatch)
                 if decision.chosen is None:
                     continue
-                result = commit.commit_assignment(decision, job, session=session, travel=travel,
-                                                       rules=settings.dispatch, tz=settings.company_timezone)
+                result = commit.commit_assignment(decision, job, session=session, travel=travel, settings=settings)
                 commit.write_confirmation(result, session=session)
                 for esc in session.exec(select(Escalation).where(Escalation.request_id == rid,
                                                                  col(Escalation.resolved_at).is_(None))).all():
@@ -491,15 +489,15 @@ def offer_freed_time(technician_id: int, window: tuple[datetime, datetime], *, t
     return placed
 
 
-def apply_event(request_id: int, kind: str, **kwargs: Any) -> EventOutcome:
+def apply_event(request_id: int, kind: str, *, settings: Settings, **kwargs: Any) -> EventOutcome:
     """``record_event`` in its own transaction, then the freed time offered to escalated work."""
     from truckroll.db import session_scope
     from truckroll.travel.provider import get_travel_provider
 
-    travel = get_travel_provider()
+    travel = get_travel_provider(settings)
     with session_scope() as session:
-        outcome = record_event(request_id, kind, session=session, travel=travel, **kwargs)
+        outcome = record_event(request_id, kind, session=session, travel=travel, settings=settings, **kwargs)
     if outcome.freed_window is not None and outcome.technician_id is not None:
         outcome.offered = offer_freed_time(outcome.technician_id, outcome.freed_window, travel=travel,
-                                           exclude={request_id})
+                                           settings=settings, exclude={request_id})
     return outcome

@@ -7,11 +7,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pydantic
 from sqlmodel import Session, col, select
 
 from engine.dispatch.analysis import analyse_requirements
+from engine.travel import TravelTimeProvider
 from models import (
     ACTIVE_ASSIGNMENT_STATUSES,
     Assignment,
@@ -56,12 +58,10 @@ def known_skills(*, session: Session) -> set[str]:
 
 
 def reference_errors(job_type: str, required_skills: Iterable[str], windows: Iterable[Any], *, session: Session,
-                     now: datetime, horizon_days: int | None = None) -> list[FieldError]:
+                     now: datetime, horizon_days: int) -> list[FieldError]:
     """What a request or a prospective job names that does not exist, windows already past, and windows that
-    start beyond the planning horizon (``horizon_days``, default the setting ``planning_horizon_days``)."""
-    from truckroll.settings import get_settings
-
-    horizon = horizon_days if horizon_days is not None else get_settings().planning_horizon_days
+    start beyond the planning horizon (``horizon_days``: the setting ``planning_horizon_days``)."""
+    horizon = horizon_days
     errors: list[FieldError] = []
     if session.exec(select(JobType.id).where(JobType.name == job_type)).first() is None:
         errors.append(FieldError(field="job_type", message=f"unknown job type {job_type!r}"))
@@ -78,7 +78,7 @@ def reference_errors(job_type: str, required_skills: Iterable[str], windows: Ite
     return errors
 
 
-def validate_request(data: dict[str, Any] | ServiceRequestCreate, *, session: Session,
+def validate_request(data: dict[str, Any] | ServiceRequestCreate, *, session: Session, horizon_days: int,
                      now: datetime | None = None) -> ServiceRequestCreate:
     """Check the shape, then every reference (job type, skills, technicians) and that windows are not past.
 
@@ -95,7 +95,8 @@ def validate_request(data: dict[str, Any] | ServiceRequestCreate, *, session: Se
         except pydantic.ValidationError as exc:
             raise RequestValidationError.from_pydantic(exc) from None
     now = now or datetime.now(UTC)
-    errors = reference_errors(req.job_type, req.required_skills, req.time_windows, session=session, now=now)
+    errors = reference_errors(req.job_type, req.required_skills, req.time_windows, session=session, now=now,
+                              horizon_days=horizon_days)
     ids = set(req.preferred_technician_ids) | set(req.excluded_technician_ids)
     if ids:
         found = set(session.exec(select(Technician.id).where(col(Technician.id).in_(ids))).all())
@@ -113,15 +114,15 @@ def validate_request(data: dict[str, Any] | ServiceRequestCreate, *, session: Se
     return req
 
 
-def create_request(data: dict[str, Any] | ServiceRequestCreate, *, session: Session,
+def create_request(data: dict[str, Any] | ServiceRequestCreate, *, session: Session, horizon_days: int,
                    idempotency_key: str | None = None, now: datetime | None = None) -> tuple[ServiceRequest, bool]:
-    """Validate and persist a request. Returns (request, created); an idempotency key seen before returns
-    the earlier request and creates nothing."""
+    """Validate and persist a request (windows within ``horizon_days``, the setting ``planning_horizon_days``).
+    Returns (request, created); an idempotency key seen before returns the earlier request and creates nothing."""
     if idempotency_key:
         existing = session.exec(select(ServiceRequest).where(ServiceRequest.idempotency_key == idempotency_key)).first()
         if existing is not None:
             return existing, False
-    req = validate_request(data, session=session, now=now)
+    req = validate_request(data, session=session, now=now, horizon_days=horizon_days)
     row = ServiceRequest(
         idempotency_key=idempotency_key,
         **req.model_dump(exclude={"time_windows", "customer_ref"}),
@@ -172,8 +173,9 @@ def job_type_spec(name: str, *, session: Session) -> JobTypeSpec:
                        required_certifications=tuple(jt.required_certifications), typical_parts=jt.typical_parts)
 
 
-def requirements_of(request_id: int, *, session: Session) -> JobRequirements:
-    """Step 2's input from the database: the request combined with its catalogue entry."""
+def requirements_of(request_id: int, *, session: Session, tz: str) -> JobRequirements:
+    """Step 2's input from the database: the request combined with its catalogue entry (``tz``: the company's
+    time zone, for a job outside every territory)."""
     row = get_request(request_id, session=session)
     job = analyse_requirements(
         request_id=request_id, location=Location(row.lat, row.lon),
@@ -184,7 +186,7 @@ def requirements_of(request_id: int, *, session: Session) -> JobRequirements:
         preferred_technician_ids=row.preferred_technician_ids,
         excluded_technician_ids=row.excluded_technician_ids, received_at=row.created_at,
     )
-    job.rules = rules_store.job_rules(request_id, job.location, job.windows, session=session)
+    job.rules = rules_store.job_rules(request_id, job.location, job.windows, session=session, tz=tz)
     return job
 
 
@@ -203,15 +205,16 @@ def _parse_certs(certs: dict[str, str]) -> dict[str, date]:
     return {name: date.fromisoformat(expiry) for name, expiry in certs.items()}
 
 
-def technician_days(*, session: Session, start: datetime, end: datetime,
-                    technician_ids: Iterable[int] | None = None, live: bool = True) -> list[TechnicianDay]:
+def technician_days(*, session: Session, start: datetime, end: datetime, tz: str, live: TravelTimeProvider | None,
+                    technician_ids: Iterable[int] | None = None) -> list[TechnicianDay]:
     """Step 3: every work block overlapping [start, end) with its technician and the route already in it.
 
     A work block is a shift, or overlapping shifts and weekly operating hours merged; an on-call shift is a block
     of its own (see ``truckroll.rules.store.work_blocks``). Absences, memberships and the travel policy come
     with it. Work already assigned inside a block (tentative to completed) is the route; sorted by start.
-    With ``live`` the routes carry the day's live state: re-timed from what technicians reported, a job in
-    progress ending no earlier than now (``truckroll.live.overlay_live_state``).
+    With ``live`` (the travel provider) the routes carry the day's live state: re-timed from what technicians
+    reported, a job in progress ending no earlier than now (``truckroll.live.overlay_live_state``). ``tz``: the
+    company's time zone, for technicians outside every territory.
     """
     # Shifts just outside the horizon may overlap one inside it and merge with it.
     q = select(Shift, Technician).join(Technician, col(Technician.id) == Shift.technician_id).where(
@@ -220,7 +223,8 @@ def technician_days(*, session: Session, start: datetime, end: datetime,
         technician_ids = list(technician_ids)
         q = q.where(col(Shift.technician_id).in_(technician_ids))
     rows = session.exec(q.order_by(col(Shift.technician_id), col(Shift.start))).all()
-    blocks = rules_store.work_blocks(rows, session=session, start=start, end=end, technician_ids=technician_ids)
+    blocks = rules_store.work_blocks(rows, session=session, start=start, end=end, company_tz=tz,
+                                     technician_ids=technician_ids)
     if not blocks:
         return []
     lo = min(b.start for b in blocks)
@@ -246,12 +250,11 @@ def technician_days(*, session: Session, start: datetime, end: datetime,
             certifications=_parse_certs(tech.certifications), upsell_multiplier=tech.upsell_multiplier,
             van_inventory=dict(tech.van_inventory), stops=stops, max_priority=block.max_priority,
             active=tech.active))
-    rules_store.attach_rules(days, blocks, session=session)
-    if live:
+    rules_store.attach_rules(days, blocks, session=session, tz=tz)
+    if live is not None:
         from truckroll.live import overlay_live_state
-        from truckroll.travel.provider import get_travel_provider
 
-        overlay_live_state(days, session=session, travel=get_travel_provider())
+        overlay_live_state(days, session=session, travel=live)
     return days
 
 
@@ -316,10 +319,13 @@ def day_bounds(day: date, tz: Any) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def day_plan(day: date, tz: Any, *, session: Session) -> tuple[list[TechnicianDay], dict[int, float], int]:
-    """The day's shifts with their routes, the value of each routed request, and the day's escalations."""
+def day_plan(day: date, tz: ZoneInfo, *, session: Session,
+             live: TravelTimeProvider | None) -> tuple[list[TechnicianDay], dict[int, float], int]:
+    """The day's shifts with their routes (with the live state when ``live`` is the travel provider), the value of
+    each routed request, and the day's escalations."""
     start, end = day_bounds(day, tz)
-    days = [d for d in technician_days(session=session, start=start, end=end) if start <= d.shift_start < end]
+    days = [d for d in technician_days(session=session, start=start, end=end, tz=tz.key, live=live)
+            if start <= d.shift_start < end]
     ids = [s.request_id for d in days for s in d.stops]
     values = dict(session.exec(select(ServiceRequest.id, ServiceRequest.estimated_value)
                                .where(col(ServiceRequest.id).in_(ids))).all()) if ids else {}

@@ -167,9 +167,10 @@ class ReassignOut(BaseModel):
 
 
 def _travel() -> Any:
+    from truckroll.settings import get_settings
     from truckroll.travel.provider import get_travel_provider
 
-    return get_travel_provider()
+    return get_travel_provider(get_settings())
 
 
 # Polls (requests with If-None-Match) of one process share the board of a day for a moment: however many
@@ -181,7 +182,10 @@ _board_lock = threading.Lock()
 
 def _board_body(day: dt.date, territory_id: int | None, session: Any) -> tuple[str, str]:
     try:
-        data = console.board(day, session=session, travel=_travel(), territory_id=territory_id)
+        from truckroll.settings import get_settings
+
+        data = console.board(day, session=session, travel=_travel(), settings=get_settings(),
+                             territory_id=territory_id)
     except store.NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     data["escalations"] = list_escalations(session, state="open", limit=200)
@@ -252,7 +256,8 @@ def get_ranking(escalation_id: DbId, session: SessionDep) -> RankingOut:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     rules = get_settings().dispatch
     try:
-        rows = ranking(esc.request_id, session=session, travel=_travel(), rules=rules)
+        rows = ranking(esc.request_id, session=session, travel=_travel(), rules=rules,
+                       tz=get_settings().company_timezone)
     except (store.NotFound, ValueError) as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     overridable = [r for r in OVERRIDABLE_RULES if r != "utilisation"
@@ -273,9 +278,11 @@ def reassign(request_id: DbId, body: ReassignIn,
     with an ``override_reason`` would lift. Customer, technicians and dispatch are notified as for any
     assignment; nothing changes when it is refused."""
     from truckroll.dispatch import manual
+    from truckroll.settings import get_settings
+
     try:
-        res = console.reassign(request_id, technician_id=body.technician_id, by=who.name, overrides=body.overrides,
-                               override_reason=body.override_reason)
+        res = console.reassign(request_id, technician_id=body.technician_id, by=who.name, settings=get_settings(),
+                               overrides=body.overrides, override_reason=body.override_reason)
     except store.NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except console.ReassignRefused as exc:

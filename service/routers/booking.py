@@ -15,6 +15,7 @@ from service.auth import AUTH_RESPONSES, require_roles
 from service.errors import ErrorOut
 from service.limits import check_day
 from truckroll.booking import windows as booking
+from truckroll.settings import get_settings
 
 router = APIRouter(tags=["booking"], responses=AUTH_RESPONSES,
                    dependencies=[Depends(require_roles(Role.INTEGRATION, Role.DISPATCHER))])
@@ -31,7 +32,7 @@ def post_availability(job: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     """``offered``: the windows to put in front of the customer (value-aware); ``options``: every bookable window
     with its grade and reasons; ``unavailable``: the other windows and why."""
     try:
-        return booking.availability_for(job)
+        return booking.availability_for(job, settings=get_settings())
     except RequestValidationError as exc:
         raise _invalid(exc) from None
 
@@ -43,7 +44,7 @@ def post_availability(job: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
 def post_booking(payload: Annotated[dict[str, Any], Body()]) -> Any:
     """Create the service request for the chosen window and dispatch it; 409 with fresh options if it is gone."""
     try:
-        return booking.book(payload, dispatch=dispatch_now)
+        return booking.book(payload, dispatch=dispatch_now, settings=get_settings())
     except RequestValidationError as exc:
         raise _invalid(exc) from None
     except booking.WindowTaken as exc:
@@ -59,6 +60,6 @@ def get_capacity(day: Annotated[date, Query(alias="date", description="YYYY-MM-D
                  ) -> list[dict[str, Any]]:
     check_day(day)
     try:
-        return booking.capacity(day, skill=skill)
+        return booking.capacity(day, skill=skill, settings=get_settings())
     except RequestValidationError as exc:
         raise _invalid(exc) from None

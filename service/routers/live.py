@@ -24,6 +24,7 @@ from truckroll.db import session_scope
 from truckroll.dispatch import commit
 from truckroll.live import EventRefused, apply_event, current_position
 from truckroll.settings import get_settings
+from truckroll.travel.provider import get_travel_provider
 
 router = APIRouter(tags=["live day"], responses={**AUTH_RESPONSES,
                                                   404: {"model": ErrorOut, "description": "No such request"},
@@ -70,7 +71,7 @@ class RescheduleIn(_Strict):
 
 def _run(request_id: int, kind: str, dispatcher: Any, **kwargs: Any) -> dict[str, Any]:
     try:
-        outcome = apply_event(request_id, kind, **kwargs)
+        outcome = apply_event(request_id, kind, settings=get_settings(), **kwargs)
     except store.NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except EventRefused as exc:
@@ -130,7 +131,9 @@ def technician_live(technician_id: DbId, session: SessionDep, who: TechnicianOrD
         store.get_technician(technician_id, session=session)
     except store.NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    start, end = store.day_bounds(day, ZoneInfo(get_settings().company_timezone))
-    days = [d for d in store.technician_days(session=session, start=start, end=end, technician_ids=[technician_id])
+    settings = get_settings()
+    start, end = store.day_bounds(day, ZoneInfo(settings.company_timezone))
+    days = [d for d in store.technician_days(session=session, start=start, end=end, tz=settings.company_timezone,
+                                             live=get_travel_provider(settings), technician_ids=[technician_id])
             if start <= d.shift_start < end]
     return [current_position(d, session=session) for d in days]

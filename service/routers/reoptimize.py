@@ -38,7 +38,8 @@ def reoptimize(body: ReoptimizeIn) -> dict[str, Any]:
         check_day(body.date)
     first = body.date or dt.date.today()
     try:
-        horizon_dates(first, s.reoptimize_horizon_days if body.horizon_days is None else body.horizon_days)
+        horizon_dates(first, s.reoptimize_horizon_days if body.horizon_days is None else body.horizon_days,
+                      maximum=s.reoptimize_max_horizon_days)
     except HorizonTooLong as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
     state: Any = reoptimize_day(day=body.date.isoformat() if body.date else None,

@@ -125,7 +125,7 @@ def get_why_not(request_id: DbId, technician_id: DbId, session: SessionDep) -> d
     """Every reason, in a dispatcher's words: qualification, territory and radius, availability, visiting and
     closed hours, the utilisation threshold, room in the route."""
     try:
-        return why_not(request_id, technician_id, session=session, travel=get_travel_provider(),
-                       rules=get_settings().dispatch)
+        return why_not(request_id, technician_id, session=session, travel=get_travel_provider(get_settings()),
+                       rules=get_settings().dispatch, tz=get_settings().company_timezone)
     except store.NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None

@@ -18,6 +18,7 @@ from service.security import MAX_BODY_BYTES, SIGNATURE_HEADER, SignedJSON
 from truckroll import store
 from truckroll.dispatch import commit
 from truckroll.dispatch.intake import IdempotencyKeyReused, accept_request
+from truckroll.settings import get_settings
 
 router = APIRouter(prefix="/service-requests", tags=["service requests"])
 
@@ -67,7 +68,8 @@ def create_service_request(
     first request and nothing new is created; the same key with another body is refused (422).
     """
     try:
-        accepted = accept_request(payload, idempotency_key=idempotency_key)
+        accepted = accept_request(payload, idempotency_key=idempotency_key,
+                                  horizon_days=get_settings().planning_horizon_days)
     except RequestValidationError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             detail=[e.model_dump() for e in exc.errors]) from None

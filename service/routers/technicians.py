@@ -16,6 +16,7 @@ from service.limits import DbId, check_day
 from service.schemas import ScheduleOut, ShiftOut, StopOut, WindowOut
 from truckroll import store
 from truckroll.settings import get_settings
+from truckroll.travel.provider import get_travel_provider
 
 router = APIRouter(prefix="/technicians", tags=["technicians"])
 
@@ -37,8 +38,10 @@ def technician_schedule(
         tech = store.get_technician(technician_id, session=session)
     except store.NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    start, end = store.day_bounds(day, ZoneInfo(get_settings().company_timezone))
-    days = [d for d in store.technician_days(session=session, start=start, end=end, technician_ids=[technician_id])
+    settings = get_settings()
+    start, end = store.day_bounds(day, ZoneInfo(settings.company_timezone))
+    days = [d for d in store.technician_days(session=session, start=start, end=end, tz=settings.company_timezone,
+                                             live=get_travel_provider(settings), technician_ids=[technician_id])
             if start <= d.shift_start < end]
     ids = [s.request_id for d in days for s in d.stops]
     requests = store.requests_by_id(ids, session=session)

@@ -44,15 +44,16 @@ def dispatch(request_id: int) -> int:
     from truckroll.settings import get_settings
     from truckroll.travel.provider import get_travel_provider
 
-    st, travel = get_settings(), get_travel_provider()
+    st, travel = get_settings(), get_travel_provider(get_settings())
     with session_scope() as s:
-        loaded, d = decision.decide_request(request_id, session=s, travel=travel, rules=st.dispatch)
+        loaded, d = decision.decide_request(request_id, session=s, travel=travel, rules=st.dispatch,
+                                            tz=get_settings().company_timezone)
         if d.chosen is None:
             reasons = {str(c.technician_id): {"name": c.name, "reasons": list(c.reasons)} for c in d.candidates}
             store.open_escalation(request_id, d.escalation_reason or "no technician", reasons, session=s)
         else:
-            result = commit.commit_assignment(d, loaded.job, session=s, travel=travel, rules=st.dispatch,
-                                                   tz=st.company_timezone)
+            result = commit.commit_assignment(d, loaded.job, session=s, travel=travel,
+                                              settings=st)
             commit.write_confirmation(result, session=s)
     return request_id
 

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 
 from tests import factories as f
 from tests.console.conftest import HARD_JOB, dispatch, payload
+from truckroll.settings import get_settings
 
 DAY = "2030-01-07"
 
@@ -37,7 +38,8 @@ def _create(**overrides: object) -> int:
     from truckroll.db import session_scope
 
     with session_scope() as s:
-        row, _ = store.create_request(payload(**overrides), session=s)
+        row, _ = store.create_request(payload(**overrides), session=s,
+                                      horizon_days=get_settings().planning_horizon_days)
         assert row.id is not None
         return row.id
 
@@ -227,7 +229,8 @@ def test_the_escalation_email_links_the_requests_console_page(company: dict[str,
         from truckroll import store
         from truckroll.notifications import messages
         messages.escalation_alert(session=s, escalation_id=7, request=store.get_request(rid, session=s),
-                                  reason="no technician", why_not=[], dispatch_email="dispatch@example.com")
+                                  reason="no technician", why_not=[], dispatch_email="dispatch@example.com",
+                                  console_url=get_settings().console_url)
     with session_scope() as s:
         note = s.exec(select(Notification).where(Notification.template == "escalation_alert")).one()
     link = f"https://dispatch.example.com/console/requests/{rid}"

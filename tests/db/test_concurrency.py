@@ -27,23 +27,25 @@ REQUESTS = 10
 def _decide(job: JobRequirements, technician_ids: list[int] | None = None) -> Decision:
     lo, hi = store.job_horizon(job)
     with session_scope() as s:
-        days = store.technician_days(session=s, start=lo, end=hi, technician_ids=technician_ids)
-    return choose(job, evaluate_candidates(job, days, get_travel_provider(), get_settings().dispatch),
+        days = store.technician_days(session=s, start=lo, end=hi, tz=get_settings().company_timezone,
+                                     live=get_travel_provider(get_settings()), technician_ids=technician_ids)
+    return choose(job, evaluate_candidates(job, days, get_travel_provider(get_settings()), get_settings().dispatch),
                   get_settings().dispatch)
 
 
 def _commit(decision: Decision, job: JobRequirements) -> commit.CommittedAssignment:
     settings = get_settings()
     with session_scope() as s:
-        return commit.commit_assignment(decision, job, session=s, travel=get_travel_provider(),
-                                             rules=settings.dispatch, tz=settings.company_timezone)
+        return commit.commit_assignment(decision, job, session=s, travel=get_travel_provider(settings),
+                                        settings=settings)
 
 
 def _seed(n_requests: int) -> tuple[list[int], list[int]]:
     with session_scope() as s:
         f.add_job_type(s)
         techs = [f.add_technician(s, name).id for name in ("Ana", "Ben")]
-        reqs = [store.create_request(f.request_payload(customer_name=f"C{i}"), session=s)[0].id
+        reqs = [store.create_request(f.request_payload(customer_name=f"C{i}"), session=s,
+                                     horizon_days=get_settings().planning_horizon_days)[0].id
                 for i in range(n_requests)]
     return [t for t in techs if t is not None], [r for r in reqs if r is not None]
 
@@ -54,7 +56,7 @@ def test_simultaneous_dispatches_never_overlap(pg_db: str) -> None:
     overlap; every request ends assigned or escalated."""
     _, rids = _seed(REQUESTS)
     with session_scope() as s:
-        jobs = {rid: store.requirements_of(rid, session=s) for rid in rids}
+        jobs = {rid: store.requirements_of(rid, session=s, tz=get_settings().company_timezone) for rid in rids}
     barrier = threading.Barrier(REQUESTS)
     conflicts = Counter[int]()
 
@@ -100,7 +102,7 @@ def test_two_runs_for_one_request_assign_it_once(pg_db: str) -> None:
     the request's row lock makes the second commit find the first assignment."""
     techs, (rid,) = _seed(1)
     with session_scope() as s:
-        job = store.requirements_of(rid, session=s)
+        job = store.requirements_of(rid, session=s, tz=get_settings().company_timezone)
     decisions = [_decide(job, [t]) for t in techs]
     assert all(d.chosen is not None for d in decisions)
     barrier = threading.Barrier(2)

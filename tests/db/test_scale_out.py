@@ -21,6 +21,7 @@ from tests import factories as f
 from tests.pg import PostgresServer, free_port
 from truckroll import store
 from truckroll.db import session_scope
+from truckroll.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -89,7 +90,8 @@ def test_two_workers_drain_one_queue_dispatching_each_request_once(prefect_serve
             f.add_technician(s, name)
         ids = []
         for i in range(REQUESTS):
-            row, _ = store.create_request(f.request_payload(customer_name=f"Customer {i}"), session=s)
+            row, _ = store.create_request(f.request_payload(customer_name=f"Customer {i}"), session=s,
+                                          horizon_days=get_settings().planning_horizon_days)
             ids.append(row.id)
 
     run = dict(env=env, cwd=ROOT, capture_output=True, text=True, timeout=240)

@@ -24,7 +24,7 @@ def _request(s, name: str, loc: Location, windows: list[tuple[datetime, datetime
     payload = request_payload(customer_name=name, customer_email=f"{name.lower()}@example.net", lat=loc.lat,
                               lon=loc.lon, time_windows=[{"start": a.isoformat(), "end": b.isoformat()}
                                                          for a, b in windows], **kw)
-    row, _ = store.create_request(payload, session=s, now=at(0))
+    row, _ = store.create_request(payload, session=s, horizon_days=get_settings().planning_horizon_days, now=at(0))
     assert row.id is not None
     return row.id
 
@@ -32,7 +32,7 @@ def _request(s, name: str, loc: Location, windows: list[tuple[datetime, datetime
 def _assign(s, rid: int, tech_id: int, start: datetime, minutes: int, window: tuple[datetime, datetime],  # type: ignore
             origin: Location, status: str = AssignmentStatus.CONFIRMED) -> int:
     req = store.get_request(rid, session=s)
-    travel = get_travel_provider().minutes(origin, Location(req.lat, req.lon))
+    travel = get_travel_provider(get_settings()).minutes(origin, Location(req.lat, req.lon))
     a = Assignment(request_id=rid, technician_id=tech_id, scheduled_start=start,
                    scheduled_end=start + timedelta(minutes=minutes), window_start=window[0], window_end=window[1],
                    travel_minutes=travel, status=status)

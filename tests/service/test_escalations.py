@@ -12,13 +12,14 @@ from models import Assignment, Confirmation, Escalation, Notification, RequestSt
 from tests import factories as f
 from truckroll import store
 from truckroll.db import session_scope
+from truckroll.settings import get_settings
 
 
 @pytest.fixture
 def escalated(client: TestClient) -> dict[str, int]:
     """Request for 08:00-12:00 that the flow escalated (as escalate_to_manual_review leaves it)."""
     with session_scope() as s:
-        row, _ = store.create_request(f.request_payload(), session=s)
+        row, _ = store.create_request(f.request_payload(), session=s, horizon_days=get_settings().planning_horizon_days)
         assert row.id is not None
         esc = store.open_escalation(row.id, "no qualified technician below the 85% utilisation target", {}, session=s)
         assert esc.id is not None

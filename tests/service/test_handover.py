@@ -17,11 +17,13 @@ from tests import factories as f
 from truckroll import store
 from truckroll.db import session_scope
 from truckroll.dispatch.requeue import QUEUED
+from truckroll.settings import get_settings
 
 
 def _persist(n: int) -> list[int]:
     with session_scope() as s:
-        return [store.create_request(f.request_payload(), session=s)[0].id or 0 for _ in range(n)]
+        return [store.create_request(f.request_payload(), session=s,
+                                     horizon_days=get_settings().planning_horizon_days)[0].id or 0 for _ in range(n)]
 
 
 def test_waiting_requests_go_to_the_task_workers_in_batches(company: dict[str, int],

@@ -14,6 +14,7 @@ from models import Assignment, AssignmentStatus, Escalation, Notification, Reque
 from tests import factories as f
 from tests.factories import api_key as _api_key
 from truckroll.db import session_scope
+from truckroll.settings import get_settings
 
 
 def _dispatch(payload: dict[str, Any]) -> int:
@@ -21,7 +22,8 @@ def _dispatch(payload: dict[str, Any]) -> int:
     from truckroll import store
 
     with session_scope() as s:
-        row, _ = store.create_request(payload, session=s, now=f.at(6))
+        row, _ = store.create_request(payload, session=s, horizon_days=get_settings().planning_horizon_days,
+                                      now=f.at(6))
         assert row.id is not None
     return _dispatch_existing(row.id)
 
@@ -34,18 +36,19 @@ def _dispatch_existing(request_id: int) -> int:
     from truckroll.settings import get_settings
     from truckroll.travel.provider import get_travel_provider
 
-    st, travel = get_settings(), get_travel_provider()
+    st, travel = get_settings(), get_travel_provider(get_settings())
     with session_scope() as s:
         row = store.get_request(request_id, session=s)
         assert row.id is not None
-        job = store.requirements_of(row.id, session=s)
+        job = store.requirements_of(row.id, session=s, tz=get_settings().company_timezone)
         lo, hi = store.job_horizon(job)
-        decision = decide(job, store.technician_days(session=s, start=lo, end=hi), travel, st.dispatch)
+        decision = decide(job, store.technician_days(session=s, start=lo, end=hi, tz=get_settings().company_timezone,
+                                                     live=get_travel_provider(get_settings())), travel, st.dispatch)
         if decision.chosen is None:
             store.open_escalation(row.id, decision.escalation_reason or "", {}, session=s)
         else:
-            commit.commit_assignment(decision, job, session=s, travel=travel, rules=st.dispatch,
-                                          tz=st.company_timezone)
+            commit.commit_assignment(decision, job, session=s, travel=travel,
+                                     settings=st)
         return row.id
 
 

@@ -20,6 +20,7 @@ from tests.service.test_requeue import _persist
 from truckroll import store
 from truckroll.db import session_scope
 from truckroll.dispatch import requeue as rq
+from truckroll.settings import get_settings
 
 
 def _lease(rid: int) -> DispatchLease:
@@ -121,12 +122,13 @@ def test_windows_beyond_the_planning_horizon_are_refused_naming_the_window(compa
     far = f.request_payload(time_windows=[{"start": "2030-07-20T09:00:00+00:00", "end": "2030-07-20T11:00:00+00:00"}])
     try:
         with session_scope() as s, pytest.raises(RequestValidationError) as err:
-            store.validate_request(far, session=s, now=now)
+            store.validate_request(far, session=s, horizon_days=get_settings().planning_horizon_days, now=now)
         assert "time_windows.0" in str(err.value) and "planning horizon" in str(err.value)
         with session_scope() as s:
             near = f.request_payload(time_windows=[{"start": "2030-03-30T09:00:00+00:00",
                                                     "end": "2030-03-30T11:00:00+00:00"}])
-            assert store.validate_request(near, session=s, now=now).time_windows
+            assert store.validate_request(near, session=s, horizon_days=get_settings().planning_horizon_days,
+                                          now=now).time_windows
     finally:
         get_settings.cache_clear()
 
@@ -197,5 +199,5 @@ def test_capacity_counts_no_free_technician_when_everyone_is_absent(absent_compa
     """GET /capacity's view: an absent technician frees nothing in any window."""
     from truckroll.booking.windows import capacity
 
-    rows = capacity(absent_company)
+    rows = capacity(absent_company, settings=get_settings())
     assert rows and all(w["free_technicians"] == 0 for w in rows)

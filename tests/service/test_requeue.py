@@ -17,11 +17,13 @@ from tests.service.conftest import SECRET, post_request
 from truckroll import store
 from truckroll.db import session_scope
 from truckroll.dispatch.requeue import requeue, stranded_requests
+from truckroll.settings import get_settings
 
 
 def _persist(n: int = 1, **overrides: object) -> list[int]:
     with session_scope() as s:
-        return [store.create_request(f.request_payload(**overrides), session=s)[0].id or 0 for _ in range(n)]
+        return [store.create_request(f.request_payload(**overrides), session=s,
+                                     horizon_days=get_settings().planning_horizon_days)[0].id or 0 for _ in range(n)]
 
 
 def test_stranded_requests_are_old_unfinished_and_unhandled(company: dict[str, int]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from tests import factories as f
+from truckroll.settings import get_settings
 
 BOX_ALL = [[-97.0, 32.0], [-96.0, 32.0], [-96.0, 33.5], [-97.0, 33.5], [-97.0, 32.0]]
 BOX_FAR = [[-90.0, 40.0], [-89.0, 40.0], [-89.0, 41.0], [-90.0, 41.0], [-90.0, 40.0]]
@@ -46,7 +47,8 @@ def test_why_not_technician_for_a_request(client: TestClient) -> None:
     from truckroll.db import session_scope
 
     with session_scope() as s:
-        row, _ = store.create_request(f.request_payload(), session=s, now=f.at(0))
+        row, _ = store.create_request(f.request_payload(), session=s,
+                                      horizon_days=get_settings().planning_horizon_days, now=f.at(0))
         rid = row.id
     ben = client.get(f"/service-requests/{rid}/why-not/2").json()
     assert ben["eligible"] is False and ben["reasons"][0].startswith("outside territory: Dallas is not one of theirs")

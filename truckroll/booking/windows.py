@@ -28,7 +28,7 @@ from engine.booking.forecast import (
     forecast_from_history,
     main_skill,
 )
-from engine.booking.windows import Availability, BookingSettings, availability, capacity_view
+from engine.booking.windows import Availability, availability, capacity_view
 from engine.dispatch.analysis import analyse_requirements
 from models import (
     ACTIVE_ASSIGNMENT_STATUSES,
@@ -49,7 +49,7 @@ from models.booking import BookingCreate, ProspectiveJob
 from models.schemas import FieldError, RequestValidationError
 from truckroll import store
 from truckroll.db import session_scope
-from truckroll.settings import get_settings
+from truckroll.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +62,8 @@ class WindowTaken(RuntimeError):
         self.options = options
 
 
-def booking_settings() -> BookingSettings:
-    return get_settings().booking
-
-
-def window_grid() -> WindowGrid:
-    return WindowGrid(get_settings().company_timezone, tuple(booking_settings().window_hours))
+def window_grid(settings: Settings) -> WindowGrid:
+    return WindowGrid(settings.company_timezone, tuple(settings.booking.window_hours))
 
 
 # ------------------------------------------------------------------------------------------ validation
@@ -83,7 +79,7 @@ def parse_job(data: dict[str, Any] | ProspectiveJob, model: type[ProspectiveJob]
         raise RequestValidationError.from_pydantic(exc) from None
 
 
-def validate_job(job: ProspectiveJob, *, session: Session, now: datetime) -> JobType:
+def validate_job(job: ProspectiveJob, *, session: Session, now: datetime, horizon_days: int) -> JobType:
     """Every reference and time: the job type, skills, technicians, windows not past, the territory.
 
     Raises
@@ -91,7 +87,8 @@ def validate_job(job: ProspectiveJob, *, session: Session, now: datetime) -> Job
     RequestValidationError
         Naming every failing field.
     """
-    errors = store.reference_errors(job.job_type, job.required_skills, job.time_windows, session=session, now=now)
+    errors = store.reference_errors(job.job_type, job.required_skills, job.time_windows, session=session, now=now,
+                                    horizon_days=horizon_days)
     jt = session.exec(select(JobType).where(JobType.name == job.job_type)).first()
     if isinstance(job, BookingCreate) and job.window.start <= now:
         errors.append(FieldError(field="window", message="window is in the past"))
@@ -170,9 +167,8 @@ def history_records(*, session: Session, since: datetime, until: datetime) -> li
     return out
 
 
-def load_forecast(*, session: Session, today: date, grid: WindowGrid) -> Forecast:
+def load_forecast(*, session: Session, today: date, grid: WindowGrid, settings: Settings) -> Forecast:
     """The configured forecast file, or the last K weeks of history; computed once per day and database."""
-    settings = get_settings()
     weeks = settings.booking.forecast_weeks
     key = (settings.database_url, settings.booking_forecast_file, today, weeks, grid)
     with _forecast_lock:
@@ -235,7 +231,7 @@ class AvailabilityAnswer:
         }
 
 
-def compute_availability(job: ProspectiveJob, *, session: Session, now: datetime,
+def compute_availability(job: ProspectiveJob, *, session: Session, now: datetime, settings: Settings,
                          allowed: list[TimeWindow] | None = None, policy: str = "value-aware") -> AvailabilityAnswer:
     """The graded windows for a validated prospective job, read from the database.
 
@@ -244,8 +240,7 @@ def compute_availability(job: ProspectiveJob, *, session: Session, now: datetime
     RequestValidationError
         On bad input (see ``validate_job``).
     """
-    jt = validate_job(job, session=session, now=now)
-    settings = get_settings()
+    jt = validate_job(job, session=session, now=now, horizon_days=settings.planning_horizon_days)
     bs = settings.booking
     if job.days is not None:
         bs = bs.model_copy(update={"horizon_days": job.days})
@@ -253,34 +248,39 @@ def compute_availability(job: ProspectiveJob, *, session: Session, now: datetime
     req = requirements(job, jt, now=now)
     windows = allowed if allowed is not None else [TimeWindow(w.start, w.end) for w in job.time_windows]
     start, end = now, now + timedelta(days=bs.horizon_days + 1)
-    days = store.technician_days(session=session, start=start, end=end)
     from truckroll.travel.provider import get_travel_provider
 
-    forecast = load_forecast(session=session, today=now.astimezone(grid.tz).date(), grid=grid)
+    travel = get_travel_provider(settings)
+    days = store.technician_days(session=session, start=start, end=end, tz=settings.company_timezone, live=travel)
+    forecast = load_forecast(session=session, today=now.astimezone(grid.tz).date(), grid=grid, settings=settings)
     booked = booked_counts(session=session, grid=grid, start=start, end=end)
-    av = availability(req, days, get_travel_provider(), settings.dispatch, grid, now=now, settings=bs,
+    av = availability(req, days, travel, settings.dispatch, grid, now=now, settings=bs,
                       forecast=forecast, booked=booked, allowed=windows)
     offered = [o.as_dict(grid.tz) for o in av.offers(policy, bs.max_offers, bs.value_aware_order)]
     return AvailabilityAnswer(av, offered, grid, req)
 
 
-def availability_for(data: dict[str, Any] | ProspectiveJob, *, now: datetime | None = None) -> dict[str, Any]:
+def availability_for(data: dict[str, Any] | ProspectiveJob, *, settings: Settings,
+                     now: datetime | None = None) -> dict[str, Any]:
     """``POST /availability``: the offered windows, every bookable window graded, and why the others are not."""
     job = parse_job(data)
     now = now or datetime.now(UTC)
     with session_scope() as session:
-        return compute_availability(job, session=session, now=now).as_dict()
+        return compute_availability(job, session=session, now=now, settings=settings).as_dict()
 
 
-def capacity(day: date, *, skill: str | None = None) -> list[dict[str, Any]]:
+def capacity(day: date, *, settings: Settings, skill: str | None = None) -> list[dict[str, Any]]:
     """``GET /capacity``: per window of ``day``, the share already booked and the technicians still free."""
-    grid = window_grid()
+    from truckroll.travel.provider import get_travel_provider
+
+    grid = window_grid(settings)
     with session_scope() as session:
         start, end = store.day_bounds(day, grid.tz)
-        days = store.technician_days(session=session, start=start, end=end)
+        days = store.technician_days(session=session, start=start, end=end, tz=settings.company_timezone,
+                                     live=get_travel_provider(settings))
         if skill is not None and skill not in store.known_skills(session=session):
             raise RequestValidationError([FieldError(field="skill", message=f"unknown skill {skill!r}")])
-    return [w.as_dict(grid) for w in capacity_view(days, grid, day, booking_settings(), skill)]
+    return [w.as_dict(grid) for w in capacity_view(days, grid, day, settings.booking, skill)]
 
 
 # ---------------------------------------------------------------------------------------------- book
@@ -299,12 +299,12 @@ def _forget_request(request_id: int) -> None:
         session.execute(delete(ServiceRequest).where(col(ServiceRequest.id) == request_id))
 
 
-def _fresh_options(job: BookingCreate, now: datetime) -> list[dict[str, Any]]:
+def _fresh_options(job: BookingCreate, now: datetime, settings: Settings) -> list[dict[str, Any]]:
     with session_scope() as session:
-        return compute_availability(job, session=session, now=now).offered
+        return compute_availability(job, session=session, now=now, settings=settings).offered
 
 
-def book(data: dict[str, Any] | BookingCreate, *, dispatch: Callable[[int], dict[str, Any]],
+def book(data: dict[str, Any] | BookingCreate, *, dispatch: Callable[[int], dict[str, Any]], settings: Settings,
          now: datetime | None = None) -> dict[str, Any]:
     """Book the customer's chosen window: create the request (channel ``booking``) for exactly that window and
     run it through the dispatch flow: ``dispatch(request_id)`` runs it and returns its outcome (the caller passes
@@ -320,7 +320,7 @@ def book(data: dict[str, Any] | BookingCreate, *, dispatch: Callable[[int], dict
     """
     job: BookingCreate = parse_job(data, BookingCreate)
     now = now or datetime.now(UTC)
-    grid = window_grid()
+    grid = window_grid(settings)
     window = TimeWindow(job.window.start, job.window.end)
     where = grid.locate(window.start)
     if where is None or grid.window(*where) != window:
@@ -328,11 +328,11 @@ def book(data: dict[str, Any] | BookingCreate, *, dispatch: Callable[[int], dict
         raise RequestValidationError([FieldError(
             field="window", message=f"not a bookable window (the windows are {labels}, {grid.timezone})")])
     with session_scope() as session:
-        answer = compute_availability(job, session=session, now=now, allowed=[window])
+        answer = compute_availability(job, session=session, now=now, settings=settings, allowed=[window])
     if not answer.availability.options:
         reason = answer.availability.reason or "the window cannot be booked"
         raise WindowTaken(f"window {window.start.isoformat()} is no longer available: {reason}",
-                          _fresh_options(job, now))
+                          _fresh_options(job, now, settings))
     payload = job.model_dump(include={"customer_name", "customer_phone", "customer_email", "address", "lat", "lon",
                                       "job_type", "complexity", "description", "required_skills",
                                       "required_certifications", "estimated_duration_minutes", "priority",
@@ -343,7 +343,8 @@ def book(data: dict[str, Any] | BookingCreate, *, dispatch: Callable[[int], dict
     payload["time_windows"] = [{"start": window.start.isoformat(), "end": window.end.isoformat()}]
     payload["channel"] = "booking"
     with session_scope() as session:
-        row, _ = store.create_request(payload, session=session, now=now)
+        row, _ = store.create_request(payload, session=session, now=now,
+                                      horizon_days=settings.planning_horizon_days)
         rid = row.id
     assert rid is not None
     try:
@@ -354,12 +355,13 @@ def book(data: dict[str, Any] | BookingCreate, *, dispatch: Callable[[int], dict
         _forget_request(rid)
         if isinstance(exc, ScheduleConflict):
             raise WindowTaken(f"window {window.start.isoformat()} was taken meanwhile: {exc}",
-                              _fresh_options(job, now)) from None
+                              _fresh_options(job, now, settings)) from None
         raise
     if outcome.get("status") != "assigned":
         _forget_request(rid)
         raise WindowTaken(f"window {window.start.isoformat()} was taken meanwhile: "
-                          f"{outcome.get('reason', 'no technician can take it any more')}", _fresh_options(job, now))
+                          f"{outcome.get('reason', 'no technician can take it any more')}",
+                          _fresh_options(job, now, settings))
     return {"request_id": rid, "status": "assigned", "window_start": window.start.isoformat(),
             "window_end": window.end.isoformat(), "technician_id": outcome.get("technician_id"),
             "arrival_window_start": outcome.get("window_start"), "arrival_window_end": outcome.get("window_end")}

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from engine.config import DispatchSettings
 from engine.dispatch.decision import apply_decision
 from engine.dispatch.eligibility import missing_parts
 from engine.dispatch.repair import relink
@@ -36,7 +35,7 @@ from models import (
 from truckroll import store
 from truckroll.dispatch import decision as one_decision
 from truckroll.notifications import messages
-from truckroll.settings import get_settings
+from truckroll.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -107,27 +106,29 @@ def cancel_displaced(stops: list[Stop], *, technician_id: int, emergency_request
 
 
 def escalate(job: JobRequirements, reason: str, candidates: list[Candidate], *, session: Session,
-             dispatch_email: str) -> int:
+             dispatch_email: str, console_url: str) -> int:
     """The one way a request goes to a dispatcher: an open Escalation with every technician's reasons, the
     request marked escalated, and the alert to dispatch. Returns the escalation's id (the caller emits the
     ``truckroll.request.escalated`` event once the transaction is committed)."""
-    return escalate_request(job.request_id, reason, candidates, session=session, dispatch_email=dispatch_email)
+    return escalate_request(job.request_id, reason, candidates, session=session, dispatch_email=dispatch_email,
+                            console_url=console_url)
 
 
 def escalate_request(request_id: int, reason: str, candidates: list[Candidate], *, session: Session,
-                     dispatch_email: str) -> int:
+                     dispatch_email: str, console_url: str) -> int:
     """``escalate`` for a request whose job could not even be analysed (a dead letter: no candidates)."""
     why_not = {str(c.technician_id): {"name": c.name, "reasons": c.reasons} for c in candidates}
     esc = store.open_escalation(request_id, reason, why_not, session=session)
     assert esc.id is not None
     row = store.get_request(request_id, session=session)
     messages.escalation_alert(session=session, escalation_id=esc.id, request=row, reason=esc.reason,
-                              why_not=[(c.name, c.reasons) for c in candidates], dispatch_email=dispatch_email)
+                              why_not=[(c.name, c.reasons) for c in candidates], dispatch_email=dispatch_email,
+                              console_url=console_url)
     return esc.id
 
 
-def _commit_moves(decision: Decision, *, session: Session, travel: TravelTimeProvider, rules: DispatchSettings,
-                  tz: str) -> list[int]:
+def _commit_moves(decision: Decision, *, session: Session, travel: TravelTimeProvider,
+                  settings: Settings) -> list[int]:
     """Write a bounded repair's moves (under the locks the caller took): each moved job is decided again on its
     receiver's fresh route, inside the window its customer was promised, and the assignment changes technician;
     its customer is told who now comes (the window is unchanged). Returns the moved request ids.
@@ -137,6 +138,7 @@ def _commit_moves(decision: Decision, *, session: Session, travel: TravelTimePro
     ScheduleConflict
         When a moved job can no longer leave its route or fit the receiver's.
     """
+    rules, tz = settings.dispatch, settings.company_timezone
     out = []
     for m in decision.moves:
         row = session.exec(select(Assignment).where(
@@ -144,8 +146,8 @@ def _commit_moves(decision: Decision, *, session: Session, travel: TravelTimePro
             col(Assignment.status).in_([AssignmentStatus.TENTATIVE, AssignmentStatus.CONFIRMED]))).first()
         if row is None or TimeWindow(row.window_start, row.window_end) != m.stop.window:
             raise ScheduleConflict(f"request {m.request_id} can no longer move from technician {m.from_technician}")
-        days = one_decision.load_days(m.job, session=session, technician_ids=[m.to_technician])
-        again = one_decision.decide(m.job, days, travel=travel, rules=rules, repair=False) if days else None
+        days = one_decision.load_days(m.job, session=session, travel=travel, tz=tz, technician_ids=[m.to_technician])
+        again = one_decision.decide(m.job, days, travel=travel, rules=rules, repair=False, tz=tz) if days else None
         if again is None or again.chosen is None or again.displaced or again.chosen.insertion is None:
             raise ScheduleConflict(f"technician {m.to_technician} can no longer take request {m.request_id}")
         again.arrival_window = m.stop.window  # the promise stands
@@ -179,7 +181,7 @@ def _commit_moves(decision: Decision, *, session: Session, travel: TravelTimePro
             session=session, key=f"repair:{m.request_id}:{row.id}:{m.to_technician}", request=request,
             technician_name=chosen.name, old=m.stop.window, new=m.stop.window,
             reason="routes were re-planned to fit an urgent visit; your arrival window is unchanged",
-            tz=job_tz, company_name=get_settings().company_name)
+            tz=job_tz, company_name=settings.company_name)
         out.append(m.request_id)
     return out
 
@@ -206,7 +208,7 @@ def _record(decision: Decision, final: Decision, assignment_id: int, displaced: 
 
 def commit_assignment(
     decision: Decision, job: JobRequirements, *, session: Session, travel: TravelTimeProvider,
-    rules: DispatchSettings, tz: str, arrival_window: TimeWindow | None = None, decided_by: str = "dispatch",
+    settings: Settings, arrival_window: TimeWindow | None = None, decided_by: str = "dispatch",
     override_reason: str | None = None,
 ) -> CommittedAssignment:
     """Write the chosen insertion: the new assignment and its decision record, the later stops it moves, the
@@ -215,7 +217,8 @@ def commit_assignment(
     The chosen technician's route is re-read under the write lock and the decision made again on it (with the
     same overrides), so a concurrent dispatch can never double-book that technician's time. The request's row is
     locked next, so two runs for one request (a requeue racing a slow run) can never both assign it.
-    ``arrival_window`` replaces the computed one (a dispatcher's manual start).
+    ``arrival_window`` replaces the computed one (a dispatcher's manual start). The rules are
+    ``settings.dispatch``; times default to ``settings.company_timezone``.
 
     Raises
     ------
@@ -224,6 +227,7 @@ def commit_assignment(
     """
     if decision.chosen is None:
         raise ValueError(f"request {decision.request_id} was escalated; there is nothing to commit")
+    rules, tz = settings.dispatch, settings.company_timezone
     tech_id = decision.chosen.technician_id
     # Every technician whose route changes, locked in one order (two repairs can never deadlock).
     for tid in sorted({tech_id} | {m.to_technician for m in decision.moves}):
@@ -232,12 +236,12 @@ def commit_assignment(
                     .values(status=ServiceRequest.status))
     if existing_assignment(job.request_id, session=session) is not None:
         raise ScheduleConflict(f"request {job.request_id} is already assigned")
-    moved = _commit_moves(decision, session=session, travel=travel, rules=rules, tz=tz)
-    days = one_decision.load_days(job, session=session, technician_ids=[tech_id])
+    moved = _commit_moves(decision, session=session, travel=travel, settings=settings)
+    days = one_decision.load_days(job, session=session, travel=travel, tz=tz, technician_ids=[tech_id])
     if moved:
         days = [relink(d, travel) for d in days]
     final = one_decision.decide(job, days, travel=travel, rules=rules, overrides=decision.overrides,
-                                repair=False) if days else None
+                                repair=False, tz=tz) if days else None
     # An emergency's displacement must be the one decided (the route may have changed since).
     if final is None or final.chosen is None or (
             {s.request_id for s in final.displaced} != {s.request_id for s in decision.displaced}):
@@ -292,9 +296,9 @@ def commit_assignment(
                         override_reason=override_reason))
     for m in decision.moves:
         # The technician who received a moved job: the update of their route.
-        messages.technician_route_update(session=session, technician_id=m.to_technician,
+        messages.technician_route_update(session=session, technician_id=m.to_technician, live=travel,
                                          day=m.insertion.start.astimezone(ZoneInfo(tz)).date(), tz=ZoneInfo(tz),
-                                         tz_name=tz, company_name=get_settings().company_name,
+                                         tz_name=tz, company_name=settings.company_name,
                                          key_prefix="repair-route")
 
     route = [{"request_id": s.request_id, "start": s.start.isoformat(), "end": s.end.isoformat(),
@@ -308,17 +312,16 @@ def commit_assignment(
     # Customers read times in their territory's time zone.
     job_tz = (job.rules.timezone if job.rules else None) or tz
     result.notification_ids = queue_assignment_notifications(
-        result, job, request, tech, session=session, tz=job_tz, decision=decision, rules=rules)
+        result, job, request, tech, session=session, tz=job_tz, decision=decision, settings=settings)
     return result
 
 
 def queue_assignment_notifications(
     result: CommittedAssignment, job: JobRequirements, request: ServiceRequest, tech: Technician, *,
-    session: Session, tz: str, decision: Decision, rules: DispatchSettings,
+    session: Session, tz: str, decision: Decision, settings: Settings,
 ) -> list[int]:
     """Customer (arrival window), technician (job card), dispatch (summary), and every customer whose
     promised window moved. Keys make each message unique, so a retried run queues nothing twice."""
-    settings = get_settings()
     rid = result.request_id
     window = TimeWindow(result.window_start, result.window_end)
     common: dict[str, Any] = dict(session=session, request=request, window=window, start=result.start,

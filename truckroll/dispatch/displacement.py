@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.config import DispatchSettings
 from engine.travel import TravelTimeProvider
 from models import Decision, JobRequirements, TimeWindow
 from truckroll import store
@@ -21,13 +20,13 @@ from truckroll.db import session_scope
 from truckroll.dispatch import commit
 from truckroll.dispatch import decision as one_decision
 from truckroll.notifications import messages
-from truckroll.settings import get_settings
+from truckroll.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def redispatch_displaced(displaced: list[dict[str, Any]], *, travel: TravelTimeProvider, rules: DispatchSettings,
-                         tz: str) -> list[dict[str, Any]]:
+def redispatch_displaced(displaced: list[dict[str, Any]], *, travel: TravelTimeProvider,
+                         settings: Settings) -> list[dict[str, Any]]:
     """Dispatch each displaced request again (the one decision, one transaction each) and tell its customer the
     new window; a request nobody can take is escalated, and its customer told that dispatch will call. Each
     technician who lost stops gets the update of their route.
@@ -35,7 +34,7 @@ def redispatch_displaced(displaced: list[dict[str, Any]], *, travel: TravelTimeP
     Returns one outcome per request: {request_id, status, technician_id?, window_start?, window_end?,
     escalation_id?, reason?}; the caller emits an event for each escalation.
     """
-    settings = get_settings()
+    rules, tz = settings.dispatch, settings.company_timezone
     queue = list(displaced)
     outcomes = []
     losers: set[tuple[int, datetime]] = set()
@@ -46,14 +45,14 @@ def redispatch_displaced(displaced: list[dict[str, Any]], *, travel: TravelTimeP
         losers.add((int(item["technician_id"]), old.start))
         reason = f"an emergency (#{item['emergency_request_id']}) needed your technician"
         with session_scope() as session:
-            loaded, decision = one_decision.decide_request(rid, session=session, travel=travel, rules=rules)
+            loaded, decision = one_decision.decide_request(rid, session=session, travel=travel, rules=rules, tz=tz)
             job = loaded.job
             request = store.get_request(rid, session=session)
             job_tz = (job.rules.timezone if job.rules else None) or tz
             if decision.chosen is None:
                 why = f"displaced by emergency #{item['emergency_request_id']}; {decision.escalation_reason}"
                 esc_id = commit.escalate(job, why, decision.candidates, session=session,
-                                              dispatch_email=settings.dispatch_email)
+                                         dispatch_email=settings.dispatch_email, console_url=settings.console_url)
                 messages.customer_dispatch_will_call(
                     session=session, key=f"displaced:{rid}:escalation:{esc_id}", request=request, old=old,
                     reason=reason, tz=job_tz, company_name=settings.company_name)
@@ -61,7 +60,7 @@ def redispatch_displaced(displaced: list[dict[str, Any]], *, travel: TravelTimeP
                                  "priority": job.priority})
                 log.warning("displaced request %s escalated: %s", rid, why)
                 continue
-            result = commit.commit_assignment(decision, job, session=session, travel=travel, rules=rules, tz=tz)
+            result = commit.commit_assignment(decision, job, session=session, travel=travel, settings=settings)
             commit.write_confirmation(result, session=session)
             queue.extend(result.displaced)
             messages.customer_reschedule(
@@ -76,13 +75,13 @@ def redispatch_displaced(displaced: list[dict[str, Any]], *, travel: TravelTimeP
     with session_scope() as session:
         for tech_id, day in sorted({(t, s.astimezone(z).date()) for t, s in losers}):
             messages.technician_route_update(session=session, technician_id=tech_id, day=day, tz=z, tz_name=tz,
+                                             live=travel,
                                              company_name=settings.company_name, key_prefix="displacement-route")
     return outcomes
 
 
 def commit_and_redispatch(decision: Decision, job: JobRequirements, *, travel: TravelTimeProvider,
-                          rules: DispatchSettings, tz: str) -> tuple[commit.CommittedAssignment,
-                                                                     list[dict[str, Any]]]:
+                          settings: Settings) -> tuple[commit.CommittedAssignment, list[dict[str, Any]]]:
     """Step 6 of the dispatch: commit the decision (one transaction), then dispatch again what an emergency
     displaced (one transaction each). Returns the commit and the escalations among the displaced requests (the
     caller tells Prefect about them). A failure after the commit is logged: the requeue sweep retries the rest.
@@ -93,11 +92,11 @@ def commit_and_redispatch(decision: Decision, job: JobRequirements, *, travel: T
         When the technician can no longer take the job on the fresh route (nothing written).
     """
     with session_scope() as session:
-        result = commit.commit_assignment(decision, job, session=session, travel=travel, rules=rules, tz=tz)
+        result = commit.commit_assignment(decision, job, session=session, travel=travel, settings=settings)
     escalated: list[dict[str, Any]] = []
     if result.displaced:
         try:
-            outcomes = redispatch_displaced(result.displaced, travel=travel, rules=rules, tz=tz)
+            outcomes = redispatch_displaced(result.displaced, travel=travel, settings=settings)
             log.info("request %s displaced %s", job.request_id, outcomes)
             escalated = [o for o in outcomes if o["status"] == "escalated"]
         except Exception:  # noqa: BLE001 - the emergency is committed; the requeue sweep retries the rest

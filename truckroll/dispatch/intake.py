@@ -46,8 +46,9 @@ def _replayed_answer(row: ServiceRequest, fp: str, key: str) -> Accepted:
     return Accepted(row.id, False)
 
 
-def accept_request(payload: dict[str, Any], *, idempotency_key: str | None = None) -> Accepted:
-    """Validate and persist ``payload`` in one transaction.
+def accept_request(payload: dict[str, Any], *, horizon_days: int, idempotency_key: str | None = None) -> Accepted:
+    """Validate and persist ``payload`` in one transaction (windows within ``horizon_days``, the setting
+    ``planning_horizon_days``).
 
     The same ``idempotency_key`` with the same body answers with the first request's id and writes nothing,
     also when two deliveries race: the unique index on the key lets one insert win and the other reads the
@@ -63,7 +64,8 @@ def accept_request(payload: dict[str, Any], *, idempotency_key: str | None = Non
     fp = fingerprint(payload)
     try:
         with session_scope() as session:
-            row, created = store.create_request(payload, session=session, idempotency_key=idempotency_key)
+            row, created = store.create_request(payload, session=session, idempotency_key=idempotency_key,
+                                                horizon_days=horizon_days)
             assert row.id is not None
             if not created:
                 assert idempotency_key is not None

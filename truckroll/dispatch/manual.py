@@ -26,7 +26,7 @@ from truckroll.db import session_scope
 from truckroll.dispatch import commit
 from truckroll.dispatch import decision as one_decision
 from truckroll.dispatch.commit import CommittedAssignment
-from truckroll.settings import Settings, get_settings
+from truckroll.settings import Settings
 from truckroll.travel.provider import get_travel_provider
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def resolve_escalation(escalation_id: int, *, technician_id: int, resolved_by: s
                        start: datetime | None = None, overrides: Sequence[str] = (),
                        override_reason: str = "",
                        on_resolved: Callable[[Resolution, str], None] | None = None,
-                       settings: Settings | None = None) -> Resolution:
+                       settings: Settings) -> Resolution:
     """Assign the escalated request to ``technician_id`` and close the escalation.
 
     ``on_resolved(resolution, resolved_by)`` is called once it is written (the service passes
@@ -148,28 +148,27 @@ def resolve_escalation(escalation_id: int, *, technician_id: int, resolved_by: s
     ValueError
         Bad overrides (see ``check_overrides``) or a start without a time zone.
     """
-    settings = settings or get_settings()
-    rules = settings.dispatch
+    rules, tz = settings.dispatch, settings.company_timezone
     waived = waived_rules(overrides, override_reason, settings)
     asked = waived - {"utilisation"}  # what the dispatcher overrode, recorded with the reason
-    travel = get_travel_provider()
+    travel = get_travel_provider(settings)
     with session_scope() as session:
         esc = _open_escalation(escalation_id, session=session)
         request = store.get_request(esc.request_id, session=session)
         if request.status != RequestStatus.ESCALATED:
             raise EscalationClosed(f"request {request.id} is {request.status}, not waiting for a dispatcher")
         store.get_technician(technician_id, session=session)
-        job = one_decision.load_job(esc.request_id, session=session)
+        job = one_decision.load_job(esc.request_id, session=session, tz=tz)
     window = None
     if start is not None:
         start = start.astimezone(UTC)
         job, window = _job_at(job, start, rules.arrival_window_minutes, rules.arrival_window_rounding_minutes)
     with session_scope() as session:
-        days = one_decision.load_days(job, session=session, travel=travel, technician_ids=[technician_id])
+        days = one_decision.load_days(job, session=session, travel=travel, tz=tz, technician_ids=[technician_id])
     if not days:
         when = f"at {start.isoformat()}" if start else "in the customer's windows"
         raise ManualAssignmentRejected([f"technician {technician_id} has no shift {when}"])
-    decision = one_decision.decide(job, days, travel=travel, rules=rules, overrides=waived, repair=False)
+    decision = one_decision.decide(job, days, travel=travel, rules=rules, overrides=waived, repair=False, tz=tz)
     if decision.chosen is None or decision.displaced:
         reasons = decision.candidates[0].reasons if decision.candidates else []
         if decision.displaced:
@@ -183,10 +182,9 @@ def resolve_escalation(escalation_id: int, *, technician_id: int, resolved_by: s
         with session_scope() as session:
             # A second resolve racing this one waits on the technician's lock and finds the assignment.
             esc = _open_escalation(escalation_id, session=session)
-            result = commit.commit_assignment(decision, job, session=session, travel=travel, rules=rules,
-                                                   tz=settings.company_timezone, arrival_window=window,
-                                                   decided_by=resolved_by,
-                                                   override_reason=override_reason.strip() or None)
+            result = commit.commit_assignment(decision, job, session=session, travel=travel, settings=settings,
+                                              arrival_window=window, decided_by=resolved_by,
+                                              override_reason=override_reason.strip() or None)
             conf = commit.write_confirmation(result, session=session)
             esc.resolved_at = datetime.now(UTC)
             esc.resolved_by = resolved_by

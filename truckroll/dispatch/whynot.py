@@ -17,7 +17,7 @@ from truckroll.dispatch import decision as one_decision
 
 
 def why_not(request_id: int, technician_id: int, *, session: Session, travel: TravelTimeProvider,
-            rules: DispatchSettings) -> dict[str, Any]:
+            rules: DispatchSettings, tz: str) -> dict[str, Any]:
     """Every reason the technician would not get the request now, in a dispatcher's words, from the same
     decision the dispatch makes (qualification, territory and radius, availability, visiting and closed hours,
     threshold, route; or the better candidate).
@@ -35,12 +35,12 @@ def why_not(request_id: int, technician_id: int, *, session: Session, travel: Tr
         For an unknown request or technician.
     """
     tech = store.get_technician(technician_id, session=session)
-    loaded, decision = one_decision.decide_request(request_id, session=session, travel=travel, rules=rules)
+    loaded, decision = one_decision.decide_request(request_id, session=session, travel=travel, rules=rules, tz=tz)
     return _explain(request_id, technician_id, tech.name, loaded, decision, rules)
 
 
 def ranking(request_id: int, *, session: Session, travel: TravelTimeProvider,
-            rules: DispatchSettings) -> list[dict[str, Any]]:
+            rules: DispatchSettings, tz: str) -> list[dict[str, Any]]:
     """Why (not) every active technician, from one decision: the one who would get the request first, then
     those who could take it by score (best first), then those ruled out; each as ``why_not`` answers it, with
     ``score`` (the candidate's total, or None)."""
@@ -48,7 +48,7 @@ def ranking(request_id: int, *, session: Session, travel: TravelTimeProvider,
 
     from models import Technician
 
-    loaded, decision = one_decision.decide_request(request_id, session=session, travel=travel, rules=rules)
+    loaded, decision = one_decision.decide_request(request_id, session=session, travel=travel, rules=rules, tz=tz)
     techs = session.exec(select(Technician).where(col(Technician.active).is_(True)).order_by(col(Technician.id)))
     scores = {c.technician_id: (round(c.score.total, 3) if c.score else None) for c in decision.candidates}
     rows = [_explain(request_id, t.id, t.name, loaded, decision, rules) | {"score": scores.get(t.id)}

@@ -34,7 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from models import Notification, NotificationAttempt, utcnow
-from truckroll.settings import Settings, get_settings
+from truckroll.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ def release_stale(*, engine: Engine, stale_after_seconds: float, now: datetime |
     return released
 
 
-def deliver_pending(*, engine: Engine | None = None, settings: Settings | None = None,
+def deliver_pending(*, settings: Settings, engine: Engine | None = None,
                     notification_ids: Sequence[int] | None = None, request_id: int | None = None,
                     limit: int = 200, now: datetime | None = None, sender: Sender | None = None,
                     stale_after_seconds: float = 600.0) -> DeliveryReport:
@@ -182,7 +182,7 @@ def deliver_pending(*, engine: Engine | None = None, settings: Settings | None =
     from truckroll.db import get_engine
 
     engine = engine or get_engine()
-    s = settings or get_settings()
+    s = settings
     send = sender or send_with_apprise
     now = now or utcnow()
     report = DeliveryReport()
@@ -249,13 +249,13 @@ def deliver_pending(*, engine: Engine | None = None, settings: Settings | None =
     return report
 
 
-def drain(*, max_wait_seconds: float = 0.0, sleep: Callable[[float], None] = time.sleep,
+def drain(*, settings: Settings, max_wait_seconds: float = 0.0, sleep: Callable[[float], None] = time.sleep,
           **kwargs: Any) -> DeliveryReport:
     """Deliver until nothing due is left, waiting out backoffs for up to ``max_wait_seconds`` in total."""
     total = DeliveryReport()
     waited = 0.0
     while True:
-        report = deliver_pending(**kwargs)
+        report = deliver_pending(settings=settings, **kwargs)
         total.sent += report.sent
         total.failed += report.failed
         total.skipped += report.skipped
@@ -263,7 +263,6 @@ def drain(*, max_wait_seconds: float = 0.0, sleep: Callable[[float], None] = tim
             total.retry_later = report.retry_later
             total.unrouted = report.unrouted
             return total
-        s = kwargs.get("settings") or get_settings()
-        step = min(max(0.05, s.notify_backoff_seconds), max_wait_seconds - waited)
+        step = min(max(0.05, settings.notify_backoff_seconds), max_wait_seconds - waited)
         sleep(step)
         waited += step

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from engine.travel import TravelTimeProvider
 from models import Notification, ServiceRequest, StopChange, Technician, TimeWindow
 from truckroll import store
 from truckroll.notifications import outbox as notify
@@ -101,17 +102,22 @@ def customer_dispatch_will_call(*, session: Session, key: str, request: ServiceR
                      reason=reason))
 
 
-def escalation_alert(*, session: Session, escalation_id: int, request: ServiceRequest, reason: str,
-                     why_not: list[tuple[str, list[str]]], dispatch_email: str) -> Notification:
-    from truckroll.reports.console import console_link
+def console_link(request_id: int, console_url: str) -> str | None:
+    """The console page of a request (``console_url`` is the setting TRUCKROLL_CONSOLE_URL), for links from Prefect
+    and the e-mails; None when the console's address is not configured."""
+    base = console_url.rstrip("/")
+    return f"{base}/requests/{request_id}" if base else None
 
+
+def escalation_alert(*, session: Session, escalation_id: int, request: ServiceRequest, reason: str,
+                     why_not: list[tuple[str, list[str]]], dispatch_email: str, console_url: str) -> Notification:
     return notify.queue(
         session=session, dedupe_key=f"escalation:{escalation_id}:dispatch", template="escalation_alert",
         recipient=dispatch_email, recipient_kind="dispatch", request_id=request.id,
         context=dict(request_id=request.id, customer_name=request.customer_name, address=request.address,
                      job_type=request.job_type, priority=request.priority, reason=reason,
                      escalation_id=escalation_id, why_not=[(n, r) for n, r in why_not if r][:25],
-                     console_url=console_link(request.id) if request.id is not None else None))
+                     console_url=console_link(request.id, console_url) if request.id is not None else None))
 
 
 def customer_eta_update(*, session: Session, key: str, request: ServiceRequest, technician_name: str,
@@ -142,12 +148,15 @@ def technician_route(*, session: Session, key: str, tech: Technician, day: date,
 
 
 def technician_route_update(*, session: Session, technician_id: int, day: date, tz: Any, tz_name: str,
-                            company_name: str, key_prefix: str = "route") -> Notification:
-    """The technician's whole route of ``day`` as it now stands (read from the database). The key holds a
-    digest of the route, so the same route is never sent twice and every change is."""
+                            company_name: str, live: TravelTimeProvider | None,
+                            key_prefix: str = "route") -> Notification:
+    """The technician's whole route of ``day`` as it now stands (read from the database, with the live state when
+    ``live`` is the travel provider). The key holds a digest of the route, so the same route is never sent twice
+    and every change is."""
     tech = store.get_technician(technician_id, session=session)
     start, end = store.day_bounds(day, tz)
-    days = [d for d in store.technician_days(session=session, start=start, end=end, technician_ids=[technician_id])
+    days = [d for d in store.technician_days(session=session, start=start, end=end, tz=tz_name, live=live,
+                                             technician_ids=[technician_id])
             if start <= d.shift_start < end]
     stops = [s for d in days for s in d.stops]
     requests = {s.request_id: store.get_request(s.request_id, session=session) for s in stops}

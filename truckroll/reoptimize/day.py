@@ -39,7 +39,7 @@ from models import (
 )
 from truckroll import store
 from truckroll.notifications import messages
-from truckroll.settings import Settings, get_settings
+from truckroll.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +72,15 @@ class HorizonTooLong(ValueError):
     """More days were asked for than ``reoptimize_max_horizon_days`` allows."""
 
 
-def horizon_dates(day: date, days: int, *, maximum: int | None = None) -> list[date]:
+def horizon_dates(day: date, days: int, *, maximum: int) -> list[date]:
     """``day`` and the next working days (Monday to Friday) after it, ``days`` dates in all.
 
     Raises
     ------
     HorizonTooLong
-        If ``days`` is above ``maximum`` (default ``settings.reoptimize_max_horizon_days``) or below 1.
+        If ``days`` is above ``maximum`` (the setting ``reoptimize_max_horizon_days``) or below 1.
     """
-    limit = get_settings().reoptimize_max_horizon_days if maximum is None else maximum
+    limit = maximum
     if days < 1 or days > limit:
         raise HorizonTooLong(f"horizon of {days} days refused: it must be 1 to {limit} days "
                              "(TRUCKROLL_REOPTIMIZE_MAX_HORIZON_DAYS)")
@@ -106,19 +106,20 @@ def promised_requests(request_ids: list[int], *, session: Session) -> frozenset[
     return frozenset(r for r in rows if r is not None)
 
 
-def load_horizon(dates: list[date], tz: Any, *, session: Session, rescue: bool = True) -> DaySnapshot:
+def load_horizon(dates: list[date], tz: ZoneInfo, *, session: Session, travel: TravelTimeProvider,
+                 rescue: bool = True) -> DaySnapshot:
     """The shifts starting on each of ``dates`` with their routes, the unassigned requests touching them, and
     which visits are promised. Fixed or promised visits of the horizon that no shift holds are listed by name
     in ``orphans``."""
     days: list[TechnicianDay] = []
     candidates: set[int] = set()
     for d in dates:
-        days += store.day_plan(d, tz, session=session)[0]
+        days += store.day_plan(d, tz, session=session, live=travel)[0]
         if rescue:
             candidates.update(unassigned_requests(d, tz, session=session))
     routed = {s.request_id for d in days for s in d.stops}
     ids = {s.request_id for d in days for s in d.stops if not s.fixed} | candidates
-    jobs = {rid: store.requirements_of(rid, session=session) for rid in sorted(ids)}
+    jobs = {rid: store.requirements_of(rid, session=session, tz=tz.key) for rid in sorted(ids)}
     start, _ = store.day_bounds(dates[0], tz)
     _, end = store.day_bounds(dates[-1], tz)
     span = _span(days, dates[0], tz, dates[-1])
@@ -184,12 +185,13 @@ def unassigned_requests(day: date, tz: Any, *, session: Session) -> list[int]:
     return sorted(out)
 
 
-def load_day(day: date, tz: Any, *, session: Session, rescue: bool = True) -> DaySnapshot:
+def load_day(day: date, tz: ZoneInfo, *, session: Session, travel: TravelTimeProvider,
+             rescue: bool = True) -> DaySnapshot:
     """The day's shifts (starting on ``day``) with their routes and the requirements of every request in play."""
-    days, _, _ = store.day_plan(day, tz, session=session)
+    days, _, _ = store.day_plan(day, tz, session=session, live=travel)
     candidates = unassigned_requests(day, tz, session=session) if rescue else []
     ids = {s.request_id for d in days for s in d.stops if not s.fixed} | set(candidates)
-    jobs = {rid: store.requirements_of(rid, session=session) for rid in sorted(ids)}
+    jobs = {rid: store.requirements_of(rid, session=session, tz=tz.key) for rid in sorted(ids)}
     start, end = _span(days, day, tz)
     return DaySnapshot(day=day, days=days, jobs=jobs, candidates=candidates,
                        signature=_signature(session, sorted({d.technician_id for d in days}), start, end, candidates))
@@ -301,11 +303,11 @@ def _route(d: TechnicianDay) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------------------ notices
 
 
-def queue_pending_notices(day: date, tz: str, *, session: Session) -> list[int]:
+def queue_pending_notices(day: date, tz: str, *, session: Session, settings: Settings,
+                          travel: TravelTimeProvider) -> list[int]:
     """Queue the reschedule notices of the day's changed assignments (customers whose window changed, new
     customers placed from escalation) and one route update per technician whose route changed; mark them
     queued in the same transaction. Returns the notification ids."""
-    settings = get_settings()
     z = ZoneInfo(tz)
     start, end = store.day_bounds(day, z)
     rows = [a for a in session.exec(select(Assignment).where(
@@ -339,14 +341,16 @@ def queue_pending_notices(day: date, tz: str, *, session: Session) -> list[int]:
         a.score = {**a.score, "reoptimized": {**mark, "notice": "queued"}}
         session.add(a)
     for tid in sorted(technicians):
-        ids.append(_queue_route_update(tid, day, z, tz, session=session))
+        ids.append(_queue_route_update(tid, day, z, tz, session=session, company_name=settings.company_name,
+                                       travel=travel))
     session.flush()
     return [i for i in ids if i]
 
 
-def _queue_route_update(technician_id: int, day: date, z: ZoneInfo, tz: str, *, session: Session) -> int:
+def _queue_route_update(technician_id: int, day: date, z: ZoneInfo, tz: str, *, session: Session,
+                        company_name: str, travel: TravelTimeProvider) -> int:
     note = messages.technician_route_update(session=session, technician_id=technician_id, day=day, tz=z,
-                                            tz_name=tz, company_name=get_settings().company_name,
+                                            tz_name=tz, company_name=company_name, live=travel,
                                             key_prefix="reoptimize-route")
     return note.id or 0
 
@@ -355,10 +359,9 @@ def _queue_route_update(technician_id: int, day: date, z: ZoneInfo, tz: str, *, 
 
 
 def escalate_unplaced(unplaced: dict[int, tuple[str, dict[int, list[str]]]], *, session: Session,
-                      names: dict[int, str]) -> list[int]:
+                      names: dict[int, str], settings: Settings) -> list[int]:
     """One open escalation (and one dispatch alert) per request the plan could not place and nobody has
     assigned meanwhile; an escalation already open is kept as it is."""
-    settings = get_settings()
     ids = []
     for rid, (reason, why) in sorted(unplaced.items()):
         if _has_assignment(session, rid):
@@ -371,7 +374,7 @@ def escalate_unplaced(unplaced: dict[int, tuple[str, dict[int, list[str]]]], *, 
         assert esc.id is not None
         messages.escalation_alert(session=session, escalation_id=esc.id, request=row, reason=esc.reason,
                                   why_not=[(names.get(t, str(t)), r) for t, r in why.items()],
-                                  dispatch_email=settings.dispatch_email)
+                                  dispatch_email=settings.dispatch_email, console_url=settings.console_url)
         ids.append(esc.id)
     return ids
 

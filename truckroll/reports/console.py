@@ -34,19 +34,12 @@ from models import (
 )
 from truckroll import store
 from truckroll.db import session_scope
-from truckroll.settings import get_settings
+from truckroll.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # Live states of a stop in which the technician is (or was last) there.
 _AT_STOP = ("en_route", "arrived", "completed", "cannot_complete")
-
-
-def console_link(request_id: int) -> str | None:
-    """The console page of a request (TRUCKROLL_CONSOLE_URL), for links from Prefect and the e-mails; None when
-    the console's address is not configured."""
-    base = get_settings().console_url.rstrip("/")
-    return f"{base}/requests/{request_id}" if base else None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -65,8 +58,8 @@ def _territory_of(day: TechnicianDay, on: date, territories: dict[int, Territory
     return None
 
 
-def board(day: date, *, session: Session, travel: TravelTimeProvider, territory_id: int | None = None
-          ) -> dict[str, Any]:
+def board(day: date, *, session: Session, travel: TravelTimeProvider, settings: Settings,
+          territory_id: int | None = None) -> dict[str, Any]:
     """The day's board: one row per technician shift (jobs, travel, idle, promised windows, live state,
     utilisation against the target), the territories' polygons, the day's metrics, and the requests of the day
     still waiting for their dispatch.
@@ -77,7 +70,6 @@ def board(day: date, *, session: Session, travel: TravelTimeProvider, territory_
     from truckroll.live import current_position, progress_by_request
     from truckroll.reports.plan import build_day_plan
 
-    settings = get_settings()
     territories = {t.id: t for t in session.exec(select(Territory).order_by(col(Territory.id))).all()
                    if t.id is not None}
     if territory_id is not None and territory_id not in territories:
@@ -124,13 +116,13 @@ def board(day: date, *, session: Session, travel: TravelTimeProvider, territory_
         "rows": rows, "metrics": {k: round(v, 4) for k, v in plan.metrics.items()},
         "territories": [{"id": i, "name": t.name, "timezone": t.timezone, "level": t.level, "geometry": t.geometry}
                         for i, t in territories.items()],
-        "waiting": waiting_requests(day, session=session),
+        "waiting": waiting_requests(day, session=session, tz=settings.company_timezone),
     }
 
 
-def waiting_requests(day: date, *, session: Session, limit: int = 200) -> list[dict[str, Any]]:
+def waiting_requests(day: date, *, session: Session, tz: str, limit: int = 200) -> list[dict[str, Any]]:
     """Requests whose windows touch ``day`` (company time) and that no dispatch has placed or escalated yet."""
-    start, end = store.day_bounds(day, ZoneInfo(get_settings().company_timezone))
+    start, end = store.day_bounds(day, ZoneInfo(tz))
     rows = session.exec(select(ServiceRequest).where(
         col(ServiceRequest.status).in_([RequestStatus.RECEIVED, RequestStatus.ANALYSED]))
         .order_by(col(ServiceRequest.priority), col(ServiceRequest.id)).limit(5000)).all()
@@ -242,8 +234,8 @@ class Reassignment:
     notification_ids: list[int]
 
 
-def reassign(request_id: int, *, technician_id: int, by: str, overrides: list[str] | tuple[str, ...] = (),
-             override_reason: str = "") -> Reassignment:
+def reassign(request_id: int, *, technician_id: int, by: str, settings: Settings,
+             overrides: list[str] | tuple[str, ...] = (), override_reason: str = "") -> Reassignment:
     """Move an assigned job to another technician, through the one decision (among that technician alone, the
     utilisation target waived as in a manual resolution) and the one commit. The old assignment is cancelled
     and the new one written in one transaction: a refusal changes nothing.
@@ -266,20 +258,19 @@ def reassign(request_id: int, *, technician_id: int, by: str, overrides: list[st
     from truckroll.notifications import messages
     from truckroll.travel.provider import get_travel_provider
 
-    settings = get_settings()
-    rules = settings.dispatch
+    rules, tz = settings.dispatch, settings.company_timezone
     waived = waived_rules(overrides, override_reason, settings)
     asked = waived - {"utilisation"}  # what the dispatcher overrode, recorded with the reason
-    travel = get_travel_provider()
+    travel = get_travel_provider(settings)
     with session_scope() as session:
         store.get_technician(technician_id, session=session)
         old = _movable(request_id, technician_id, session=session)
         from_tid = old.technician_id
-        job = one_decision.load_job(request_id, session=session)
-        days = one_decision.load_days(job, session=session, travel=travel, technician_ids=[technician_id])
+        job = one_decision.load_job(request_id, session=session, tz=tz)
+        days = one_decision.load_days(job, session=session, travel=travel, tz=tz, technician_ids=[technician_id])
     if not days:
         raise ManualAssignmentRejected([f"technician {technician_id} has no shift in the customer's windows"])
-    decision = one_decision.decide(job, days, travel=travel, rules=rules, overrides=waived, repair=False)
+    decision = one_decision.decide(job, days, travel=travel, rules=rules, overrides=waived, repair=False, tz=tz)
     if decision.chosen is None or decision.displaced:
         reasons = decision.candidates[0].reasons if decision.candidates else []
         if decision.displaced:
@@ -287,7 +278,6 @@ def reassign(request_id: int, *, technician_id: int, by: str, overrides: list[st
         overridable = sorted({r for r in map(_rule_of, reasons) if r and r not in waived
                               and (r != "expired_certification" or rules.allow_expired_certification_override)})
         raise ManualAssignmentRejected(list(reasons), overridable)
-    tz = settings.company_timezone
     try:
         with session_scope() as session:
             old = _movable(request_id, technician_id, session=session)
@@ -302,8 +292,8 @@ def reassign(request_id: int, *, technician_id: int, by: str, overrides: list[st
             request.status = RequestStatus.ANALYSED
             session.add(request)
             session.flush()
-            result = commit.commit_assignment(decision, job, session=session, travel=travel, rules=rules, tz=tz,
-                                                   decided_by=by, override_reason=override_reason.strip() or None)
+            result = commit.commit_assignment(decision, job, session=session, travel=travel, settings=settings,
+                                              decided_by=by, override_reason=override_reason.strip() or None)
             commit.write_confirmation(result, session=session)
             session.add(LiveEvent(request_id=request_id, assignment_id=result.assignment_id,
                                   technician_id=technician_id, kind="reassigned", at=datetime.now(UTC), by=by,
@@ -313,7 +303,8 @@ def reassign(request_id: int, *, technician_id: int, by: str, overrides: list[st
             # The technician who lost the job gets the day's route as it now stands.
             note = messages.technician_route_update(
                 session=session, technician_id=from_tid, day=old.scheduled_start.astimezone(ZoneInfo(tz)).date(),
-                tz=ZoneInfo(tz), tz_name=tz, company_name=settings.company_name, key_prefix="reassign-route")
+                tz=ZoneInfo(tz), tz_name=tz, company_name=settings.company_name, live=travel,
+                key_prefix="reassign-route")
             ids = list(result.notification_ids) + ([note.id] if note is not None and note.id is not None else [])
     except commit.ScheduleConflict as exc:
         raise ManualAssignmentRejected([str(exc)]) from None

@@ -22,6 +22,7 @@ from engine.dispatch.insertion import utilisation
 from engine.metrics import day_metrics
 from engine.travel import TravelTimeProvider
 from models import Location, ServiceRequest, TechnicianDay
+from truckroll.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def build_day_plan(day: date, *, tz: str, session: Any, travel: TravelTimeProvid
 
     from truckroll import store
 
-    days, values, escalations = store.day_plan(day, ZoneInfo(tz), session=session)
+    days, values, escalations = store.day_plan(day, ZoneInfo(tz), session=session, live=travel)
     ids = [s.request_id for d in days for s in d.stops]
     requests = {r.id: r for r in session.exec(select(ServiceRequest).where(col(ServiceRequest.id).in_(ids)))} \
         if ids else {}
@@ -294,20 +295,19 @@ above each job is the arrival window promised to the customer.</p>
 """
 
 
-def load_day_plan(day: date) -> DayPlan:
+def load_day_plan(day: date, settings: Settings) -> DayPlan:
     """The day's plan (routes, legs, utilisation, metrics) from the configured database."""
     from truckroll.db import session_scope
-    from truckroll.settings import get_settings
     from truckroll.travel.provider import get_travel_provider
 
-    s = get_settings()
     with session_scope() as session:
-        return build_day_plan(day, tz=s.company_timezone, session=session, travel=get_travel_provider())
+        return build_day_plan(day, tz=settings.company_timezone, session=session,
+                              travel=get_travel_provider(settings))
 
 
-def write_plan(day: date, path: Path | str, *, leaflet: bool = False) -> DayPlan:
+def write_plan(day: date, path: Path | str, *, settings: Settings, leaflet: bool = False) -> DayPlan:
     """Build the day's plan from the configured database and write the page to ``path``."""
-    plan = load_day_plan(day)
+    plan = load_day_plan(day, settings)
     Path(path).write_text(render_plan_html(plan, leaflet=leaflet), encoding="utf-8")
     return plan
 

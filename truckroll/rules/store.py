@@ -37,7 +37,6 @@ from models.territory_tables import (
 )
 from models.territory_tables import SchedulingPolicy as SchedulingPolicyRow
 from models.territory_tables import Territory as TerritoryRow
-from truckroll.settings import get_settings
 
 
 def parse_clock(value: str) -> time:
@@ -126,15 +125,15 @@ def policy_rows(*, session: Session) -> tuple[list[SchedulingPolicyRow], list[Tr
 
 
 def _technician_tz(technician_id: int, memberships: Sequence[Membership], by_id: dict[int, Territory],
-                   on: date) -> str:
+                   on: date, company_tz: str) -> str:
     for m in memberships:
         if m.kind in ("primary", "relocation") and m.active_on(on) and m.territory_id in by_id:
             return by_id[m.territory_id].timezone
-    return get_settings().company_timezone
+    return company_tz
 
 
 def work_blocks(shift_rows: Sequence[tuple[Shift, Technician]], *, session: Session, start: datetime,
-                end: datetime, technician_ids: Iterable[int] | None = None) -> list[WorkBlock]:
+                end: datetime, company_tz: str, technician_ids: Iterable[int] | None = None) -> list[WorkBlock]:
     """Each technician's work blocks overlapping [start, end): regular shifts and weekly operating hours merged
     (overlaps joined); on-call shifts (those with a priority limit) kept apart, minus the regular time, with
     their own limit and territory scope. Without operating hours and overlaps this is one block per shift."""
@@ -169,7 +168,7 @@ def work_blocks(shift_rows: Sequence[tuple[Shift, Technician]], *, session: Sess
             hours_by_tech[tech.id].append(WeeklyHours(h.weekday, parse_clock(h.start), parse_clock(h.end)))
         exceptions = shift_exceptions(hours_by_tech, start, end, session=session)
         for tid, hours in hours_by_tech.items():
-            tz = _technician_tz(tid, by_tech_m[tid], by_id, start.date())
+            tz = _technician_tz(tid, by_tech_m[tid], by_id, start.date(), company_tz)
             regular[tid] += apply_exceptions(
                 weekly_intervals(hours, start - timedelta(hours=12), end + timedelta(hours=12), tz),
                 exceptions.get(tid, []), tz)
@@ -204,7 +203,7 @@ def shift_exceptions(technician_ids: Iterable[int], start: datetime, end: dateti
     return out
 
 
-def attach_rules(days: list[TechnicianDay], blocks: Sequence[WorkBlock], *, session: Session) -> None:
+def attach_rules(days: list[TechnicianDay], blocks: Sequence[WorkBlock], *, session: Session, tz: str) -> None:
     """Absences, availability, memberships, radius and travel policy onto the days (in place).
 
     A day keeps ``rules`` None when the company has no territory configured and the technician no policy.
@@ -243,7 +242,7 @@ def attach_rules(days: list[TechnicianDay], blocks: Sequence[WorkBlock], *, sess
                 max_radius_minutes=policy.max_radius_minutes if policy else None,
                 all_territories=block.all_territories, territory_names={k: v for k, v in names.items() if k})
             # A relocation with its own home base: the day starts and ends there for its dates.
-            day.home = home_base(day.rules, day.home, on_date(day, get_settings().company_timezone))
+            day.home = home_base(day.rules, day.home, on_date(day, tz))
 
 
 # ---------------------------------------------------------------- a job's rules
@@ -261,7 +260,7 @@ def boundary_mode(path: Sequence[int], on: date, *, session: Session) -> str:
 
 
 def job_rules(request_id: int, location: Location, windows: Sequence[TimeWindow], *,
-              session: Session) -> JobRules | None:
+              session: Session, tz: str) -> JobRules | None:
     """The job's territory (lowest level containing it), boundary mode on the day of its first window (in the
     territory's time zone), visiting hours and the customer's closed hours. None when nothing applies."""
     terrs = territories(session=session)
@@ -270,7 +269,7 @@ def job_rules(request_id: int, location: Location, windows: Sequence[TimeWindow]
     if not terrs and not closed:
         return None
     rules = job_rules_for(location, terrs, closed_hours=closed)
-    tz = rules.timezone or get_settings().company_timezone
+    tz = rules.timezone or tz
     rules.timezone = tz
     first = min((w.start for w in windows), default=None)
     on = first.astimezone(ZoneInfo(tz)).date() if first else date.today()

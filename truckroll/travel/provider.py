@@ -5,24 +5,24 @@ from __future__ import annotations
 import threading
 
 from engine.travel import GreatCircleTravel, TravelTimeProvider
-from truckroll.settings import Settings, get_settings
+from truckroll.settings import Settings
 
 # One openrouteservice provider per configuration and process, so its in-memory cache outlives a task.
 _ors_providers: dict[tuple[object, ...], TravelTimeProvider] = {}
 _ors_lock = threading.Lock()
 
 
-def great_circle_provider(settings: Settings | None = None) -> GreatCircleTravel:
+def great_circle_provider(settings: Settings) -> GreatCircleTravel:
     """The embedded default: great-circle distance x detour factor at speeds by time of day."""
-    s = settings or get_settings()
+    s = settings
     return GreatCircleTravel(detour_factor=s.travel_detour_factor, speed_kmh=s.travel_speed_kmh,
                              speed_profile=s.travel_speed_profile, timezone=s.company_timezone)
 
 
-def get_travel_provider(settings: Settings | None = None) -> TravelTimeProvider:
+def get_travel_provider(settings: Settings) -> TravelTimeProvider:
     """openrouteservice when ``ors_base_url`` is set (with the great-circle default as its fallback), else
     the great-circle default."""
-    s = settings or get_settings()
+    s = settings
     if not s.ors_base_url:
         return great_circle_provider(s)
     key = (s.ors_base_url, s.ors_api_key, s.ors_profile, s.ors_timeout_seconds, s.ors_retry_timeout_seconds,
