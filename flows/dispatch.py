@@ -203,7 +203,9 @@ def dispatch_service_request(request_id: int | None = None, payload: dict[str, A
     rid = received.request_id
     earlier = _existing_outcome(rid)
     if earlier is not None:
-        logger.info("request %s was already handled (%s); nothing to do", rid, earlier["status"])
+        # A booking (or an earlier run) decided it already: its messages still pending go out now.
+        deliver_quietly(request_id=rid)
+        logger.info("request %s was already handled (%s); its pending messages delivered", rid, earlier["status"])
         return earlier
     settings = get_settings()
     holder = str(flow_run.id or "in-process")

@@ -197,11 +197,6 @@ def run_in_process(request_id: int) -> Any:
     return outcome.result() if hasattr(outcome, "result") else outcome
 
 
-def dispatch_now(request_id: int) -> dict[str, Any]:
-    """Run the dispatch flow here and now and return its outcome as a dict (a booking waits for it)."""
-    return dict(run_in_process(request_id))
-
-
 def active_flow_run_request_ids(request_ids: Iterable[int]) -> set[int]:
     """The requests among ``request_ids`` with a dispatch flow run scheduled, pending or running in Prefect."""
     ids = list(request_ids)

@@ -123,3 +123,22 @@ def wait_until(condition: Callable[[], object], timeout: float = 15.0) -> bool:
             return False
         _time.sleep(0.05)
     return True
+
+
+def book_right_after_the_check(monkeypatch: Any, competitor: dict[str, Any]) -> None:
+    """Make the next booking lose its window between its availability check and its commit: right after that
+    check, ``competitor`` books (through the same ``book``), as a faster customer would."""
+    from truckroll.booking import windows as booking
+    from truckroll.settings import get_settings
+
+    real = booking.compute_availability
+    fired: list[bool] = []
+
+    def check_then_lose(*args: Any, **kwargs: Any) -> Any:
+        answer = real(*args, **kwargs)
+        if not fired:
+            fired.append(True)
+            booking.book(competitor, settings=get_settings())
+        return answer
+
+    monkeypatch.setattr(booking, "compute_availability", check_then_lose)

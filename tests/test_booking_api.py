@@ -4,18 +4,18 @@ double-booking under concurrent bookings of the same window."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from flows.runs import dispatch_now
-from models import Assignment, Escalation, Notification, ServiceRequest
-from tests.factories import ORIGIN, add_job_type, add_technician, api_key, at, north_km
+from models import Assignment, Confirmation, Escalation, Notification, ServiceRequest
+from models.decision_tables import AssignmentDecision
+from tests.factories import ORIGIN, add_job_type, add_technician, api_key, at, book_right_after_the_check, north_km
 from truckroll.settings import get_settings
 
 TZ = ZoneInfo("America/Chicago")
@@ -40,12 +40,13 @@ def company(db: str) -> date:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def client(company: date) -> TestClient:
-    from service.routers.booking import router
+def client(company: date) -> Iterator[TestClient]:
+    """The intake service, started and stopped (its background dispatcher hands booked requests to their runs)."""
+    from service.app import create_app
 
-    app = FastAPI()
-    app.include_router(router)
-    return TestClient(app, headers={"X-API-Key": api_key("integration")})
+    app = create_app(init_database=False, sweep_interval_seconds=0)
+    with TestClient(app, headers={"X-API-Key": api_key("integration")}) as c:
+        yield c
 
 
 def _booking(day: date, hour: int, **over: Any) -> dict[str, Any]:
@@ -98,24 +99,23 @@ def test_booking_a_taken_window_is_a_409_with_fresh_options(client: TestClient, 
 
     with session_scope() as s:
         assert len(s.exec(select(ServiceRequest)).all()) == 1
+        # decided by the one decision and committed by the booking itself, with its record and confirmation
+        assert s.exec(select(AssignmentDecision)).one().decided_by == "booking"
+        assert s.exec(select(Confirmation)).one().request_id == first.json()["request_id"]
 
 
-@pytest.mark.usefixtures("prefect_harness")
-def test_window_taken_between_offer_and_dispatch_is_a_conflict_and_leaves_nothing(company: date) -> None:
-    """If another booking takes the window after the check but before the flow runs, the flow cannot place the
-    job in it: WindowTaken with fresh options, and the request, its escalation and messages are removed."""
+def test_window_taken_between_offer_and_commit_is_a_conflict_and_leaves_nothing(
+        company: date, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If another booking takes the window after the check but before the commit, the one decision cannot place
+    the job in it: WindowTaken with fresh options, and nothing of the refused booking is written (no request, no
+    escalation, no message)."""
     from truckroll.booking import windows as booking
     from truckroll.db import session_scope
 
-    def race_then_dispatch(request_id: int) -> dict[str, Any]:
-        booking.book(_booking(company, 8, customer_name="Quick Customer"), dispatch=dispatch_now,
-                     settings=get_settings())
-        return dispatch_now(request_id)
-
+    book_right_after_the_check(monkeypatch, _booking(company, 8, customer_name="Quick Customer"))
     far = north_km(5)
     with pytest.raises(booking.WindowTaken) as err:
-        booking.book(_booking(company, 8, lat=far.lat, lon=far.lon), dispatch=race_then_dispatch,
-                     settings=get_settings())
+        booking.book(_booking(company, 8, lat=far.lat, lon=far.lon), settings=get_settings())
     assert err.value.options
     with session_scope() as s:
         rows = s.exec(select(ServiceRequest)).all()
@@ -185,7 +185,7 @@ def test_concurrent_bookings_of_the_last_slot_never_double_book(company: date) -
         barrier.wait()
         try:
             booking.book(_booking(company, 8, lat=p.lat, lon=p.lon, customer_name=f"C{km}"),
-                         dispatch=dispatch_now, settings=get_settings())
+                         settings=get_settings())
             out = "booked"
         except booking.WindowTaken:
             out = "taken"

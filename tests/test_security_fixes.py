@@ -16,9 +16,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from flows.runs import dispatch_now
 from models import Decision, Escalation, Notification, NotificationAttempt, ServiceRequest, StopChange, TimeWindow
-from tests.factories import ORIGIN, add_job_type, add_technician, at, north_km, request_payload
+from tests.factories import (
+    ORIGIN,
+    add_job_type,
+    add_technician,
+    at,
+    book_right_after_the_check,
+    north_km,
+    request_payload,
+)
 
 TZ = ZoneInfo("America/Chicago")
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,9 +43,9 @@ def _booking(day: date, hour: int, **over: Any) -> dict[str, Any]:
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_escalated_booking_with_a_delivery_url_leaves_nothing(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With a dispatch delivery URL configured, the flow tries to send the escalation alert (a delivery attempt
-    row) before the booking is refused; removing the refused booking removed the message but not its attempts
-    (FOREIGN KEY constraint failed, a 500). Now: WindowTaken, and nothing of the refused booking is left."""
+    """With a dispatch delivery URL configured, a refused booking once left delivery attempts of messages it had
+    queued (FOREIGN KEY constraint failed, a 500). Now the booking decides and commits in one transaction: WindowTaken,
+    and nothing of the refused booking is written (no request, escalation, message or attempt)."""
     from truckroll.booking import windows as booking
     from truckroll.booking.windows import clear_forecast_cache
     from truckroll.db import session_scope
@@ -53,15 +60,11 @@ def test_escalated_booking_with_a_delivery_url_leaves_nothing(db: str, monkeypat
         add_job_type(s, "repipe", minutes=120)
         add_technician(s, "Ana", day=day)
 
-    def race_then_dispatch(request_id: int) -> dict[str, Any]:
-        booking.book(_booking(day, 8, customer_name="Quick Customer"), dispatch=dispatch_now, settings=get_settings())
-        return dispatch_now(request_id)
-
+    book_right_after_the_check(monkeypatch, _booking(day, 8, customer_name="Quick Customer"))
     far = north_km(5)
     try:
         with pytest.raises(booking.WindowTaken):
-            booking.book(_booking(day, 8, lat=far.lat, lon=far.lon), dispatch=race_then_dispatch,
-                         settings=get_settings())
+            booking.book(_booking(day, 8, lat=far.lat, lon=far.lon), settings=get_settings())
     finally:
         get_settings.cache_clear()
     with session_scope() as s:

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, status
 from fastapi.responses import JSONResponse
 
-from flows.runs import dispatch_now
 from models.schemas import RequestValidationError
 from models.security_tables import Role
 from service.auth import AUTH_RESPONSES, require_roles
+from service.deps import DispatcherDep
 from service.errors import ErrorOut
 from service.limits import check_day
 from truckroll.booking import windows as booking
@@ -41,14 +41,18 @@ def post_availability(job: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
              responses={409: {"model": ErrorOut,
                               "description": "The window was taken meanwhile: `detail` and fresh `options`"},
                         422: _INVALID})
-def post_booking(payload: Annotated[dict[str, Any], Body()]) -> Any:
-    """Create the service request for the chosen window and dispatch it; 409 with fresh options if it is gone."""
+def post_booking(payload: Annotated[dict[str, Any], Body()], dispatcher: DispatcherDep) -> Any:
+    """Create the service request for the chosen window and assign it, in one transaction; 409 with fresh options
+    if it is gone (nothing written). The booked request is then handed to its dispatch flow run (the record in
+    Prefect, and the delivery of its messages)."""
     try:
-        return booking.book(payload, dispatch=dispatch_now, settings=get_settings())
+        booked = booking.book(payload, settings=get_settings())
     except RequestValidationError as exc:
         raise _invalid(exc) from None
     except booking.WindowTaken as exc:
         return JSONResponse(status_code=status.HTTP_409_CONFLICT, content={"detail": str(exc), "options": exc.options})
+    dispatcher.submit(booked["request_id"])
+    return booked
 
 
 @router.get("/capacity", summary="Per window: share booked and technicians still free",

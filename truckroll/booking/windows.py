@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pydantic
-from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from engine.booking.forecast import (
@@ -33,14 +31,10 @@ from engine.dispatch.analysis import analyse_requirements
 from models import (
     ACTIVE_ASSIGNMENT_STATUSES,
     Assignment,
-    DispatchLease,
-    Escalation,
     JobRequirements,
     JobType,
     JobTypeSpec,
     Location,
-    Notification,
-    NotificationAttempt,
     RequestStatus,
     ServiceRequest,
     TimeWindow,
@@ -286,38 +280,31 @@ def capacity(day: date, *, settings: Settings, skill: str | None = None) -> list
 # ---------------------------------------------------------------------------------------------- book
 
 
-def _forget_request(request_id: int) -> None:
-    """Remove a booked request the flow could not place, with what the flow wrote for it (its escalation and the
-    messages queued about it): the booking did not happen."""
-    with session_scope() as session:
-        notes = select(Notification.id).where(col(Notification.request_id) == request_id)
-        # Delivery attempts first: with a delivery URL configured the flow already tried to send them.
-        session.execute(delete(NotificationAttempt).where(col(NotificationAttempt.notification_id).in_(notes)))
-        session.execute(delete(Notification).where(col(Notification.request_id) == request_id))
-        session.execute(delete(Escalation).where(col(Escalation.request_id) == request_id))
-        session.execute(delete(DispatchLease).where(col(DispatchLease.request_id) == request_id))
-        session.execute(delete(ServiceRequest).where(col(ServiceRequest.id) == request_id))
-
-
 def _fresh_options(job: BookingCreate, now: datetime, settings: Settings) -> list[dict[str, Any]]:
     with session_scope() as session:
         return compute_availability(job, session=session, now=now, settings=settings).offered
 
 
-def book(data: dict[str, Any] | BookingCreate, *, dispatch: Callable[[int], dict[str, Any]], settings: Settings,
-         now: datetime | None = None) -> dict[str, Any]:
-    """Book the customer's chosen window: create the request (channel ``booking``) for exactly that window and
-    run it through the dispatch flow: ``dispatch(request_id)`` runs it and returns its outcome (the caller passes
-    ``flows.runs.dispatch_now``; this layer starts no Prefect run itself).
+def book(data: dict[str, Any] | BookingCreate, *, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
+    """Book the customer's chosen window: the request (channel ``booking``) for exactly that window, decided by the
+    one decision (``truckroll.dispatch.decision``) and committed (``truckroll.dispatch.commit``: the assignment, its
+    decision record, the confirmation and the messages) in one transaction, or nothing at all. The caller hands
+    the booked request to its dispatch flow run afterwards, for the record in Prefect and the delivery.
+
+    A booking never displaces other work (that is an emergency's privilege, through the intake).
 
     Raises
     ------
     RequestValidationError
         On bad input (unknown job type, a window in the past or not on the booking grid, ...); nothing written.
     WindowTaken
-        When the window cannot be booked (taken meanwhile, also by a concurrent booking): nothing is left
+        When the window cannot be booked (taken meanwhile, also by a concurrent booking): nothing is
         written, and ``options`` holds the windows that can be booked now.
     """
+    from truckroll.dispatch import commit
+    from truckroll.dispatch import decision as one_decision
+    from truckroll.travel.provider import get_travel_provider
+
     job: BookingCreate = parse_job(data, BookingCreate)
     now = now or datetime.now(UTC)
     grid = window_grid(settings)
@@ -342,26 +329,26 @@ def book(data: dict[str, Any] | BookingCreate, *, dispatch: Callable[[int], dict
     payload["estimated_value"] = answer.job.estimated_value
     payload["time_windows"] = [{"start": window.start.isoformat(), "end": window.end.isoformat()}]
     payload["channel"] = "booking"
-    with session_scope() as session:
-        row, _ = store.create_request(payload, session=session, now=now,
-                                      horizon_days=settings.planning_horizon_days)
-        rid = row.id
-    assert rid is not None
+    tz = settings.company_timezone
+    travel = get_travel_provider(settings)
     try:
-        outcome = dispatch(rid)
-    except Exception as exc:
-        from truckroll.dispatch.commit import ScheduleConflict
-
-        _forget_request(rid)
-        if isinstance(exc, ScheduleConflict):
-            raise WindowTaken(f"window {window.start.isoformat()} was taken meanwhile: {exc}",
-                              _fresh_options(job, now, settings)) from None
-        raise
-    if outcome.get("status") != "assigned":
-        _forget_request(rid)
-        raise WindowTaken(f"window {window.start.isoformat()} was taken meanwhile: "
-                          f"{outcome.get('reason', 'no technician can take it any more')}",
-                          _fresh_options(job, now, settings))
-    return {"request_id": rid, "status": "assigned", "window_start": window.start.isoformat(),
-            "window_end": window.end.isoformat(), "technician_id": outcome.get("technician_id"),
-            "arrival_window_start": outcome.get("window_start"), "arrival_window_end": outcome.get("window_end")}
+        with session_scope() as session:
+            row, _ = store.create_request(payload, session=session, now=now,
+                                          horizon_days=settings.planning_horizon_days)
+            assert row.id is not None
+            wanted = one_decision.load_job(row.id, session=session, tz=tz)
+            days = one_decision.load_days(wanted, session=session, travel=travel, tz=tz)
+            decision = one_decision.decide(wanted, days, travel=travel, rules=settings.dispatch, tz=tz,
+                                           session=session)
+            if decision.chosen is None or decision.displaced:
+                raise commit.ScheduleConflict(decision.escalation_reason or "it would displace other work")
+            result = commit.commit_assignment(decision, wanted, session=session, travel=travel, settings=settings,
+                                              decided_by="booking")
+            commit.write_confirmation(result, session=session)
+    except commit.ScheduleConflict as exc:  # the transaction rolled back: nothing of the booking is left
+        raise WindowTaken(f"window {window.start.isoformat()} was taken meanwhile: {exc}",
+                          _fresh_options(job, now, settings)) from None
+    return {"request_id": result.request_id, "status": "assigned", "window_start": window.start.isoformat(),
+            "window_end": window.end.isoformat(), "technician_id": result.technician_id,
+            "arrival_window_start": result.window_start.isoformat(),
+            "arrival_window_end": result.window_end.isoformat()}
