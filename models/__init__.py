@@ -8,7 +8,7 @@ from models.company_tables import (  # noqa: F401  (registers the company set-up
     StopProgress,
     TechnicianShiftPattern,
 )
-from models.decision_tables import AssignmentDecision
+from models.decision_tables import AssignmentDecision, ReoptimizationNotice
 from models.domain import (
     Candidate,
     Decision,
@@ -55,6 +55,7 @@ from models.territory_tables import (  # noqa: F401  (registers the dispatch-rul
 __all__ = [
     "DispatchLease",
     "ACTIVE_ASSIGNMENT_STATUSES", "Assignment", "AssignmentDecision", "AssignmentStatus", "Candidate", "Channel",
+    "ReoptimizationNotice",
     "Confirmation", "Decision", "Escalation", "Insertion", "JobRequirements", "JobType", "JobTypeSpec", "Location",
     "Notification", "NotificationAttempt", "RequestStatus", "ScoreBreakdown", "ServiceRequest", "Shift", "Stop",
     "StopChange",

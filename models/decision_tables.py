@@ -50,3 +50,17 @@ class AssignmentDecision(SQLModel, table=True):
     @property
     def displaced(self) -> list[int]:
         return [int(x) for x in self.displaced_request_ids.split(",") if x]
+
+
+class ReoptimizationNotice(SQLModel, table=True):
+    """What a re-optimisation changed in an assignment and whether its customer and technician were told: the
+    notice is ``pending`` from the change until the notices are queued (``queued``). The previous window and
+    technician are what the customer was promised before the first change not yet told."""
+
+    assignment_id: int = Field(foreign_key="assignment.id", primary_key=True)
+    state: str = Field(default="pending", index=True)  # "pending" | "queued"
+    changed_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    # None for an assignment the re-optimisation created (a request placed from escalation)
+    previous_window_start: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    previous_window_end: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    previous_technician_id: int | None = None

@@ -144,7 +144,6 @@ class Assignment(SQLModel, table=True):
     # Part of travel_minutes spent detouring to the parts depot; kept when the route before the job changes.
     detour_minutes: float = 0.0
     status: str = Field(default=AssignmentStatus.CONFIRMED, index=True)
-    score: dict[str, Any] = _json()
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 

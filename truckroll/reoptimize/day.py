@@ -1,10 +1,11 @@
 """The daily re-optimisation against the database: load the day, apply a new plan in one transaction, queue
 the notices it owes, escalate what it could not place. The plan itself is the engine's (engine.reoptimize.day).
 
-Every assignment the re-optimisation changes carries a ``reoptimized`` entry in its ``score`` JSON with the
-window and technician it had before and whether its notices are queued. The notices are queued from those
-entries (and the entry marked) in one transaction, so a crash between applying and notifying loses nothing:
-the next run queues what is still pending, and dedupe keys make a retried run queue nothing twice.
+Every assignment the re-optimisation changes gets a ``ReoptimizationNotice`` row (``models.decision_tables``)
+with the window and technician it had before, ``pending`` until its notices are queued. The notices are queued
+from those rows (and the rows marked ``queued``) in one transaction, so a crash between applying and notifying
+loses nothing: the next run queues what is still pending, and dedupe keys make a retried run queue nothing
+twice.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from models import (
     Escalation,
     JobRequirements,
     Notification,
+    ReoptimizationNotice,
     RequestStatus,
     ServiceRequest,
     Technician,
@@ -248,15 +250,16 @@ def apply_plan(snapshot: DaySnapshot, plan: ReoptimizedPlan, *, session: Session
                 if same and abs(row.travel_minutes - s.travel_minutes) < 1e-6:
                     continue
                 if not same:
-                    pending = dict(row.score.get("reoptimized") or {})
-                    if pending.get("notice") != "pending":
-                        # The first unnotified change keeps what the customer and technician were told.
-                        pending = {"previous_window": [row.window_start.isoformat(), row.window_end.isoformat()],
-                                   "previous_technician_id": row.technician_id}
-                    pending.update(at=now.isoformat(), notice="pending")
+                    notice = session.get(ReoptimizationNotice, assignment_id)
+                    if notice is None or notice.state != "pending":
+                        # The first change not yet told keeps what the customer and technician were told.
+                        notice = notice or ReoptimizationNotice(assignment_id=assignment_id)
+                        notice.previous_window_start, notice.previous_window_end = row.window_start, row.window_end
+                        notice.previous_technician_id = row.technician_id
+                    notice.state, notice.changed_at = "pending", now
+                    session.add(notice)
                     out.moved_technician += row.technician_id != d.technician_id
                     out.changed_windows += (row.window_start, row.window_end) != (window.start, window.end)
-                    row.score = {**row.score, "reoptimized": pending}
                     out.changed_assignments.append(assignment_id)
                 row.technician_id = d.technician_id
                 row.scheduled_start, row.scheduled_end = s.start, s.end
@@ -268,15 +271,13 @@ def apply_plan(snapshot: DaySnapshot, plan: ReoptimizedPlan, *, session: Session
             row = Assignment(request_id=s.request_id, technician_id=d.technician_id, scheduled_start=s.start,
                              scheduled_end=s.end, window_start=window.start, window_end=window.end,
                              travel_minutes=s.travel_minutes, detour_minutes=s.detour_minutes,
-                             status=AssignmentStatus.CONFIRMED,
-                             score={"source": RESOLVED_BY,
-                                    "reoptimized": {"at": now.isoformat(), "notice": "pending",
-                                                    "previous_window": None, "previous_technician_id": None}})
+                             status=AssignmentStatus.CONFIRMED)
             session.add(row)
             request.status = RequestStatus.ASSIGNED
             session.add(request)
             session.flush()
             assert row.id is not None
+            session.add(ReoptimizationNotice(assignment_id=row.id, state="pending", changed_at=now))
             out.new_assignments.append(row.id)
             local = s.start.astimezone(ZoneInfo(str(tz)) if isinstance(tz, str) else tz)
             for esc in session.exec(select(Escalation).where(Escalation.request_id == s.request_id,
@@ -310,36 +311,35 @@ def queue_pending_notices(day: date, tz: str, *, session: Session, settings: Set
     queued in the same transaction. Returns the notification ids."""
     z = ZoneInfo(tz)
     start, end = store.day_bounds(day, z)
-    rows = [a for a in session.exec(select(Assignment).where(
-        col(Assignment.status).in_(ACTIVE_ASSIGNMENT_STATUSES),
-        Assignment.scheduled_start >= start - timedelta(hours=12), Assignment.scheduled_start < end)).all()
-        if (a.score.get("reoptimized") or {}).get("notice") == "pending"
-        and start <= a.scheduled_start.astimezone(z) < end]
+    rows = [(a, n) for a, n in session.exec(
+        select(Assignment, ReoptimizationNotice)
+        .join(ReoptimizationNotice, col(ReoptimizationNotice.assignment_id) == Assignment.id)
+        .where(col(Assignment.status).in_(ACTIVE_ASSIGNMENT_STATUSES), ReoptimizationNotice.state == "pending",
+               Assignment.scheduled_start >= start - timedelta(hours=12), Assignment.scheduled_start < end)).all()
+        if start <= a.scheduled_start.astimezone(z) < end]
     ids: list[int] = []
     technicians: set[int] = set()
-    for a in rows:
-        mark = a.score["reoptimized"]
+    for a, mark in rows:
         request = store.get_request(a.request_id, session=session)
         tech = store.get_technician(a.technician_id, session=session)
         technicians.add(a.technician_id)
-        if mark.get("previous_technician_id"):
-            technicians.add(int(mark["previous_technician_id"]))
-        previous = mark.get("previous_window")
+        if mark.previous_technician_id:
+            technicians.add(mark.previous_technician_id)
         window = TimeWindow(a.window_start, a.window_end)
         key = f"reoptimize:{a.request_id}:{a.window_start.isoformat()}:{a.window_end.isoformat()}:customer"
         note: Notification | None = None
-        if previous is None:
+        if mark.previous_window_start is None or mark.previous_window_end is None:
             note = messages.customer_arrival_window(
                 session=session, key=key, request=request, technician_name=tech.name, window=window,
                 start=a.scheduled_start, end=a.scheduled_end, tz=tz, company_name=settings.company_name)
-        elif (old := TimeWindow(datetime.fromisoformat(previous[0]), datetime.fromisoformat(previous[1]))) != window:
+        elif (old := TimeWindow(mark.previous_window_start, mark.previous_window_end)) != window:
             note = messages.customer_reschedule(
                 session=session, key=key, request=request, technician_name=tech.name, old=old, new=window,
                 reason="the day's routes were re-planned to cut driving", tz=tz, company_name=settings.company_name)
         if note is not None:
             ids.append(note.id or 0)
-        a.score = {**a.score, "reoptimized": {**mark, "notice": "queued"}}
-        session.add(a)
+        mark.state = "queued"
+        session.add(mark)
     for tid in sorted(technicians):
         ids.append(_queue_route_update(tid, day, z, tz, session=session, company_name=settings.company_name,
                                        travel=travel))
