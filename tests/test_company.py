@@ -62,7 +62,8 @@ def test_changes_update_and_removals_are_explicit(db: str) -> None:
     doc["memberships"][0]["until"] = "2031-12-31"
     with session_scope() as s:
         report = sync(doc, session=s)
-    assert report.updated == {"technicians": 1} and report.removed == {"shift_exceptions": 1}
+    assert report.updated == {"technicians": 1, "memberships": 1} and report.removed == {"shift_exceptions": 1}
+    assert not report.created
     assert report.rules == {"memberships": 1}
     assert _count(Customer) == 6 and _count(TechnicianMembership) == 1
     with session_scope() as s:

@@ -186,6 +186,7 @@ class _Plan:
         self.patterns = {p.name: p for p in session.exec(select(ShiftPattern)).all()}
         self.pattern_hours: dict[str, list[dict[str, Any]]] = {}
         self.closed: dict[str, list[dict[str, Any]]] = {}
+        self.pruned_territories: list[str] = []
 
     def fail(self, where: str, message: str) -> None:
         self.errors.append(f"{where}: {message}")
@@ -263,10 +264,12 @@ class _Plan:
         for j, m in enumerate(d.remove.memberships):
             if _mkey(m) in restated:
                 self.fail(f"remove.memberships[{j}]", "this membership is both listed and removed")
+        tz = ZoneInfo(get_settings().company_timezone)
         for key, items in (("shifts", d.shifts), ("absences", d.absences)):
             kept = _interval_keys(items)
+            days = {(t, a.astimezone(tz).date()) for t, a, _ in kept}
             for j, k in enumerate(getattr(d.remove, key)):
-                if (k.technician, k.start, k.end) in kept:
+                if (k.technician, k.start, k.end) in kept or (k.technician, k.date) in days:
                     self.fail(f"remove.{key}[{j}]", "both listed and removed")
         tech_items = {t.name: t for t in d.technicians}
         for j, e in enumerate(d.remove.shift_exceptions):
@@ -293,10 +296,20 @@ class _Plan:
     def _check_territory_removals(self, restated: set[tuple[str, str, str, date]]) -> None:
         d = self.doc
         rows = {t.name: t for t in self.session.exec(select(TerritoryRow)).all()}
-        gone = set(d.remove.territories)
+        listed = {i.get("name") for i in d.territories or [] if isinstance(i, dict)}
+        # With prune, a listed territories section keeps only the territories it names (children first).
+        self.pruned_territories = sorted(set(rows) - listed - set(d.remove.territories)) \
+            if self.prune and d.territories else []
+        gone = set(d.remove.territories) | set(self.pruned_territories)
         gone_memberships = {_mkey(m) for m in d.remove.memberships}
         tech_names = {t.id: n for n, t in self.techs.items()}
-        for j, name in enumerate(d.remove.territories):
+        if self.prune and d.memberships:  # memberships the file does not restate are pruned too
+            gone_memberships |= {(tech_names.get(m.technician_id, ""), next(
+                (n for n, r in rows.items() if r.id == m.territory_id), ""), m.kind, m.effective_from)
+                for m in self.session.exec(select(TechnicianMembership)).all()} - restated
+        targets = [(f"remove.territories[{j}]", name) for j, name in enumerate(d.remove.territories)] + [
+            (f"territories ({name}: not listed, so --prune removes it)", name) for name in self.pruned_territories]
+        for where, name in targets:
             row = rows.get(name)
             if row is None:
                 continue
@@ -314,8 +327,7 @@ class _Plan:
             users += [f"territory {t.name}" for t in rows.values()
                       if t.parent_id == row.id and t.name not in gone]
             if users:
-                self.fail(f"remove.territories[{j}]", f"territory {name!r} is still used by {', '.join(users)} "
-                                                      f"(remove those too)")
+                self.fail(where, f"territory {name!r} is still used by {', '.join(users)} (remove those too)")
 
 
 # ---------------------------------------------------------------- writing
@@ -324,6 +336,11 @@ class _Plan:
 def _count(report: SyncReport, section: str, what: str) -> None:
     bucket = getattr(report, what)
     bucket[section] = bucket.get(section, 0) + 1
+
+
+def _count_n(report: SyncReport, section: str, what: str, n: int) -> None:
+    bucket = getattr(report, what)
+    bucket[section] = bucket.get(section, 0) + n
 
 
 def _assign(row: Any, values: dict[str, Any]) -> bool:
@@ -477,6 +494,12 @@ def _sync(data: dict[str, Any], session: Session, prune: bool) -> SyncReport:
         except RulesConfigError as exc:  # the caller's transaction rolls back what was written above
             raise CompanyImportError(exc.errors) from None
         report.rules = {k: n for k, n in loaded.counts.items() if n}
+        for what in ("created", "updated"):
+            for k, n in getattr(loaded, what).items():
+                if n:
+                    _count_n(report, k, what, n)
+        if prune:
+            _prune_intervals(doc, session, report, loaded.kept)
     session.flush()
     return report
 
@@ -606,24 +629,28 @@ def _remove_rules(doc: CompanyDocument, plan: _Plan, report: SyncReport, note: A
     if plan.prune and doc.memberships:
         for mkey in sorted(set(stored_m) - _membership_keys(doc.memberships)):
             delete(stored_m[mkey], "memberships")
-    # Dated shifts and absences.
+    # Dated shifts and absences: by technician and local date (every shift of that day, the absence starting
+    # that day) or by exact start and end. Prune goes after load_rules (``_prune_intervals``), which matches
+    # the document's items to stored rows.
+    tz = ZoneInfo(get_settings().company_timezone)
     interval_models: tuple[tuple[str, type[Shift] | type[TechnicianAbsence]], ...] = (
         ("shifts", Shift), ("absences", TechnicianAbsence))
     for section, imodel in interval_models:
-        stored: dict[tuple[str, datetime, datetime], Any] = {
-            (names.get(x.technician_id, ""), x.start, x.end): x for x in session.exec(select(imodel)).all()
-            for x in [cast(Any, x)]}
+        stored_rows = [cast(Any, x) for x in session.exec(select(imodel)).all()]
         for j, k in enumerate(getattr(r, section)):
-            found = stored.pop((k.technician, k.start, k.end), None)
-            if found is None:
-                note(f"remove.{section}[{j}]", f"{section[:-1]} of {k.technician!r} from {k.start.isoformat()} to "
-                                              f"{k.end.isoformat()}")
+            tid = ids.get(k.technician, -1)
+            if k.date is not None:
+                found = [x for x in stored_rows if x.technician_id == tid and _local(x.start, tz).date() == k.date]
+                label = f"{section[:-1]} of {k.technician!r} on {k.date.isoformat()}"
             else:
-                delete(found, section)
-        listed = getattr(doc, section)
-        if plan.prune and listed:
-            for k2 in set(stored) - _interval_keys(listed):
-                delete(stored[k2], section)
+                found = [x for x in stored_rows if x.technician_id == tid and _local(x.start, tz) == k.start
+                         and _local(x.end, tz) == k.end]
+                label = f"{section[:-1]} of {k.technician!r} from {k.start.isoformat()} to {k.end.isoformat()}"
+            if not found:
+                note(f"remove.{section}[{j}]", label)
+            for x in found:
+                stored_rows.remove(x)
+                delete(x, section)
     # Weekly operating hours of technicians without a pattern.
     linked = {link.technician_id for link in session.exec(select(TechnicianShiftPattern)).all()}
     gone_hours = {(j, n) for j, n in enumerate(r.operating_hours)}
@@ -662,7 +689,8 @@ def _remove_rules(doc: CompanyDocument, plan: _Plan, report: SyncReport, note: A
                 delete(stored_p[ref], f"{kind}_policies")
     # Territories last (their memberships and children went first; checked), with their own scheduling policy.
     session.flush()
-    for j, name in sorted(enumerate(r.territories), key=lambda x: -terrs[x[1]].level if x[1] in terrs else 0):
+    gone_terrs = list(enumerate(r.territories)) + [(-1, n) for n in plan.pruned_territories]
+    for j, name in sorted(gone_terrs, key=lambda x: -terrs[x[1]].level if x[1] in terrs else 0):
         terr = terrs.get(name)
         if terr is None:
             note(f"remove.territories[{j}]", f"territory {name!r}")
@@ -672,6 +700,29 @@ def _remove_rules(doc: CompanyDocument, plan: _Plan, report: SyncReport, note: A
         session.flush()
         delete(terr, "territories")
         session.flush()
+    session.flush()
+
+
+def _local(dt: datetime, tz: ZoneInfo) -> datetime:
+    """A stored date-time (naive from SQLite: UTC) in ``tz``."""
+    return (dt if dt.tzinfo is not None else dt.replace(tzinfo=ZoneInfo("UTC"))).astimezone(tz)
+
+
+def _prune_intervals(doc: CompanyDocument, session: Session, report: SyncReport, kept: dict[str, set[int]]) -> None:
+    """With prune, a listed ``shifts`` or ``absences`` section keeps only the rows its items restate."""
+    interval_models: tuple[tuple[str, type[Shift] | type[TechnicianAbsence]], ...] = (
+        ("shifts", Shift), ("absences", TechnicianAbsence))
+    for section, imodel in interval_models:
+        if not getattr(doc, section):
+            continue
+        for x in [cast(Any, row) for row in session.exec(select(imodel)).all()]:
+            if x.id not in kept.get(section, set()):
+                if isinstance(x, Shift):
+                    for scope in session.exec(select(ShiftScope).where(ShiftScope.shift_id == x.id)).all():
+                        session.delete(scope)
+                    session.flush()
+                session.delete(x)
+                _count(report, section, "removed")
     session.flush()
 
 

@@ -22,6 +22,7 @@ from models.company import (
     TechnicianIn,
 )
 from models.company_tables import Customer, ShiftPattern
+from models.territory_tables import Territory
 from service.auth import AUTH_RESPONSES, require_roles
 from service.deps import SessionDep
 from service.errors import ErrorOut
@@ -159,3 +160,23 @@ def put_memberships(body: list[MembershipIn], session: SessionDep) -> SyncReport
     ``{"remove": {"memberships": [{technician, territory, kind, from}]}}``."""
     return _sync({"memberships": [m.model_dump(mode="json", by_alias=True, exclude_none=True) for m in body]},
                  session)
+
+
+@router.get("/territories", summary="Territories")
+def list_territories(session: SessionDep) -> list[dict[str, Any]]:
+    """Name, time zone, parent, GeoJSON and visiting hours (docs/rules.md); set them with ``PUT /company``."""
+    return export_document(session=session).get("territories", [])  # type: ignore[no-any-return]
+
+
+@router.delete("/territories/{name}", response_model=SyncReport, summary="Remove an unused territory",
+               responses={409: {"model": ErrorOut, "description": "The territory is still used: the answer names "
+                                                                   "the memberships, child territories or policies"}})
+def delete_territory(name: str, session: SessionDep) -> SyncReport:
+    """Removes the territory and its own scheduling policy; refused (409) while a membership, a child territory
+    or a policy uses it (remove those first, or together in ``PUT /company``'s ``remove``)."""
+    if session.exec(select(Territory.id).where(Territory.name == name)).first() is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no territory {name!r}")
+    try:
+        return sync({"remove": {"territories": [name]}}, session=session)
+    except (CompanyImportError, RulesConfigError) as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, "; ".join(exc.errors)) from None

@@ -57,7 +57,8 @@ def company_import(file: Path = typer.Argument(..., help="A .yaml or .json compa
             if n:
                 parts.append(f"{n} {k.replace('_', ' ')} {what}")
     for k, n in report.rules.items():
-        parts.append(f"{n} {k.replace('_', ' ')} loaded")
+        if k not in report.created and k not in report.updated:  # counted above as created or updated
+            parts.append(f"{n} {k.replace('_', ' ')} loaded")
     prefix = "dry run, nothing written: " if dry_run else ""
     console.print(prefix + (", ".join(parts) if parts else "nothing changed"), soft_wrap=True)
     for note in report.notes:
