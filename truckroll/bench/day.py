@@ -32,7 +32,6 @@ from typing import Any
 
 import typer
 
-from engine.routing.peers import run_ortools, run_vroom
 from truckroll.cli.app import bench_app, console, fail
 
 UTILISATION_TARGET = 0.85
@@ -233,6 +232,7 @@ def bench_rows(technicians: int, seed: int, offline_limit: float, peer_limit: fl
                equal_times: list[float], peers: list[str], ablation: bool = False,
                reoptimise_limit: float = 10.0) -> list[dict[str, Any]]:
     """Every row of one scenario (see the module docstring)."""
+    from engine.routing.peers import run_ortools, run_vroom
     from engine.routing.solver import solve
     from truckroll.scenario import day_problem, generate
 
