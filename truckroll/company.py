@@ -404,7 +404,7 @@ def _sync_pattern_of(session: Session, report: SyncReport, tech: Technician, pat
             session.delete(h)
         for wd, a, b in want:
             session.add(OperatingHours(technician_id=tech.id, weekday=wd, start=a, end=b))
-        _count(report, "operating_hours", "updated")
+        _count(report, "operating_hours", "updated" if stored else "created")
 
 
 def _sync_exceptions(session: Session, report: SyncReport, tech: Technician, items: list[Any]) -> None:
