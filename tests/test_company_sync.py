@@ -36,11 +36,19 @@ def _set(path: Callable[[dict[str, Any]], dict[str, Any]], **values: Any) -> Cal
     return change
 
 
+def _both_shifts_moved(doc: dict[str, Any]) -> None:
+    morning, evening = doc["shifts"]
+    morning |= {"start": "2030-01-12T07:00:00-06:00", "end": "2030-01-12T11:00:00-06:00"}
+    evening |= {"start": "2030-01-12T17:00:00-06:00", "end": "2030-01-12T22:00:00-06:00"}
+    doc["shifts"] = [evening, morning]
+
+
 CHANGES: dict[str, tuple[Callable[[dict[str, Any]], None], dict[str, int]]] = {
     # Cy has two shifts on 2030-01-12 (08-12 regular, 18-23 on call): a changed one is that day's, not a third.
     "shift times": (_set(lambda d: d["shifts"][0], start="2030-01-12T09:00:00-06:00",
                          end="2030-01-12T13:30:00-06:00"), {"shifts": 1}),
     "on-call shift times": (_set(lambda d: d["shifts"][1], start="2030-01-12T19:00:00-06:00"), {"shifts": 1}),
+    "both shifts of a day, listed in reverse order": (_both_shifts_moved, {"shifts": 2}),
     "absence end": (_set(lambda d: d["absences"][0], end="2030-01-12T00:00:00-06:00"), {"absences": 1}),
     "membership until": (_set(lambda d: d["memberships"][1], until="2032-06-30"), {"memberships": 1}),
     "shift exception hours": (_set(lambda d: _tech(d, "Ana")["shift_exceptions"][1], start="11:00", end="15:00"),

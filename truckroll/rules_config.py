@@ -476,7 +476,8 @@ def _pair(stored: Mapping[tuple[int, date], list[Any]], keys: list[tuple[int, da
                 out[i] = row
                 used.add(id(row))
                 break
-    for i, key in enumerate(keys):
+    for i in sorted(range(len(keys)), key=lambda i: _aware(times[i][0])):  # in order of start, as stored
+        key = keys[i]
         if out[i] is None:
             row = next((r for r in stored.get(key, []) if id(r) not in used), None)
             if row is not None:
