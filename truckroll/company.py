@@ -333,12 +333,7 @@ class _Plan:
 # ---------------------------------------------------------------- writing
 
 
-def _count(report: SyncReport, section: str, what: str) -> None:
-    bucket = getattr(report, what)
-    bucket[section] = bucket.get(section, 0) + 1
-
-
-def _count_n(report: SyncReport, section: str, what: str, n: int) -> None:
+def _count(report: SyncReport, section: str, what: str, n: int = 1) -> None:
     bucket = getattr(report, what)
     bucket[section] = bucket.get(section, 0) + n
 
@@ -497,7 +492,7 @@ def _sync(data: dict[str, Any], session: Session, prune: bool) -> SyncReport:
         for what in ("created", "updated"):
             for k, n in getattr(loaded, what).items():
                 if n:
-                    _count_n(report, k, what, n)
+                    _count(report, k, what, n)
         if prune:
             _prune_intervals(doc, session, report, loaded.kept)
     session.flush()
