@@ -76,6 +76,7 @@ def bench_create(requests: int = typer.Option(5, help="Requests to create, one p
         times: list[float] = []
         cpu: list[float] = []
         outcomes: dict[str, int] = {}
+        asked: dict[int | None, float] = {}  # request id -> the command's wall time
         for i, item in enumerate(demo.generate_requests(day, requests, seed=seed)):
             path = Path(tmp) / f"r{i}.json"
             path.write_text(json.dumps(item.payload))
@@ -91,7 +92,9 @@ def bench_create(requests: int = typer.Option(5, help="Requests to create, one p
             if r.returncode != 0:
                 console.print(f"[red]request {i} failed[/]: {r.stderr.strip()[-400:]}")
                 continue
-            status = json.loads(r.stdout).get("status", "?")
+            answer = json.loads(r.stdout)
+            status = answer.get("status", "?")
+            asked[answer.get("request_id")] = times[-1]
             outcomes[status] = outcomes.get(status, 0) + 1
         if server is not None:
             server.send_signal(signal.SIGINT)
@@ -100,8 +103,35 @@ def bench_create(requests: int = typer.Option(5, help="Requests to create, one p
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+        decided = {rid: d for rid, d in _decision_seconds(url).items() if rid in asked}
     where = f"intake service at {service}" if service else (
         f"Prefect server at {api}" if api else "no Prefect server configured (temporary server per process)")
     console.print(f"truckroll request create x{len(times)}, {where}: median {statistics.median(times):.2f} s, "
                   f"min {min(times):.2f} s, max {max(times):.2f} s; CPU median {statistics.median(cpu):.2f} s; "
                   f"outcomes {outcomes}", soft_wrap=True)
+    if decided:
+        # Where the time goes: from the request stored to its assignment committed (the flow run, wherever it
+        # runs), and the rest of the command's wall time (Python's start, imports, HTTP, waiting to see it).
+        rest = [asked[rid] - d for rid, d in decided.items() if rid in asked]
+        console.print(f"  of which stored -> assigned (the flow run): median "
+                      f"{statistics.median(decided.values()):.2f} s; "
+                      f"the rest (process start, imports, HTTP, polling): median {statistics.median(rest):.2f} s",
+                      soft_wrap=True)
+
+
+def _decision_seconds(url: str) -> dict[int | None, float]:
+    """Per assigned request: seconds from the request stored to its first assignment committed."""
+    from sqlmodel import col, select
+
+    from models import Assignment, ServiceRequest
+    from truckroll.db import make_engine, session_scope
+
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            first = {a.request_id: a.created_at for a in session.exec(
+                select(Assignment).order_by(col(Assignment.id).desc())).all()}
+            return {r.id: (first[r.id] - r.created_at).total_seconds() for r in session.exec(
+                select(ServiceRequest)).all() if r.id in first}
+    finally:
+        engine.dispose()

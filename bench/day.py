@@ -33,7 +33,6 @@ from typing import Any
 import typer
 
 from cli.app import bench_app, console, fail
-from engine.routing.peers import run_ortools, run_vroom
 
 UTILISATION_TARGET = 0.85
 
@@ -234,6 +233,7 @@ def bench_rows(technicians: int, seed: int, offline_limit: float, peer_limit: fl
                reoptimise_limit: float = 10.0) -> list[dict[str, Any]]:
     """Every row of one scenario (see the module docstring)."""
     from demo.scenario import day_problem, generate
+    from engine.routing.peers import run_ortools, run_vroom
     from engine.routing.solver import solve
 
     scenario = generate(technicians, 1, seed)

@@ -33,6 +33,7 @@ def company_import(file: Path = typer.Argument(..., help="A .yaml or .json compa
     from truckroll.company.sync import CompanyImportError, sync_file
     from truckroll.db import init_db, session_scope
     from truckroll.rules.config import RulesConfigError
+    from truckroll.settings import get_settings
 
     init_db()
 
@@ -41,7 +42,8 @@ def company_import(file: Path = typer.Argument(..., help="A .yaml or .json compa
 
     try:
         with session_scope() as session:
-            report = sync_file(file, session=session, prune=prune, section=section)
+            report = sync_file(file, session=session, tz=get_settings().company_timezone, prune=prune,
+                               section=section)
             if dry_run:
                 raise _DryRun
     except _DryRun:
@@ -56,7 +58,8 @@ def company_import(file: Path = typer.Argument(..., help="A .yaml or .json compa
             if n:
                 parts.append(f"{n} {k.replace('_', ' ')} {what}")
     for k, n in report.rules.items():
-        parts.append(f"{n} {k.replace('_', ' ')} loaded")
+        if k not in report.created and k not in report.updated:  # counted above as created or updated
+            parts.append(f"{n} {k.replace('_', ' ')} loaded")
     prefix = "dry run, nothing written: " if dry_run else ""
     console.print(prefix + (", ".join(parts) if parts else "nothing changed"), soft_wrap=True)
     for note in report.notes:
@@ -74,12 +77,13 @@ def company_export(file: Path = typer.Argument(..., help="Where to write: .yaml,
 
     from truckroll.company.sync import CompanyImportError, csv_section, export_csv, export_csv_files, export_document
     from truckroll.db import init_db, session_scope
+    from truckroll.settings import get_settings
 
     init_db()
     if file.suffix.lower() == ".zip" or file.is_dir() or not file.suffix:
         try:
             with session_scope() as session:
-                names = export_csv_files(file, session=session)
+                names = export_csv_files(file, session=session, tz=get_settings().company_timezone)
         except OSError as exc:
             raise fail(f"cannot write {file}: {exc.strerror or exc}") from None
         console.print(f"wrote {file}: {', '.join(names)}", soft_wrap=True)
@@ -87,9 +91,9 @@ def company_export(file: Path = typer.Argument(..., help="Where to write: .yaml,
     with session_scope() as session:
         try:
             if file.suffix.lower() == ".csv":
-                text = export_csv(csv_section(file, section), session=session)
+                text = export_csv(csv_section(file, section), session=session, tz=get_settings().company_timezone)
             else:
-                doc = export_document(session=session)
+                doc = export_document(session=session, tz=get_settings().company_timezone)
                 text = json.dumps(doc, indent=2) if file.suffix.lower() == ".json" else \
                     yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
         except CompanyImportError as exc:

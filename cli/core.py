@@ -152,11 +152,14 @@ def _run_on_deployment(request_id: int, wait: float) -> None:
 
 
 def _create_via_service(url: str, payload: Any, idempotency_key: str | None, wait: float, as_json: bool) -> None:
-    """POST the request to the intake service (signed like any webhook delivery), then poll its status."""
+    """POST the request to the intake service (signed like any webhook delivery), then poll its status.
+
+    The standard library's HTTP client, not httpx: this command is a light client whose time is mostly the
+    process start, and importing httpx (with httpcore and its async back-ends) costs more than the two requests
+    (docs/benchmarks.md, "request create").
+    """
     import time as clock
     from zoneinfo import ZoneInfo
-
-    import httpx
 
     from truckroll.client import SIGNATURE_HEADER, ClientSettings, sign
 
@@ -166,28 +169,31 @@ def _create_via_service(url: str, payload: Any, idempotency_key: str | None, wai
     if idempotency_key:
         headers["Idempotency-Key"] = idempotency_key
     try:
-        with httpx.Client(base_url=url, timeout=10) as client:
-            r = client.post("/service-requests", content=body, headers=headers)
-            if r.status_code == 422:
-                for e in r.json().get("detail", []):
-                    console.print(f"[red]invalid[/] {e.get('field')}: {e.get('message')}")
-                raise fail("request refused; nothing was written")
-            if r.status_code != 202:
-                raise fail(f"the intake service answered {r.status_code}: {r.text[:300]}")
-            rid = int(r.json()["request_id"])
-            deadline = clock.monotonic() + wait
-            auth = {"X-API-Key": settings.api_key} if settings.api_key else {}
-            while True:
-                status = client.get(f"/service-requests/{rid}", headers=auth)
-                if status.status_code in (401, 403):
-                    raise fail(f"request #{rid} accepted; reading its outcome needs a dispatcher's key: set "
-                               "TRUCKROLL_API_KEY (truckroll users key NAME)")
-                data = status.json()
-                if data["status"] not in ("received", "analysed") or clock.monotonic() > deadline:
-                    break
-                clock.sleep(0.1)
-    except httpx.HTTPError as exc:
-        raise fail(f"cannot reach the intake service at {url}: {exc}") from None
+        code, answer = _http(f"{url}/service-requests", body, headers)
+        if code == 422:
+            detail = answer.get("detail", []) if isinstance(answer, dict) else []
+            for e in detail if isinstance(detail, list) else []:
+                console.print(f"[red]invalid[/] {e.get('field')}: {e.get('message')}")
+            raise fail("request refused; nothing was written")
+        if code != 202:
+            raise fail(f"the intake service answered {code}: {json.dumps(answer)[:300]}")
+        rid = int(answer["request_id"])
+        deadline = clock.monotonic() + wait
+        auth = {"X-API-Key": settings.api_key} if settings.api_key else {}
+        pause = 0.05
+        while True:
+            code, data = _http(f"{url}/service-requests/{rid}", None, auth)
+            if code in (401, 403):
+                raise fail(f"request #{rid} accepted; reading its outcome needs a dispatcher's key: set "
+                           "TRUCKROLL_API_KEY (truckroll users key NAME)")
+            if code != 200:
+                raise fail(f"request #{rid} accepted; its status answered {code}: {json.dumps(data)[:300]}")
+            if data["status"] not in ("received", "analysed") or clock.monotonic() > deadline:
+                break
+            clock.sleep(pause)
+            pause = min(pause * 1.5, 0.3)
+    except OSError as exc:  # refused, unreachable, timed out (urllib's URLError is an OSError)
+        raise fail(f"cannot reach the intake service at {url}: {getattr(exc, 'reason', exc)}") from None
     a, w, esc = data.get("assignment") or {}, data.get("arrival_window") or {}, data.get("escalation") or {}
     result = {"request_id": rid, "status": data["status"], "technician_id": a.get("technician_id"),
               "technician": a.get("technician_name"), "start": a.get("scheduled_start"),
@@ -198,6 +204,23 @@ def _create_via_service(url: str, payload: Any, idempotency_key: str | None, wai
         typer.echo(json.dumps(result, indent=2, default=str))
     else:
         console.print(result["summary"], soft_wrap=True)
+
+
+def _http(url: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, Any]:
+    """POST ``body`` (or GET without one); the status code and the JSON answer (None when it is not JSON)."""
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, data=body, headers=headers, method="POST" if body is not None else "GET")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310 - the URL is the operator's service
+            code, raw = r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        code, raw = exc.code, exc.read()
+    try:
+        return code, json.loads(raw) if raw else None
+    except ValueError:
+        return code, None
 
 
 def outcome_summary(out: dict[str, Any], tz: ZoneInfo | None = None) -> str:

@@ -18,11 +18,12 @@ def rules_load(file: Path = typer.Argument(..., help="A YAML or JSON rules file 
     """Validate the whole file, then write it in one transaction; any error refuses all of it."""
     from truckroll.db import init_db, session_scope
     from truckroll.rules.config import RulesConfigError, load_file
+    from truckroll.settings import get_settings
 
     init_db()
     try:
         with session_scope() as session:
-            report = load_file(file, session=session)
+            report = load_file(file, session=session, tz=get_settings().company_timezone)
     except RulesConfigError as exc:
         for e in exc.errors:
             console.print(f"[red]invalid[/] {e}")

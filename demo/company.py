@@ -208,8 +208,8 @@ def seed_rules(session: Session, day: date, techs: list[Technician]) -> None:
                                 "all_territories": True,
                                 "start": datetime.combine(d, time(7), tzinfo=tz).isoformat(),
                                 "end": datetime.combine(d, time(21), tzinfo=tz).isoformat()})
-    load_rules(read_file(RULES_FILE), session=session)
-    load_rules(dated, session=session)
+    load_rules(read_file(RULES_FILE), session=session, tz=TZ)
+    load_rules(dated, session=session, tz=TZ)
     seed_shift_patterns(session, techs)
 
 
@@ -226,7 +226,7 @@ def seed_shift_patterns(session: Session, techs: list[Technician]) -> None:
                            "home": {"lat": t.home_lat, "lon": t.home_lon}, "skills": t.skills,
                            "certifications": t.certifications, "multiplier": t.upsell_multiplier,
                            "van_inventory": t.van_inventory, "shift_pattern": name[hours[i]]}
-                          for i, t in enumerate(techs)]}, session=session)
+                          for i, t in enumerate(techs)]}, session=session, tz=TZ)
 
 
 @dataclass

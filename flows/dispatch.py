@@ -285,10 +285,26 @@ def without_flow_heartbeats() -> Any:
     A dead dispatch run is detected by its lease (renewed every third of ``dispatch_lease_seconds``; the sweep
     marks the Prefect run Crashed and runs the request again), so Prefect's heartbeat, every 180 s, adds nothing
     but a thread per run whose join costs up to a second of wall time at the end of every run.
-    """
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+    Building Prefect's settings object takes about 0.1 s of CPU (pydantic-settings reads every source), so the
+    copy without the heartbeat is made once per settings object in force and reused by every run.
+    """
+    import prefect.context
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+
+    current = prefect.context.get_settings_context()
+    with _NO_HEARTBEAT_LOCK:
+        cached = _NO_HEARTBEAT.get(id(current.settings))
+        if cached is None or cached[0] is not current.settings:
+            cached = (current.settings, current.settings.copy_with_update(
+                updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
+            _NO_HEARTBEAT.clear()  # one entry: the settings in force change rarely (tests, profiles)
+            _NO_HEARTBEAT[id(current.settings)] = cached
+    return prefect.context.SettingsContext(profile=current.profile, settings=cached[1])
+
+
+_NO_HEARTBEAT_LOCK = threading.Lock()
+_NO_HEARTBEAT: dict[int, tuple[Any, Any]] = {}
 
 
 @task(name="dispatch-requests", task_run_name="dispatch requests {request_ids}", cache_policy=INPUTS,

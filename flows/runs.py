@@ -302,6 +302,14 @@ class BackgroundDispatcher:
         return self._queue.qsize()
 
     def _loop(self) -> None:
+        if self.mode == "in-process" and self._run == self._submit:
+            # Import the flow, its tasks and the engine now, not when the first request arrives: the first
+            # `truckroll request create --service` after `truckroll serve` started answers as fast as the others
+            # (docs/benchmarks.md). A request queued meanwhile waits for it, as it would have anyway.
+            try:
+                import flows.dispatch  # noqa: F401
+            except Exception:  # noqa: BLE001 - the first run reports the same error with its request
+                log.exception("warming up the dispatch flow failed")
         while True:
             item = self._queue.get()
             if item is None:

@@ -20,6 +20,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     field_validator,
+    model_validator,
 )
 
 from models.schemas import check_skill_levels
@@ -175,11 +176,22 @@ class MembershipKey(_Strict):
 
 
 class IntervalKey(_Strict):
-    """A dated shift or an absence to remove: its technician, start and end (date-times with offset)."""
+    """A dated shift or an absence to remove: its technician and either its local ``date`` (the key the sync
+    matches it by: every shift of the technician on that day, or the absence starting that day) or its exact
+    ``start`` and ``end`` (date-times with offset)."""
 
     technician: str
-    start: MomentText
-    end: MomentText
+    date: DateText | None = None
+    start: MomentText | None = None
+    end: MomentText | None = None
+
+    @model_validator(mode="after")
+    def _date_or_times(self) -> IntervalKey:
+        if self.date is not None and (self.start is not None or self.end is not None):
+            raise ValueError("give date, or start and end, not both")
+        if self.date is None and (self.start is None or self.end is None):
+            raise ValueError("give date (YYYY-MM-DD), or start and end")
+        return self
 
 
 class ExceptionKey(_Strict):

@@ -149,7 +149,8 @@ def test_location_outside_every_territory_is_refused(client: TestClient, company
 
     box = [[-97.2, 32.5], [-96.4, 32.5], [-96.4, 33.1], [-97.2, 33.1], [-97.2, 32.5]]
     with session_scope() as s:
-        load_rules({"territories": [{"name": "Dallas", "timezone": "America/Chicago", "polygon": box}]}, session=s)
+        load_rules({"territories": [{"name": "Dallas", "timezone": "America/Chicago", "polygon": box}]}, session=s,
+                   tz=get_settings().company_timezone)
     far = _booking(company, 8, lat=north_km(200).lat)
     r = client.post("/bookings", json=far)
     assert r.status_code == 422

@@ -45,10 +45,10 @@ def _count(model: Any) -> int:
 def test_same_document_twice_changes_nothing(db: str) -> None:
     """The second sync creates, updates and removes nothing (memberships included: not refused as overlapping)."""
     with session_scope() as s:
-        first = sync(_doc(), session=s)
+        first = sync(_doc(), session=s, tz=get_settings().company_timezone)
     assert first.created["technicians"] == 1 and first.created["customers"] == 6 and first.rules["memberships"] == 1
     with session_scope() as s:
-        second = sync(_doc(), session=s)
+        second = sync(_doc(), session=s, tz=get_settings().company_timezone)
     assert not second.changed, second
     assert second.unchanged["customers"] == 6
     assert _count(TechnicianMembership) == 1 and _count(OperatingHours) == 5 and _count(ShiftException) == 1
@@ -56,25 +56,26 @@ def test_same_document_twice_changes_nothing(db: str) -> None:
 
 def test_changes_update_and_removals_are_explicit(db: str) -> None:
     with session_scope() as s:
-        sync(_doc(), session=s)
+        sync(_doc(), session=s, tz=get_settings().company_timezone)
     doc = _doc()
     doc["technicians"][0]["skills"] = {"plumbing": 4}
     doc["technicians"][0]["shift_exceptions"] = []
     doc["customers"] = doc["customers"][:2]  # not listed: kept without --prune
     doc["memberships"][0]["until"] = "2031-12-31"
     with session_scope() as s:
-        report = sync(doc, session=s)
-    assert report.updated == {"technicians": 1} and report.removed == {"shift_exceptions": 1}
+        report = sync(doc, session=s, tz=get_settings().company_timezone)
+    assert report.updated == {"technicians": 1, "memberships": 1} and report.removed == {"shift_exceptions": 1}
+    assert not report.created
     assert report.rules == {"memberships": 1}
     assert _count(Customer) == 6 and _count(TechnicianMembership) == 1
     with session_scope() as s:
         assert s.exec(select(Technician)).one().skills == {"plumbing": 4}
         assert s.exec(select(TechnicianMembership)).one().effective_until == date(2031, 12, 31)
-        report = sync(doc, session=s, prune=True)
+        report = sync(doc, session=s, tz=get_settings().company_timezone, prune=True)
     assert report.removed == {"customers": 4}
     with session_scope() as s:
         report = sync({"remove": {"technicians": ["Ana"], "customers": ["C1"], "job_types": ["leak repair"]}},
-                      session=s)
+                      session=s, tz=get_settings().company_timezone)
     assert report.removed == {"technicians": 1, "customers": 1, "job_types": 1}
     with session_scope() as s:
         assert s.exec(select(Technician)).one().active is False  # deactivated, history kept
@@ -87,17 +88,17 @@ def test_unknown_keys_are_refused_with_their_path_and_nothing_is_written(db: str
     doc["memberships"][0]["max_radius_kms"] = 30
     doc["customers"][1]["preferred_technicians"] = ["Nobody"]
     with session_scope() as s, pytest.raises(CompanyImportError) as exc:
-        sync(doc, session=s)
+        sync(doc, session=s, tz=get_settings().company_timezone)
     assert exc.value.errors == ["technicians[0].max_radius_kms: unknown key"]
     del doc["technicians"][0]["max_radius_kms"]
     with pytest.raises(CompanyImportError) as exc:
         with session_scope() as s:
-            sync(doc, session=s)
+            sync(doc, session=s, tz=get_settings().company_timezone)
     assert exc.value.errors == ["customers[1].preferred_technicians[0]: unknown technician 'Nobody'"]
     doc["customers"][1]["preferred_technicians"] = ["Ana"]
     with pytest.raises(CompanyImportError) as exc:
         with session_scope() as s:
-            sync(doc, session=s)
+            sync(doc, session=s, tz=get_settings().company_timezone)
     assert any(e.startswith("memberships[0].max_radius_kms: unknown key") for e in exc.value.errors)
     # Technicians and customers were valid, but the refused rules roll everything back.
     assert _count(Technician) == 0 and _count(Customer) == 0
@@ -115,7 +116,7 @@ def test_rules_file_loaded_twice_is_not_refused(db: str, tmp_path: Path) -> None
              "shifts": [{"technician": "Ana", "start": at(18).isoformat(), "end": at(22).isoformat()}]}
     for _ in range(2):
         with session_scope() as s:
-            load_rules(copy.deepcopy(rules), session=s)
+            load_rules(copy.deepcopy(rules), session=s, tz=get_settings().company_timezone)
     assert _count(TechnicianMembership) == 1
     with session_scope() as s:
         assert len(s.exec(select(Technician)).all()) == 1
@@ -123,24 +124,25 @@ def test_rules_file_loaded_twice_is_not_refused(db: str, tmp_path: Path) -> None
 
 def test_export_imports_back_unchanged_yaml_and_csv(db: str, tmp_path: Path) -> None:
     with session_scope() as s:
-        sync(_doc(), session=s)
-        doc = export_document(session=s)
-        csvs = {name: export_csv(name, session=s) for name in ("technicians", "customers", "job_types")}
+        sync(_doc(), session=s, tz=get_settings().company_timezone)
+        doc = export_document(session=s, tz=get_settings().company_timezone)
+        csvs = {name: export_csv(name, session=s, tz=get_settings().company_timezone)
+                for name in ("technicians", "customers", "job_types")}
     path = tmp_path / "company.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     with session_scope() as s:
-        assert not sync(read_document(path), session=s).changed
+        assert not sync(read_document(path), session=s, tz=get_settings().company_timezone).changed
     for name, text in csvs.items():
         p = tmp_path / f"{name}.csv"
         p.write_text(text)
         with session_scope() as s:
-            report = sync(read_document(p), session=s)
+            report = sync(read_document(p), session=s, tz=get_settings().company_timezone)
         assert not report.changed, (name, report)
     # A CSV edit updates: Ana's plumbing level 3 -> 5.
     p = tmp_path / "technicians.csv"
     p.write_text(csvs["technicians"].replace("plumbing:3", "plumbing:5"))
     with session_scope() as s:
-        assert sync(read_document(p), session=s).updated == {"technicians": 1}
+        assert sync(read_document(p), session=s, tz=get_settings().company_timezone).updated == {"technicians": 1}
         assert s.exec(select(Technician)).one().skills == {"plumbing": 5}
 
 
@@ -152,7 +154,7 @@ def test_shift_patterns_and_customers_reach_dispatch(db: str) -> None:
     from truckroll import store
 
     with session_scope() as s:
-        sync(_doc(), session=s)
+        sync(_doc(), session=s, tz=get_settings().company_timezone)
     with session_scope() as s:
         for d, worked in ((DAY, True), (DAY + timedelta(days=1), False), (DAY + timedelta(days=9), True),
                           (DAY + timedelta(days=5), False)):

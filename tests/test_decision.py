@@ -29,7 +29,7 @@ def test_why_not_names_the_winner_and_the_score_components(company):  # noqa: F8
         load_rules(config(memberships=[{"technician": "Wes", "territory": "West", "from": "2029-01-01"},
                                        {"technician": "Eve", "territory": "East", "from": "2029-01-01"},
                                        {"technician": "Far", "territory": "East", "from": "2029-01-01"}]),
-                   session=s)
+                   session=s, tz=get_settings().company_timezone)
     rid = _new_request(Location(32.97, -96.56))
     with session_scope() as s:
         _, d = decision.decide_request(rid, session=s, travel=TRAVEL, rules=RULES, tz=get_settings().company_timezone)
@@ -53,7 +53,9 @@ def test_a_relocation_with_its_own_home_base_moves_the_start_of_the_day(company)
         load_rules(config(memberships=[
             {"technician": "Wes", "territory": "West", "from": "2029-01-01"},
             {"technician": "Wes", "territory": "East", "kind": "relocation", "from": "2030-01-06",
-             "until": "2030-01-08", "home": {"lat": base.lat, "lon": base.lon}, "max_radius_km": 15}]), session=s)
+             "until": "2030-01-08", "home": {"lat": base.lat,
+                                             "lon": base.lon}, "max_radius_km": 15}]),
+                   session=s, tz=get_settings().company_timezone)
     with session_scope() as s:
         days = store.technician_days(session=s, start=at(0), end=at(23), technician_ids=[1])
         row = s.exec(select(TechnicianMembership).where(TechnicianMembership.kind == "relocation")).one()
@@ -75,7 +77,7 @@ def test_a_membership_that_is_not_a_relocation_cannot_carry_a_home_base(company)
 
     with session_scope() as s, pytest.raises(RulesConfigError, match="only a relocation may carry its own home"):
         load_rules(config(memberships=[{"technician": "Wes", "territory": "West", "home": [32.8, -96.6]}]),
-                   session=s)
+                   session=s, tz=get_settings().company_timezone)
 
 
 def test_hard_then_soft_loads_from_the_rules_and_relaxes_on_the_day(company):  # noqa: F811

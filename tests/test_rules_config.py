@@ -104,7 +104,7 @@ memberships:
   - {technician: Eve, territory: East, kind: primary, from: 2029-01-01}
 """)
     with session_scope() as s:
-        report = load_file(tmp_path / "rules.yaml", session=s)
+        report = load_file(tmp_path / "rules.yaml", session=s, tz=get_settings().company_timezone)
     assert report.counts["territories"] == 2 and report.counts["memberships"] == 1
     with session_scope() as s:
         rows = {t.name: t for t in s.exec(select(Territory)).all()}
@@ -125,7 +125,7 @@ def test_overlapping_primary_memberships_are_refused_and_nothing_changes(company
     cfg = config()
     cfg["memberships"].append({"technician": "Wes", "territory": "East", "kind": "primary", "from": "2030-01-01"})
     with pytest.raises(RulesConfigError) as exc, session_scope() as s:
-        load_rules(cfg, session=s)
+        load_rules(cfg, session=s, tz=get_settings().company_timezone)
     assert any("overlapping primary memberships: West from 2029-01-01 until open-ended and East from 2030-01-01"
                in e for e in exc.value.errors)
     _assert_nothing_written()
@@ -134,9 +134,10 @@ def test_overlapping_primary_memberships_are_refused_and_nothing_changes(company
 def test_overlap_with_a_stored_primary_is_refused(company):
     """A second document whose primary overlaps one already stored is refused too."""
     with session_scope() as s:
-        load_rules(config(), session=s)
+        load_rules(config(), session=s, tz=get_settings().company_timezone)
     with pytest.raises(RulesConfigError, match="overlapping primary"), session_scope() as s:
-        load_rules({"memberships": [{"technician": "Eve", "territory": "West", "from": "2029-06-01"}]}, session=s)
+        load_rules({"memberships": [{"technician": "Eve", "territory": "West", "from": "2029-06-01"}]}, session=s,
+                   tz=get_settings().company_timezone)
 
 
 def test_open_polygon_bad_relocation_unknown_names_and_bad_timezone_are_each_named(company):
@@ -150,7 +151,7 @@ def test_open_polygon_bad_relocation_unknown_names_and_bad_timezone_are_each_nam
         {"technician": "Eve", "territory": "Nowhere", "kind": "secondary"},
     ]
     with pytest.raises(RulesConfigError) as exc, session_scope() as s:
-        load_rules(cfg, session=s)
+        load_rules(cfg, session=s, tz=get_settings().company_timezone)
     errors = "\n".join(exc.value.errors)
     assert "territories[1] (West): West: polygon 0 ring 0: the polygon does not close" in errors
     assert "territories[2] (East): East: unknown time zone 'America/Dallas'" in errors
@@ -164,7 +165,7 @@ def test_request_territory_and_hard_boundary_on_a_weekday(company):
     """An East request on Monday (weekdays hard): its territory is East with path East, Region; Wes (secondary
     East) is refused 'outside territory' although he is much closer; Eve takes it, boundary 'hard'."""
     with session_scope() as s:
-        load_rules(config(), session=s)
+        load_rules(config(), session=s, tz=get_settings().company_timezone)
     rid = _new_request(IN_EAST)
     job, d = _decide(rid)
     assert job.rules is not None and job.rules.territory_name == "East" and job.rules.boundary == "hard"
@@ -177,7 +178,7 @@ def test_soft_boundary_on_the_weekend_falls_back_to_the_secondary(company):
     """Saturday (weekends soft), Eve not working: Wes takes the East request through his secondary ('soft')."""
     sat = DAY + timedelta(days=5)
     with session_scope() as s:
-        load_rules(config(), session=s)
+        load_rules(config(), session=s, tz=get_settings().company_timezone)
         s.add(Shift(technician_id=1, start=at(8, day=sat), end=at(17, day=sat)))
     rid = _new_request(IN_EAST, time_windows=[{"start": at(8, day=sat).isoformat(),
                                                "end": at(12, day=sat).isoformat()}])
@@ -195,7 +196,7 @@ def test_weekend_on_call_covers_every_territory_for_emergencies_only(company):
                           "all_territories": True}])
     cfg["memberships"] = [m for m in cfg["memberships"] if not (m["technician"] == "Wes" and m["kind"] == "secondary")]
     with session_scope() as s:
-        load_rules(cfg, session=s)
+        load_rules(cfg, session=s, tz=get_settings().company_timezone)
     windows = [{"start": at(8, day=sat).isoformat(), "end": at(12, day=sat).isoformat()}]
     _, d = _decide(_new_request(IN_EAST, priority=1, time_windows=windows))
     assert d.chosen is not None and d.chosen.name == "Wes"
@@ -250,7 +251,7 @@ def test_visiting_hours_and_customer_closed_hours_come_with_the_request(company)
     cfg = config()
     cfg["territories"][2]["visiting_hours"] = [{"days": ["mon"], "start": "08:00", "end": "10:00"}]
     with session_scope() as s:
-        load_rules(cfg, session=s)
+        load_rules(cfg, session=s, tz=get_settings().company_timezone)
     rid = _new_request(IN_EAST)
     with session_scope() as s:
         s.add(CustomerClosedHours(request_id=rid, weekday=0, start="08:00", end="08:30"))
@@ -267,7 +268,7 @@ def test_membership_effective_dates_follow_the_request_day(company):
     cfg = config()
     cfg["memberships"][2]["until"] = "2030-01-06"
     with session_scope() as s:
-        load_rules(cfg, session=s)
+        load_rules(cfg, session=s, tz=get_settings().company_timezone)
     rid = _new_request(IN_EAST)
     with session_scope() as s:
         eve = why_not(rid, 2, session=s, travel=TRAVEL, rules=RULES, tz=get_settings().company_timezone)

@@ -22,11 +22,13 @@ from models.company import (
     TechnicianIn,
 )
 from models.company_tables import Customer, ShiftPattern
+from models.territory_tables import Territory
 from service.auth import AUTH_RESPONSES, require_roles
 from service.deps import SessionDep
 from service.errors import ErrorOut
 from truckroll.company.sync import CompanyImportError, export_document, sync
 from truckroll.rules.config import RulesConfigError
+from truckroll.settings import get_settings
 
 # Admins only (require_roles() with no role admits admins).
 router = APIRouter(prefix="/company", tags=["company set-up"],
@@ -36,7 +38,7 @@ router = APIRouter(prefix="/company", tags=["company set-up"],
 
 def _sync(document: dict[str, Any], session: SessionDep, prune: bool = False) -> SyncReport:
     try:
-        return sync(document, session=session, prune=prune)
+        return sync(document, session=session, tz=get_settings().company_timezone, prune=prune)
     except (CompanyImportError, RulesConfigError) as exc:
         # The session rolls back: nothing half-written.
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -44,7 +46,7 @@ def _sync(document: dict[str, Any], session: SessionDep, prune: bool = False) ->
 
 
 def _one(session: SessionDep, section: str, key: str, value: str) -> dict[str, Any]:
-    for item in export_document(session=session)[section]:
+    for item in export_document(session=session, tz=get_settings().company_timezone)[section]:
         if item[key] == value:
             return item  # type: ignore[no-any-return]
     raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {section[:-1].replace('_', ' ')} {value!r}")
@@ -54,7 +56,7 @@ def _one(session: SessionDep, section: str, key: str, value: str) -> dict[str, A
 def get_company(session: SessionDep) -> dict[str, Any]:
     """Job types, shift patterns, technicians, customers, territories and memberships: what ``PUT /company``
     and ``truckroll company import`` accept."""
-    return export_document(session=session)
+    return export_document(session=session, tz=get_settings().company_timezone)
 
 
 @router.put("", response_model=SyncReport, summary="Sync the whole company set-up")
@@ -67,7 +69,7 @@ def put_company(document: CompanyDocument, session: SessionDep,
 
 @router.get("/technicians", summary="Technicians")
 def list_technicians(session: SessionDep) -> list[dict[str, Any]]:
-    return export_document(session=session)["technicians"]  # type: ignore[no-any-return]
+    return export_document(session=session, tz=get_settings().company_timezone)["technicians"]  # type: ignore[no-any-return]
 
 
 @router.get("/technicians/{name}", summary="One technician")
@@ -91,7 +93,7 @@ def delete_technician(name: str, session: SessionDep) -> SyncReport:
 
 @router.get("/job-types", summary="The job-type catalogue")
 def list_job_types(session: SessionDep) -> list[dict[str, Any]]:
-    return export_document(session=session)["job_types"]  # type: ignore[no-any-return]
+    return export_document(session=session, tz=get_settings().company_timezone)["job_types"]  # type: ignore[no-any-return]
 
 
 @router.put("/job-types", response_model=SyncReport, summary="Create or update job types")
@@ -108,7 +110,7 @@ def delete_job_type(name: str, session: SessionDep) -> SyncReport:
 
 @router.get("/customers", summary="Customers")
 def list_customers(session: SessionDep) -> list[dict[str, Any]]:
-    return export_document(session=session)["customers"]  # type: ignore[no-any-return]
+    return export_document(session=session, tz=get_settings().company_timezone)["customers"]  # type: ignore[no-any-return]
 
 
 @router.get("/customers/{ref}", summary="One customer")
@@ -131,7 +133,7 @@ def delete_customer(ref: str, session: SessionDep) -> SyncReport:
 
 @router.get("/shift-patterns", summary="Weekly shift patterns")
 def list_shift_patterns(session: SessionDep) -> list[dict[str, Any]]:
-    return export_document(session=session)["shift_patterns"]  # type: ignore[no-any-return]
+    return export_document(session=session, tz=get_settings().company_timezone)["shift_patterns"]  # type: ignore[no-any-return]
 
 
 @router.put("/shift-patterns", response_model=SyncReport, summary="Create or update shift patterns")
@@ -149,7 +151,7 @@ def delete_shift_pattern(name: str, session: SessionDep) -> SyncReport:
 
 @router.get("/memberships", summary="Memberships")
 def list_memberships(session: SessionDep) -> list[dict[str, Any]]:
-    return export_document(session=session).get("memberships", [])  # type: ignore[no-any-return]
+    return export_document(session=session, tz=get_settings().company_timezone).get("memberships", [])  # type: ignore[no-any-return]
 
 
 @router.put("/memberships", response_model=SyncReport, summary="Create or update memberships")
@@ -159,3 +161,23 @@ def put_memberships(body: list[MembershipIn], session: SessionDep) -> SyncReport
     ``{"remove": {"memberships": [{technician, territory, kind, from}]}}``."""
     return _sync({"memberships": [m.model_dump(mode="json", by_alias=True, exclude_none=True) for m in body]},
                  session)
+
+
+@router.get("/territories", summary="Territories")
+def list_territories(session: SessionDep) -> list[dict[str, Any]]:
+    """Name, time zone, parent, GeoJSON and visiting hours (docs/rules.md); set them with ``PUT /company``."""
+    return export_document(session=session, tz=get_settings().company_timezone).get("territories", [])  # type: ignore[no-any-return]
+
+
+@router.delete("/territories/{name}", response_model=SyncReport, summary="Remove an unused territory",
+               responses={409: {"model": ErrorOut, "description": "The territory is still used: the answer names "
+                                                                   "the memberships, child territories or policies"}})
+def delete_territory(name: str, session: SessionDep) -> SyncReport:
+    """Removes the territory and its own scheduling policy; refused (409) while a membership, a child territory
+    or a policy uses it (remove those first, or together in ``PUT /company``'s ``remove``)."""
+    if session.exec(select(Territory.id).where(Territory.name == name)).first() is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no territory {name!r}")
+    try:
+        return sync({"remove": {"territories": [name]}}, session=session, tz=get_settings().company_timezone)
+    except (CompanyImportError, RulesConfigError) as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, "; ".join(exc.errors)) from None

@@ -55,7 +55,7 @@ def _load(document: dict[str, Any], session: SessionDep, who: Principal, action:
                                       for t in document.get("territories") or [] if isinstance(t, dict)):
         raise _refuse(["geojson_file and _base_dir are for `truckroll rules load`; send the boundary as geojson"])
     try:
-        report = load_rules(document, session=session)
+        report = load_rules(document, session=session, tz=get_settings().company_timezone)
     except RulesConfigError as exc:
         raise _refuse(exc.errors) from None
     loaded = {k: n for k, n in report.counts.items() if n}

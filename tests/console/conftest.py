@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests import factories as f
+from truckroll.settings import get_settings
 
 SECRET = "console-secret"
 PASSWORD = "correct horse battery"
@@ -32,7 +33,8 @@ def seed_company() -> dict[str, int]:
                                     {"name": "Far", "timezone": "America/Chicago", "polygon": BOX_FAR}],
                     "memberships": [{"technician": "Ana", "territory": "Dallas"},
                                     {"technician": "Ben", "territory": "Far"}],
-                    "policies": {"scheduling": [{"boundaries": "hard"}]}}, session=s)
+                    "policies": {"scheduling": [{"boundaries": "hard"}]}},
+                   session=s, tz=get_settings().company_timezone)
     return ids
 
 

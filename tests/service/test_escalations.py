@@ -149,7 +149,8 @@ def test_a_dispatcher_overrides_the_territory_with_a_reason_that_is_recorded(
                                     {"name": "Far", "timezone": "America/Chicago", "polygon": BOX_FAR}],
                     "memberships": [{"technician": "Ana", "territory": "Dallas"},
                                     {"technician": "Ben", "territory": "Far"}],
-                    "policies": {"scheduling": [{"boundaries": "hard"}]}}, session=s)
+                    "policies": {"scheduling": [{"boundaries": "hard"}]}},
+                   session=s, tz=get_settings().company_timezone)
     url = f"/escalations/{escalated['escalation_id']}/resolve"
     ben = {"technician_id": company["ben"], "resolved_by": "maria"}
     r = client.post(url, json=ben)

@@ -56,7 +56,6 @@ from truckroll.company.csv_files import (
 )
 from truckroll.rules.config import RulesConfigError, load_rules, weekly_hours
 from truckroll.rules.store import clock, parse_clock
-from truckroll.settings import get_settings
 
 RULE_SECTIONS = ("territories", "memberships", "shifts", "operating_hours", "absences", "policies")
 
@@ -179,13 +178,14 @@ def _exception(e: Any) -> ShiftExceptionSpec:
 class _Plan:
     """The validated document with the database it will be synced to."""
 
-    def __init__(self, doc: CompanyDocument, session: Session, prune: bool) -> None:
-        self.doc, self.session, self.prune = doc, session, prune
+    def __init__(self, doc: CompanyDocument, session: Session, prune: bool, tz: str) -> None:
+        self.doc, self.session, self.prune, self.tz = doc, session, prune, tz
         self.errors: list[str] = []
         self.techs = {t.name: t for t in session.exec(select(Technician)).all()}
         self.patterns = {p.name: p for p in session.exec(select(ShiftPattern)).all()}
         self.pattern_hours: dict[str, list[dict[str, Any]]] = {}
         self.closed: dict[str, list[dict[str, Any]]] = {}
+        self.pruned_territories: list[str] = []
 
     def fail(self, where: str, message: str) -> None:
         self.errors.append(f"{where}: {message}")
@@ -263,10 +263,12 @@ class _Plan:
         for j, m in enumerate(d.remove.memberships):
             if _mkey(m) in restated:
                 self.fail(f"remove.memberships[{j}]", "this membership is both listed and removed")
+        tz = ZoneInfo(self.tz)
         for key, items in (("shifts", d.shifts), ("absences", d.absences)):
             kept = _interval_keys(items)
+            days = {(t, a.astimezone(tz).date()) for t, a, _ in kept}
             for j, k in enumerate(getattr(d.remove, key)):
-                if (k.technician, k.start, k.end) in kept:
+                if (k.technician, k.start, k.end) in kept or (k.technician, k.date) in days:
                     self.fail(f"remove.{key}[{j}]", "both listed and removed")
         tech_items = {t.name: t for t in d.technicians}
         for j, e in enumerate(d.remove.shift_exceptions):
@@ -293,10 +295,20 @@ class _Plan:
     def _check_territory_removals(self, restated: set[tuple[str, str, str, date]]) -> None:
         d = self.doc
         rows = {t.name: t for t in self.session.exec(select(TerritoryRow)).all()}
-        gone = set(d.remove.territories)
+        listed = {i.get("name") for i in d.territories or [] if isinstance(i, dict)}
+        # With prune, a listed territories section keeps only the territories it names (children first).
+        self.pruned_territories = sorted(set(rows) - listed - set(d.remove.territories)) \
+            if self.prune and d.territories else []
+        gone = set(d.remove.territories) | set(self.pruned_territories)
         gone_memberships = {_mkey(m) for m in d.remove.memberships}
         tech_names = {t.id: n for n, t in self.techs.items()}
-        for j, name in enumerate(d.remove.territories):
+        if self.prune and d.memberships:  # memberships the file does not restate are pruned too
+            gone_memberships |= {(tech_names.get(m.technician_id, ""), next(
+                (n for n, r in rows.items() if r.id == m.territory_id), ""), m.kind, m.effective_from)
+                for m in self.session.exec(select(TechnicianMembership)).all()} - restated
+        targets = [(f"remove.territories[{j}]", name) for j, name in enumerate(d.remove.territories)] + [
+            (f"territories ({name}: not listed, so --prune removes it)", name) for name in self.pruned_territories]
+        for where, name in targets:
             row = rows.get(name)
             if row is None:
                 continue
@@ -314,16 +326,15 @@ class _Plan:
             users += [f"territory {t.name}" for t in rows.values()
                       if t.parent_id == row.id and t.name not in gone]
             if users:
-                self.fail(f"remove.territories[{j}]", f"territory {name!r} is still used by {', '.join(users)} "
-                                                      f"(remove those too)")
+                self.fail(where, f"territory {name!r} is still used by {', '.join(users)} (remove those too)")
 
 
 # ---------------------------------------------------------------- writing
 
 
-def _count(report: SyncReport, section: str, what: str) -> None:
+def _count(report: SyncReport, section: str, what: str, n: int = 1) -> None:
     bucket = getattr(report, what)
-    bucket[section] = bucket.get(section, 0) + 1
+    bucket[section] = bucket.get(section, 0) + n
 
 
 def _assign(row: Any, values: dict[str, Any]) -> bool:
@@ -387,7 +398,7 @@ def _sync_pattern_of(session: Session, report: SyncReport, tech: Technician, pat
             session.delete(h)
         for wd, a, b in want:
             session.add(OperatingHours(technician_id=tech.id, weekday=wd, start=a, end=b))
-        _count(report, "operating_hours", "updated")
+        _count(report, "operating_hours", "updated" if stored else "created")
 
 
 def _sync_exceptions(session: Session, report: SyncReport, tech: Technician, items: list[Any]) -> None:
@@ -408,8 +419,10 @@ def _sync_exceptions(session: Session, report: SyncReport, tech: Technician, ite
                 ShiftException(technician_id=tech.id, day=day), values)
 
 
-def sync(data: dict[str, Any], *, session: Session, prune: bool = False) -> SyncReport:
+def sync(data: dict[str, Any], *, session: Session, tz: str, prune: bool = False) -> SyncReport:
     """Validate the whole document, then make the database say what it says (in the caller's transaction).
+    ``tz`` is the company's time zone (the setting ``company_timezone``): dated shifts and absences are matched by
+    their local date in it.
 
     Raises
     ------
@@ -417,14 +430,14 @@ def sync(data: dict[str, Any], *, session: Session, prune: bool = False) -> Sync
         Naming every failing item with its path; nothing has been written.
     """
     try:
-        return _sync(data, session, prune)
+        return _sync(data, session, prune, tz)
     except CompanyImportError as exc:
         raise CompanyImportError(_locate(exc.errors, data.get("_origin"))) from None
 
 
-def _sync(data: dict[str, Any], session: Session, prune: bool) -> SyncReport:
+def _sync(data: dict[str, Any], session: Session, prune: bool, tz: str) -> SyncReport:
     doc = parse_document(data)
-    plan = _Plan(doc, session, prune)
+    plan = _Plan(doc, session, prune, tz)
     plan.check()
     if plan.errors:
         raise CompanyImportError(plan.errors)
@@ -471,12 +484,18 @@ def _sync(data: dict[str, Any], session: Session, prune: bool) -> SyncReport:
         rules["_base_dir"] = data.get("_base_dir", ".")
         session.flush()
         try:
-            loaded = load_rules(rules, session=session)
+            loaded = load_rules(rules, session=session, tz=tz)
         except CompanyImportError:
             raise
         except RulesConfigError as exc:  # the caller's transaction rolls back what was written above
             raise CompanyImportError(exc.errors) from None
         report.rules = {k: n for k, n in loaded.counts.items() if n}
+        for what in ("created", "updated"):
+            for k, n in getattr(loaded, what).items():
+                if n:
+                    _count(report, k, what, n)
+        if prune:
+            _prune_intervals(doc, session, report, loaded.kept)
     session.flush()
     return report
 
@@ -606,24 +625,28 @@ def _remove_rules(doc: CompanyDocument, plan: _Plan, report: SyncReport, note: A
     if plan.prune and doc.memberships:
         for mkey in sorted(set(stored_m) - _membership_keys(doc.memberships)):
             delete(stored_m[mkey], "memberships")
-    # Dated shifts and absences.
+    # Dated shifts and absences: by technician and local date (every shift of that day, the absence starting
+    # that day) or by exact start and end. Prune goes after load_rules (``_prune_intervals``), which matches
+    # the document's items to stored rows.
+    tz = ZoneInfo(plan.tz)
     interval_models: tuple[tuple[str, type[Shift] | type[TechnicianAbsence]], ...] = (
         ("shifts", Shift), ("absences", TechnicianAbsence))
     for section, imodel in interval_models:
-        stored: dict[tuple[str, datetime, datetime], Any] = {
-            (names.get(x.technician_id, ""), x.start, x.end): x for x in session.exec(select(imodel)).all()
-            for x in [cast(Any, x)]}
+        stored_rows = [cast(Any, x) for x in session.exec(select(imodel)).all()]
         for j, k in enumerate(getattr(r, section)):
-            found = stored.pop((k.technician, k.start, k.end), None)
-            if found is None:
-                note(f"remove.{section}[{j}]", f"{section[:-1]} of {k.technician!r} from {k.start.isoformat()} to "
-                                              f"{k.end.isoformat()}")
+            tid = ids.get(k.technician, -1)
+            if k.date is not None:
+                found = [x for x in stored_rows if x.technician_id == tid and _local(x.start, tz).date() == k.date]
+                label = f"{section[:-1]} of {k.technician!r} on {k.date.isoformat()}"
             else:
-                delete(found, section)
-        listed = getattr(doc, section)
-        if plan.prune and listed:
-            for k2 in set(stored) - _interval_keys(listed):
-                delete(stored[k2], section)
+                found = [x for x in stored_rows if x.technician_id == tid and _local(x.start, tz) == k.start
+                         and _local(x.end, tz) == k.end]
+                label = f"{section[:-1]} of {k.technician!r} from {k.start.isoformat()} to {k.end.isoformat()}"
+            if not found:
+                note(f"remove.{section}[{j}]", label)
+            for x in found:
+                stored_rows.remove(x)
+                delete(x, section)
     # Weekly operating hours of technicians without a pattern.
     linked = {link.technician_id for link in session.exec(select(TechnicianShiftPattern)).all()}
     gone_hours = {(j, n) for j, n in enumerate(r.operating_hours)}
@@ -662,7 +685,8 @@ def _remove_rules(doc: CompanyDocument, plan: _Plan, report: SyncReport, note: A
                 delete(stored_p[ref], f"{kind}_policies")
     # Territories last (their memberships and children went first; checked), with their own scheduling policy.
     session.flush()
-    for j, name in sorted(enumerate(r.territories), key=lambda x: -terrs[x[1]].level if x[1] in terrs else 0):
+    gone_terrs = list(enumerate(r.territories)) + [(-1, n) for n in plan.pruned_territories]
+    for j, name in sorted(gone_terrs, key=lambda x: -terrs[x[1]].level if x[1] in terrs else 0):
         terr = terrs.get(name)
         if terr is None:
             note(f"remove.territories[{j}]", f"territory {name!r}")
@@ -675,9 +699,33 @@ def _remove_rules(doc: CompanyDocument, plan: _Plan, report: SyncReport, note: A
     session.flush()
 
 
-def sync_file(path: Path, *, session: Session, prune: bool = False, section: str | None = None) -> SyncReport:
+def _local(dt: datetime, tz: ZoneInfo) -> datetime:
+    """A stored date-time (naive from SQLite: UTC) in ``tz``."""
+    return (dt if dt.tzinfo is not None else dt.replace(tzinfo=ZoneInfo("UTC"))).astimezone(tz)
+
+
+def _prune_intervals(doc: CompanyDocument, session: Session, report: SyncReport, kept: dict[str, set[int]]) -> None:
+    """With prune, a listed ``shifts`` or ``absences`` section keeps only the rows its items restate."""
+    interval_models: tuple[tuple[str, type[Shift] | type[TechnicianAbsence]], ...] = (
+        ("shifts", Shift), ("absences", TechnicianAbsence))
+    for section, imodel in interval_models:
+        if not getattr(doc, section):
+            continue
+        for x in [cast(Any, row) for row in session.exec(select(imodel)).all()]:
+            if x.id not in kept.get(section, set()):
+                if isinstance(x, Shift):
+                    for scope in session.exec(select(ShiftScope).where(ShiftScope.shift_id == x.id)).all():
+                        session.delete(scope)
+                    session.flush()
+                session.delete(x)
+                _count(report, section, "removed")
+    session.flush()
+
+
+def sync_file(path: Path, *, session: Session, tz: str, prune: bool = False,
+              section: str | None = None) -> SyncReport:
     """``read_document`` then ``sync``."""
-    return sync(read_document(path, section=section), session=session, prune=prune)
+    return sync(read_document(path, section=section), session=session, tz=tz, prune=prune)
 
 
 # ---------------------------------------------------------------- customers on requests
@@ -702,7 +750,7 @@ def _hours_out(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"days": WEEKDAYS[int(h["weekday"])], "start": h["start"], "end": h["end"]} for h in rows]
 
 
-def export_document(*, session: Session) -> dict[str, Any]:
+def export_document(*, session: Session, tz: str) -> dict[str, Any]:
     """The company as a document ``sync`` accepts: importing it changes nothing."""
     patterns = {p.id: p for p in session.exec(select(ShiftPattern).order_by(col(ShiftPattern.name))).all()}
     links = {link.technician_id: link.pattern_id for link in session.exec(select(TechnicianShiftPattern)).all()}
@@ -758,15 +806,14 @@ def export_document(*, session: Session) -> dict[str, Any]:
                 if m.radius_centre_lat is not None else {})}
             for m in sorted(session.exec(select(TechnicianMembership)).all(), key=lambda m: (
                 m.technician_id, tnames.get(m.territory_id, ""), m.kind, m.effective_from))]
-    _export_rules(doc, session, names, links, tnames if terrs else {})
+    _export_rules(doc, session, names, links, tnames if terrs else {}, ZoneInfo(tz))
     return doc
 
 
 def _export_rules(doc: dict[str, Any], session: Session, names: dict[int | None, str], links: dict[int, int],
-                  tnames: dict[int | None, str]) -> None:
+                  tnames: dict[int | None, str], tz: ZoneInfo) -> None:
     """Dated shifts, absences, the weekly hours of technicians without a pattern, and the policies: the rule
-    sections the document holds, each only when there is something in it."""
-    tz = ZoneInfo(get_settings().company_timezone)
+    sections the document holds, each only when there is something in it (times in the company's zone ``tz``)."""
 
     def moment(dt: datetime) -> str:
         return dt.astimezone(tz).isoformat()
@@ -812,17 +859,17 @@ def _export_rules(doc: dict[str, Any], session: Session, names: dict[int | None,
         doc["policies"] = {k: v for k, v in (("scheduling", scheduling), ("travel", travel)) if v}
 
 
-def export_csv(section: str, *, session: Session) -> str:
+def export_csv(section: str, *, session: Session, tz: str) -> str:
     """One section as CSV (the columns ``read_document`` reads back)."""
     try:
-        return section_csv(section, export_document(session=session))
+        return section_csv(section, export_document(session=session, tz=tz))
     except RulesConfigError as exc:
         raise CompanyImportError(exc.errors) from None
 
 
-def export_csv_files(target: Path, *, session: Session) -> list[str]:
+def export_csv_files(target: Path, *, session: Session, tz: str) -> list[str]:
     """Every section as ``SECTION.csv`` into a folder or a ``.zip``: importing it back changes nothing."""
-    return write_csv_files(export_document(session=session), target)
+    return write_csv_files(export_document(session=session, tz=tz), target)
 
 
 __all__ = ["CompanyImportError", "CustomerIn", "ShiftPatternIn", "apply_customer", "customer_for_request",

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 from sqlmodel import Session, col, select
@@ -96,6 +97,11 @@ class LoadReport:
     """How many of each item were written."""
 
     counts: dict[str, int] = field(default_factory=dict)
+    # Of ``counts``: how many items were added and how many stored ones were updated (shifts, absences,
+    # memberships), and the ids of the stored shift and absence rows the document states (for prune).
+    created: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    kept: dict[str, set[int]] = field(default_factory=dict)
 
 
 def read_file(path: Path) -> dict[str, Any]:
@@ -344,7 +350,7 @@ class _Loader:
         return out
 
     def shifts(self) -> list[tuple[Shift, bool]]:
-        out = []
+        out: list[tuple[Shift, bool]] = []
         for i, item in enumerate(self.data.get("shifts") or []):
             where = f"shifts[{i}] ({item.get('technician', '?')})"
             try:
@@ -358,6 +364,8 @@ class _Loader:
                 kind = str(item.get("kind", "on_call" if mp is not None else "regular"))
                 if kind not in ("regular", "on_call"):
                     raise ValueError(f"kind must be regular or on_call (got {kind!r})")
+                if any(o.technician_id == tid and o.start == start and o.end == end for o, _ in out):
+                    raise ValueError(f"a second shift from {start.isoformat()} to {end.isoformat()}")
                 out.append((Shift(technician_id=tid, start=start, end=end, kind=kind,
                                   max_priority=int(mp) if mp is not None else None),
                             bool(item.get("all_territories", False))))
@@ -377,7 +385,7 @@ class _Loader:
         return out
 
     def absences(self) -> list[TechnicianAbsence]:
-        out = []
+        out: list[TechnicianAbsence] = []
         for i, item in enumerate(self.data.get("absences") or []):
             where = f"absences[{i}] ({item.get('technician', '?')})"
             try:
@@ -386,6 +394,8 @@ class _Loader:
                 end = _datetime(item.get("end"), "end")
                 if end <= start:
                     raise ValueError(f"absence ends ({end.isoformat()}) before it starts ({start.isoformat()})")
+                if any(o.technician_id == tid and o.start == start and o.end == end for o in out):
+                    raise ValueError(f"a second absence from {start.isoformat()} to {end.isoformat()}")
                 out.append(TechnicianAbsence(technician_id=tid, start=start, end=end,
                                              reason=str(item.get("reason", "absent"))))
             except (ValueError, TypeError) as exc:
@@ -428,12 +438,56 @@ class _Loader:
         return scheduling, travel
 
 
-def load_rules(data: Mapping[str, Any], *, session: Session) -> LoadReport:
-    """Validate the whole document, then write it in ``session`` (the caller commits).
+def _tally(report: LoadReport, section: str, created: bool) -> None:
+    bucket = report.created if created else report.updated
+    bucket[section] = bucket.get(section, 0) + 1
+
+
+def _aware(dt: datetime) -> datetime:
+    """Stored date-times may come back naive (SQLite): they are UTC."""
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
+def _local_day(dt: datetime, tz: ZoneInfo) -> date:
+    return _aware(dt).astimezone(tz).date()
+
+
+def _same_moment(a: datetime, b: datetime) -> bool:
+    return _aware(a) == _aware(b)
+
+
+def _pair(stored: Mapping[tuple[int, date], list[Any]], keys: list[tuple[int, date]],
+          times: list[tuple[datetime, datetime]], times_of: Any) -> list[Any | None]:
+    """For each item of a document (its key: technician and local day; its start and end), the stored row it
+    restates, or None for a new one: first a row of the same key with the same times, then the key's other rows
+    in order of start. A stored row is restated at most once."""
+    out: list[Any | None] = [None] * len(keys)
+    used: set[int] = set()
+    for i, (key, (a, b)) in enumerate(zip(keys, times, strict=True)):
+        for row in stored.get(key, []):
+            ra, rb = times_of(row)
+            if id(row) not in used and _same_moment(ra, a) and _same_moment(rb, b):
+                out[i] = row
+                used.add(id(row))
+                break
+    for i in sorted(range(len(keys)), key=lambda i: _aware(times[i][0])):  # in order of start, as stored
+        key = keys[i]
+        if out[i] is None:
+            row = next((r for r in stored.get(key, []) if id(r) not in used), None)
+            if row is not None:
+                out[i] = row
+                used.add(id(row))
+    return out
+
+
+def load_rules(data: Mapping[str, Any], *, session: Session, tz: str) -> LoadReport:
+    """Validate the whole document, then write it in ``session`` (the caller commits). ``tz`` is the company's time
+    zone (the setting ``company_timezone``): dated shifts and absences are matched by their local date in it.
 
     Territories are matched by name (a known one is updated); a membership is matched by technician,
-    territory, kind and start (a restated one is updated: loading the same file twice changes nothing); shifts
-    and absences are added unless already stored; unknown keys are refused with their path;
+    territory, kind and start (a restated one is updated: loading the same file twice changes nothing); a dated
+    shift by technician and local date, an absence by technician and the local date it starts (restated with
+    other times, the stored one is updated); unknown keys are refused with their path;
     a technician's operating hours are replaced by the document's; policies are replaced per territory or
     technician (none = the company default).
 
@@ -482,6 +536,7 @@ def load_rules(data: Mapping[str, Any], *, session: Session) -> LoadReport:
                 session.add(row)
                 session.flush()
                 territories_changed += 1
+                _tally(report, "territories", before is None)
             rows[name] = row
             del pending[name]
             progressed = True
@@ -501,6 +556,7 @@ def load_rules(data: Mapping[str, Any], *, session: Session) -> LoadReport:
                       radius_centre_lon=m.radius_centre.lon if m.radius_centre else None)
         if member is not None and all(getattr(member, k) == v for k, v in values.items()):
             continue  # already stored as the document says
+        _tally(report, "memberships", member is None)
         member = member or TechnicianMembership(technician_id=m.technician_id, territory_id=territory_id, kind=m.kind,
                                                 effective_from=m.effective_from)
         for k, v in values.items():
@@ -508,25 +564,36 @@ def load_rules(data: Mapping[str, Any], *, session: Session) -> LoadReport:
         session.add(member)
         changed += 1
     report.counts["memberships"] = changed
-    # A dated shift is matched by technician, start and end: restated, it is updated (kind, on-call priority,
-    # scope), never added twice.
-    stored_shifts = {(r.technician_id, r.start, r.end): r for r in session.exec(
-        select(Shift).where(col(Shift.technician_id).in_({sh.technician_id for sh, _ in shifts}))).all()} \
-        if shifts else {}
+    # A dated shift is matched by technician and local date (the company's time zone): restated, the stored
+    # shift of that day is updated (times, kind, on-call priority, scope), never added twice. A day with several
+    # shifts (split, on call) pairs those with the same times first, then the others in order of start.
+    zone = ZoneInfo(tz)
+    stored_shifts: dict[tuple[int, date], list[Shift]] = {}
+    for r in (session.exec(select(Shift).where(col(Shift.technician_id).in_(
+            {sh.technician_id for sh, _ in shifts})).order_by(col(Shift.start))).all() if shifts else []):
+        stored_shifts.setdefault((r.technician_id, _local_day(r.start, zone)), []).append(r)
+    shift_rows = _pair(stored_shifts, [(sh.technician_id, _local_day(sh.start, zone)) for sh, _ in shifts],
+                       [(sh.start, sh.end) for sh, _ in shifts], lambda r: (r.start, r.end))
     shifts_changed = 0
-    for shift, all_territories in shifts:
-        srow_ = stored_shifts.get((shift.technician_id, shift.start, shift.end))
+    kept_shifts: set[int] = set()
+    for (shift, all_territories), srow_ in zip(shifts, shift_rows, strict=True):
         scope = session.exec(select(ShiftScope).where(ShiftScope.shift_id == srow_.id)).first() \
             if srow_ is not None else None
-        if srow_ is not None and (srow_.kind, srow_.max_priority) == (shift.kind, shift.max_priority) and \
-                bool(scope and scope.all_territories) == all_territories:
-            continue
         if srow_ is not None:
+            assert srow_.id is not None
+            kept_shifts.add(srow_.id)
+            if (_same_moment(srow_.start, shift.start), _same_moment(srow_.end, shift.end), srow_.kind,
+                    srow_.max_priority, bool(scope and scope.all_territories)) == (
+                    True, True, shift.kind, shift.max_priority, all_territories):
+                continue
+            srow_.start, srow_.end = shift.start, shift.end
             srow_.kind, srow_.max_priority = shift.kind, shift.max_priority
             shift = srow_
+        _tally(report, "shifts", srow_ is None)
         session.add(shift)
         session.flush()
         assert shift.id is not None
+        kept_shifts.add(shift.id)
         if all_territories and scope is None:
             session.add(ShiftScope(shift_id=shift.id, all_territories=True))
         elif scope is not None:
@@ -534,6 +601,7 @@ def load_rules(data: Mapping[str, Any], *, session: Session) -> LoadReport:
             session.add(scope)
         shifts_changed += 1
     report.counts["shifts"] = shifts_changed
+    report.kept["shifts"] = kept_shifts
     hours_changed = 0
     for tid, weekly in hours.items():
         stored_hours = session.exec(select(OperatingHours).where(OperatingHours.technician_id == tid)).all()
@@ -546,21 +614,34 @@ def load_rules(data: Mapping[str, Any], *, session: Session) -> LoadReport:
         for h in wanted:
             session.add(OperatingHours(technician_id=tid, **h))
         hours_changed += len(wanted)
+        _tally(report, "operating_hours", not stored_hours)
     report.counts["operating_hours"] = hours_changed
-    # An absence is matched by technician, start and end: restated, its reason is updated.
-    stored_absences = {(r.technician_id, r.start, r.end): r for r in session.exec(select(TechnicianAbsence).where(
-        col(TechnicianAbsence.technician_id).in_({a.technician_id for a in absences}))).all()} if absences else {}
+    # An absence is matched by technician and the local date it starts: restated, its times and reason update
+    # the stored one (several starting the same day pair as shifts do).
+    stored_absences: dict[tuple[int, date], list[TechnicianAbsence]] = {}
+    for ab in (session.exec(select(TechnicianAbsence).where(col(TechnicianAbsence.technician_id).in_(
+            {a.technician_id for a in absences})).order_by(col(TechnicianAbsence.start))).all() if absences else []):
+        stored_absences.setdefault((ab.technician_id, _local_day(ab.start, zone)), []).append(ab)
+    absence_rows = _pair(stored_absences, [(a.technician_id, _local_day(a.start, zone)) for a in absences],
+                         [(a.start, a.end) for a in absences], lambda r: (r.start, r.end))
     absences_changed = 0
-    for a in absences:
-        arow = stored_absences.get((a.technician_id, a.start, a.end))
-        if arow is not None and arow.reason == a.reason:
-            continue
+    kept_absences: set[int] = set()
+    for a, arow in zip(absences, absence_rows, strict=True):
         if arow is not None:
-            arow.reason = a.reason
+            assert arow.id is not None
+            kept_absences.add(arow.id)
+            if _same_moment(arow.start, a.start) and _same_moment(arow.end, a.end) and arow.reason == a.reason:
+                continue
+            arow.start, arow.end, arow.reason = a.start, a.end, a.reason
             a = arow
+        _tally(report, "absences", arow is None)
         session.add(a)
+        session.flush()
+        assert a.id is not None
+        kept_absences.add(a.id)
         absences_changed += 1
     report.counts["absences"] = absences_changed
+    report.kept["absences"] = kept_absences
     sched_changed = 0
     for terr_name, modes in scheduling:
         terr_id = rows[terr_name].id if terr_name is not None else None
@@ -569,6 +650,7 @@ def load_rules(data: Mapping[str, Any], *, session: Session) -> LoadReport:
                 col(SchedulingPolicyRow.territory_id).is_(None))).first()
         if srow is not None and list(srow.boundaries) == list(modes):
             continue
+        _tally(report, "scheduling_policies", srow is None)
         srow = srow or SchedulingPolicyRow(territory_id=terr_id, name=terr_name or "default")
         srow.boundaries = list(modes)
         session.add(srow)
@@ -593,12 +675,13 @@ def load_rules(data: Mapping[str, Any], *, session: Session) -> LoadReport:
             setattr(prow, k, v)
         session.add(prow)
         travel_changed += 1
+        _tally(report, "travel_policies", prow.id is None)
     report.counts["travel_policies"] = travel_changed
     session.flush()
     return report
 
 
-def load_file(path: Path, *, session: Session) -> LoadReport:
+def load_file(path: Path, *, session: Session, tz: str) -> LoadReport:
     """``read_file`` then ``load_rules``."""
-    return load_rules(read_file(path), session=session)
+    return load_rules(read_file(path), session=session, tz=tz)
 
