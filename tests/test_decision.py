@@ -18,6 +18,7 @@ from truckroll.dispatch import decision
 from truckroll.dispatch.whynot import why_not
 from truckroll.rules.config import load_rules
 from truckroll.settings import get_settings
+from truckroll.travel.provider import get_travel_provider
 
 
 def test_why_not_names_the_winner_and_the_score_components(company):  # noqa: F811
@@ -57,7 +58,8 @@ def test_a_relocation_with_its_own_home_base_moves_the_start_of_the_day(company)
                                              "lon": base.lon}, "max_radius_km": 15}]),
                    session=s, tz=get_settings().company_timezone)
     with session_scope() as s:
-        days = store.technician_days(session=s, start=at(0), end=at(23), technician_ids=[1])
+        days = store.technician_days(session=s, live=get_travel_provider(get_settings()),
+                                     tz=get_settings().company_timezone, start=at(0), end=at(23), technician_ids=[1])
         row = s.exec(select(TechnicianMembership).where(TechnicianMembership.kind == "relocation")).one()
     assert (row.home_lat, row.home_lon) == (base.lat, base.lon)
     assert [d.home for d in days] == [base]
@@ -86,7 +88,7 @@ def test_hard_then_soft_loads_from_the_rules_and_relaxes_on_the_day(company):  #
     with session_scope() as s:
         load_rules(config(policies={"scheduling": [{"boundaries": {"weekdays": "hard_then_soft"}}]},
                           absences=[{"technician": "Eve", "start": at(0).isoformat(), "end": at(23, 59).isoformat(),
-                                     "reason": "sick"}]), session=s)
+                                     "reason": "sick"}]), session=s, tz=get_settings().company_timezone)
     rid = _new_request(IN_EAST)
     with session_scope() as s:
         loaded, d = decision.decide_request(rid, session=s, travel=TRAVEL, rules=RULES,

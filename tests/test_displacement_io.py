@@ -15,11 +15,16 @@ from truckroll import store
 from truckroll.db import session_scope
 from truckroll.dispatch import commit, decision
 from truckroll.dispatch.displacement import redispatch_displaced
-from truckroll.settings import get_settings
+from truckroll.settings import Settings, get_settings
 
 TRAVEL = GreatCircleTravel(detour_factor=1.0, speed_kmh=60.0)
 RULES = DispatchSettings(utilisation_target=1.0)
 TZ = "America/Chicago"
+
+
+def _settings() -> Settings:
+    """The installation's settings with this test's rules and time zone."""
+    return get_settings().model_copy(update={"dispatch": RULES, "company_timezone": TZ})
 
 
 def _dispatch(payload: dict) -> commit.CommittedAssignment | None:  # type: ignore[type-arg]
@@ -31,9 +36,7 @@ def _dispatch(payload: dict) -> commit.CommittedAssignment | None:  # type: igno
                                             tz=get_settings().company_timezone)
         if d.chosen is None:
             return None
-        return commit.commit_assignment(d, loaded.job, session=s, travel=TRAVEL,
-                                        settings=get_settings().model_copy(update={'dispatch': RULES,
-                                                                                   'company_timezone': TZ}))
+        return commit.commit_assignment(d, loaded.job, session=s, travel=TRAVEL, settings=_settings())
 
 
 def test_emergency_displaces_routine_work_which_is_rescheduled_and_notified(db):
@@ -61,7 +64,7 @@ def test_emergency_displaces_routine_work_which_is_rescheduled_and_notified(db):
         assert record.displaced == [first.request_id] and record.decided_by == "dispatch"
         assert record.score_total is not None and record.candidates == 1  # Ben starts after the window
 
-    outcomes = redispatch_displaced(emergency.displaced, travel=TRAVEL, rules=RULES, tz=TZ)
+    outcomes = redispatch_displaced(emergency.displaced, travel=TRAVEL, settings=_settings())
     assert outcomes[0]["status"] == "assigned" and outcomes[0]["technician_id"] == 2
     with session_scope() as s:
         note = s.exec(select(Notification).where(Notification.template == "customer_reschedule")).one()
@@ -83,7 +86,7 @@ def test_a_displaced_request_nobody_can_take_is_escalated_and_everyone_told(db):
                                           time_windows=[{"start": at(8).isoformat(), "end": at(8, 30).isoformat()}]))
     assert emergency is not None and [d["request_id"] for d in emergency.displaced] == [first.request_id]
 
-    outcomes = redispatch_displaced(emergency.displaced, travel=TRAVEL, rules=RULES, tz=TZ)
+    outcomes = redispatch_displaced(emergency.displaced, travel=TRAVEL, settings=_settings())
     assert [o["status"] for o in outcomes] == ["escalated"]
     with session_scope() as s:
         esc = s.exec(select(Escalation).where(Escalation.request_id == first.request_id)).one()

@@ -58,8 +58,8 @@ def test_a_repair_moves_a_job_to_make_room_and_tells_everyone(db):
     ac = _request(job_type="ac repair", customer_email="ac@example.net",
                   time_windows=[{"start": at(9).isoformat(), "end": at(10, 30).isoformat()}])
     with session_scope() as s:
-        _, off = decision.decide_request(ac, session=s, travel=TRAVEL, rules=DispatchSettings,
-                                         tz=get_settings().company_timezone(repair_budget_seconds=0))
+        _, off = decision.decide_request(ac, session=s, travel=TRAVEL, rules=DispatchSettings(repair_budget_seconds=0),
+                                         tz=get_settings().company_timezone)
     assert off.chosen is None and off.escalation_reason
 
     result = _dispatch(ac, DispatchSettings())

@@ -211,8 +211,9 @@ def test_operating_hours_merge_with_a_shift_and_absences_are_subtracted(company)
     with session_scope() as s:
         load_rules(config(operating_hours=[{"technician": "Eve", "days": ["mon"], "start": "06:00", "end": "10:00"}],
                           absences=[{"technician": "Eve", "start": at(12).isoformat(), "end": at(13).isoformat(),
-                                     "reason": "dentist"}]), session=s)
-        days = store.technician_days(session=s, start=at(0), end=at(23), technician_ids=[2])
+                                     "reason": "dentist"}]), session=s, tz=get_settings().company_timezone)
+        days = store.technician_days(session=s, live=get_travel_provider(get_settings()),
+                                     tz=get_settings().company_timezone, start=at(0), end=at(23), technician_ids=[2])
     assert [(d.shift_start, d.shift_end) for d in days] == [(at(6), at(17))]
     assert [(w.start, w.end) for w in days[0].available or []] == [(at(6), at(12)), (at(13), at(17))]
 
@@ -222,7 +223,8 @@ def test_why_not_explains_in_a_dispatchers_words(company):
     'not available: absent 2030-01-07 (sick)'."""
     with session_scope() as s:
         load_rules(config(absences=[{"technician": "Eve", "start": at(0).isoformat(),
-                                     "end": at(23, 59).isoformat(), "reason": "sick"}]), session=s)
+                                     "end": at(23, 59).isoformat(), "reason": "sick"}]),
+                   session=s, tz=get_settings().company_timezone)
     rid = _new_request(IN_EAST)
     with session_scope() as s:
         wes = why_not(rid, 1, session=s, travel=TRAVEL, rules=RULES, tz=get_settings().company_timezone)
@@ -283,7 +285,8 @@ def test_demo_company_rules_on_a_weekend(db):
     from demo import company as demo
     with session_scope() as s:
         techs = demo.seed_company(s, sat, rules=True)
-        days = store.technician_days(session=s, start=at(0, day=sat), end=at(23, day=sat))
+        days = store.technician_days(session=s, live=get_travel_provider(get_settings()),
+                                     tz=get_settings().company_timezone, start=at(0, day=sat), end=at(23, day=sat))
         names = {t.name for t in s.exec(select(Territory)).all()}
     assert names == {"North Texas", "Dallas", "Irving", "Denton County rural"}
     on_call = [d for d in days if d.technician_id == techs[-1].id]

@@ -107,7 +107,7 @@ def test_two_runs_for_one_request_assign_it_once(pg_db: str) -> None:
     assert all(d.chosen is not None for d in decisions)
     barrier = threading.Barrier(2)
 
-    def commit(decision: Decision) -> str:
+    def commit_one(decision: Decision) -> str:
         barrier.wait(timeout=60)
         try:
             _commit(decision, job)
@@ -116,7 +116,7 @@ def test_two_runs_for_one_request_assign_it_once(pg_db: str) -> None:
             return "conflict"
 
     with ThreadPoolExecutor(2) as pool:
-        results = sorted(pool.map(commit, decisions))
+        results = sorted(pool.map(commit_one, decisions))
     assert results == ["assigned", "conflict"]
     with session_scope() as s:
         assert len(s.exec(select(Assignment).where(Assignment.request_id == rid)).all()) == 1
