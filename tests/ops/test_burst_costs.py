@@ -20,7 +20,7 @@ from truckroll.delivery import _LazySSLContext
 
 def test_dispatch_runs_have_no_heartbeat_and_reuse_one_settings_copy() -> None:
     from prefect.context import get_settings_context
-    from prefect.settings import get_current_settings
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
     outside = get_current_settings()
     with without_flow_heartbeats():
@@ -32,6 +32,16 @@ def test_dispatch_runs_have_no_heartbeat_and_reuse_one_settings_copy() -> None:
     assert second is first
     assert get_settings_context().settings is outside
     assert outside.flows.heartbeat_frequency == get_current_settings().flows.heartbeat_frequency
+    # A task worker gets new but equal settings with every hand-over: the same copy serves them.
+    with temporary_settings(updates={}) as equal:
+        assert equal is not outside
+        with without_flow_heartbeats():
+            assert get_current_settings() is first
+    # Other settings get a copy of their own, with their values and still no heartbeat.
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}), without_flow_heartbeats():
+        other = get_current_settings()
+        assert other is not first and other.api.url == "http://127.0.0.1:9/api"
+        assert other.flows.heartbeat_frequency is None
 
 
 @pytest.fixture
@@ -108,3 +118,37 @@ def test_a_secured_connection_still_gets_a_verified_context() -> None:
     unverified.check_hostname = False
     unverified.verify_mode = ssl.CERT_NONE
     assert unverified.verify_mode == ssl.CERT_NONE and unverified.check_hostname is False
+
+
+def test_bench_ops_reads_the_cpu_of_the_stack_processes_by_part() -> None:
+    """``truckroll bench ops`` reports CPU per request from /proc: a process of the stack that burns CPU counts
+    in its part; a process outside the stack does not."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    from truckroll.bench.ops import stack_cpu
+
+    stack_id = uuid.uuid4().hex
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass\nimport sys\n" \
+           "sys.stdin.read()"
+    inside = subprocess.Popen([sys.executable, "-c", burn], stdin=subprocess.PIPE,
+                              env={**os.environ, "TRUCKROLL_STACK_ID": stack_id})
+    outside = subprocess.Popen([sys.executable, "-c", burn], stdin=subprocess.PIPE,
+                               env={k: v for k, v in os.environ.items() if k != "TRUCKROLL_STACK_ID"})
+    try:
+        import time
+
+        deadline = time.monotonic() + 30
+        cpu = stack_cpu(stack_id)
+        while cpu.get("other", 0.0) < 0.5 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            cpu = stack_cpu(stack_id)
+        assert set(cpu) == {"other"}
+        assert 0.5 <= cpu["other"] < 1.1  # the one burner of the stack, not the other
+    finally:
+        for p in (inside, outside):
+            assert p.stdin is not None
+            p.stdin.close()
+            p.wait(10)
