@@ -38,6 +38,9 @@ class OpsResult:
     duplicated: int
     startup_s: float
     left_behind: list[str]
+    # CPU seconds per burst request, by part of the stack (server, dispatch workers, intake, other), from /proc:
+    # on a shared machine a steadier figure than the drain time.
+    cpu_per_request_s: dict[str, float] | None = None
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -107,6 +110,35 @@ def _finish_times(url: str, ids: list[int]) -> dict[int, float]:
     return out
 
 
+def _part(cmd: str) -> str:
+    if "prefect server" in cmd or "prefect.server" in cmd or "uvicorn" in cmd:
+        return "prefect_server"
+    if cmd.endswith("truckroll worker"):
+        return "dispatch_workers"
+    if "truckroll serve" in cmd:
+        return "intake"
+    return "other"
+
+
+def stack_cpu(stack_id: str) -> dict[str, float]:
+    """CPU seconds (user + system, with reaped children) of the stack's processes, by part."""
+    import os
+
+    from truckroll.stack import processes_with_env
+
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for pid, cmd in processes_with_env("TRUCKROLL_STACK_ID", stack_id):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # fields[0] is the state (field 3 of stat): utime, stime, cutime, cstime are fields 14-17.
+        cpu = sum(int(fields[i]) for i in (11, 12, 13, 14)) / tick
+        out[_part(cmd)] = out.get(_part(cmd), 0.0) + cpu
+    return out
+
+
 def _wait(url: str, ids: list[int], timeout: float) -> dict[int, float]:
     deadline = time.monotonic() + timeout
     done = _finish_times(url, ids)
@@ -118,7 +150,8 @@ def _wait(url: str, ids: list[int], timeout: float) -> dict[int, float]:
 
 def run_ops_bench(*, burst: int = 200, workers: int = 2, worker_limit: int = 2, warmup: int = 5,
                   database_url: str | None = None, prefect_database_url: str | None = None,
-                  drain_timeout: float = 900, seed: int = 7) -> OpsResult:
+                  drain_timeout: float = 900, seed: int = 7, env: dict[str, str] | None = None,
+                  keep: Path | None = None) -> OpsResult:
     """Start the stack, measure idle latency, post the burst, wait for every request, read Prefect's runs."""
     import signal
     import sys
@@ -131,11 +164,13 @@ def run_ops_bench(*, burst: int = 200, workers: int = 2, worker_limit: int = 2, 
 
     # SIGTERM (a timeout, an operator) unwinds through the finally below, so the stack is stopped with us.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    root = Path(tempfile.mkdtemp(prefix="truckroll-bench-ops-"))
+    root = keep or Path(tempfile.mkdtemp(prefix="truckroll-bench-ops-"))
+    root.mkdir(parents=True, exist_ok=True)
     url = database_url or f"sqlite:///{root / 'truckroll.db'}"
     payloads = _seed(url, burst + warmup, seed)
     stack = Stack(root, database_url=url, prefect_database_url=prefect_database_url, workers=workers,
-                  env={"TRUCKROLL_WORKER_LIMIT": str(worker_limit), "PREFECT_LOGGING_LEVEL": "WARNING"})
+                  env={"TRUCKROLL_WORKER_LIMIT": str(worker_limit), "PREFECT_LOGGING_LEVEL": "INFO",
+                       **(env or {})})
     t0 = time.monotonic()
     stack.start()
     startup = time.monotonic() - t0
@@ -147,10 +182,14 @@ def run_ops_bench(*, burst: int = 200, workers: int = 2, worker_limit: int = 2, 
             if rid in done:
                 idle.append(done[rid] - sent)
         items = [(f"burst-{i}", p) for i, p in enumerate(payloads[warmup:])]
+        cpu0 = stack_cpu(stack.id)
         b0 = time.time()
         posted = asyncio.run(_post(stack.intake_url, stack.secret, items))
         ids = [rid for rid, _ in posted]
         done = _wait(url, ids, drain_timeout)
+        cpu1 = stack_cpu(stack.id)
+        cpu = {k: round((cpu1.get(k, 0.0) - cpu0.get(k, 0.0)) / max(1, len(ids)), 3) for k in sorted(cpu1)}
+        cpu["total"] = round(sum(cpu.values()), 3)
         latencies = [done[rid] - sent for rid, sent in posted if rid in done]
         drain = (max(done.values()) - b0) if len(done) == len(ids) else None
         engine = make_engine(url)
@@ -179,7 +218,7 @@ def run_ops_bench(*, burst: int = 200, workers: int = 2, worker_limit: int = 2, 
         assigned=int(statuses.get("assigned", 0)), escalated=int(statuses.get("escalated", 0)),
         burst_p50_s=r(_percentile(latencies, 0.5)), burst_p95_s=r(_percentile(latencies, 0.95)),
         crashed_runs=crashed, failed_runs=failed, duplicated=duplicated, startup_s=round(startup, 1),
-        left_behind=[cmd for _, cmd in left])
+        left_behind=[cmd for _, cmd in left], cpu_per_request_s=cpu)
 
 
 def as_dict(result: OpsResult) -> dict[str, Any]:

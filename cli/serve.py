@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 
@@ -57,11 +58,12 @@ def worker(limit: int = typer.Option(None, "--limit", min=1,
     from prefect.task_worker import serve as serve_tasks
 
     from flows.deploy import patch_subscription_timeouts
-    from flows.dispatch import DAY_ARTIFACTS, dispatch_requests
+    from flows.dispatch import DAY_ARTIFACTS, dispatch_requests, quiet_routine_task_logs
     from truckroll.db import init_db
 
     init_db()
     patch_subscription_timeouts()
+    quiet_routine_task_logs()
     settings = get_settings()
     DAY_ARTIFACTS.start_refresher(settings.plan_artifact_seconds)
     try:
@@ -110,7 +112,8 @@ def requeue(older_than: float = typer.Option(None, "--older-than",
 
     init_db()
     age = get_settings().requeue_after_seconds if older_than is None else older_than
-    report = do_requeue(runs=runs, older_than_seconds=age, dry_run=dry_run)
+    report = do_requeue(runs=runs, lease_seconds=get_settings().dispatch_lease_seconds, older_than_seconds=age,
+                        dry_run=dry_run)
     if as_json:
         typer.echo(json.dumps({"found": report.found, "already_running": report.already_running,
                                "started": report.started, "failed": report.failed,
@@ -170,12 +173,21 @@ def bench_ops(burst: int = typer.Option(200, min=1, help="Signed requests posted
               database_url: str = typer.Option(None, help="truckroll's database (default a fresh SQLite file)."),
               prefect_database_url: str = typer.Option(None, help="Prefect's database, postgresql+asyncpg://... "
                                                                   "(default SQLite)."),
+              env: list[str] = typer.Option([], "--env", help="KEY=VALUE for the stack's environment (a setting "
+                                                              "to compare); repeatable."),
+              keep: Path = typer.Option(None, help="Directory for the stack's files and logs (default a new "
+                                                   "temporary one)."),
               as_json: bool = typer.Option(False, "--json")) -> None:
-    """The served stack (make serve) under a burst: drain time, webhook-to-assignment p50/p95, crashed runs."""
+    """The served stack (make serve) under a burst: drain time, webhook-to-assignment p50/p95, crashed runs,
+    CPU seconds per request by part of the stack."""
     from bench.ops import as_dict, run_ops_bench
 
+    pairs = [e.partition("=") for e in env]
+    if any(not k or not sep for k, sep, _ in pairs):
+        raise typer.BadParameter("give --env as KEY=VALUE", param_hint="--env")
     result = as_dict(run_ops_bench(burst=burst, workers=workers, worker_limit=worker_limit, warmup=warmup,
-                                   database_url=database_url, prefect_database_url=prefect_database_url))
+                                   database_url=database_url, prefect_database_url=prefect_database_url,
+                                   env={k: v for k, _, v in pairs}, keep=keep))
     if as_json:
         typer.echo(json.dumps(result))
     else:

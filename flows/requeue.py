@@ -14,13 +14,15 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import runs
 from truckroll.dispatch.requeue import requeue
+from truckroll.settings import get_settings
 
 
 @task(name="Requeue stranded requests", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
 def requeue_stranded_requests(older_than_seconds: float) -> dict[str, Any]:
     """Find requests received or analysed long ago with no assignment, no escalation and no flow run under way,
     and start a new dispatch flow run for each."""
-    report = requeue(runs=runs, older_than_seconds=older_than_seconds)
+    report = requeue(runs=runs, lease_seconds=get_settings().dispatch_lease_seconds,
+                     older_than_seconds=older_than_seconds)
     if report.found:
         create_table_artifact(
             key="requeue-sweep",

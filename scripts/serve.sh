@@ -31,6 +31,16 @@ export PREFECT_CLIENT_MAX_RETRIES=${PREFECT_CLIENT_MAX_RETRIES:-10}
 export PREFECT_CLIENT_RETRY_EXTRA_CODES=${PREFECT_CLIENT_RETRY_EXTRA_CODES:-502,503}
 export PREFECT_SERVER_DATABASE_TIMEOUT=${PREFECT_SERVER_DATABASE_TIMEOUT:-60}
 export PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT=${PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT:-30}
+# What the Prefect server writes per request in a burst (docs/operations.md, "What a burst costs"): the task-run
+# recorder writes client task-run events in batches (Prefect's default is one transaction per event; a task run
+# still shows within a second), the event persister in larger batches, and the loops for features the stack does
+# not use (pausing runs, cancelling runs) poll less often.
+export PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE=${PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE:-100}
+export PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL=${PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL:-1}
+export PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE=${PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE:-200}
+export PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL=${PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL:-2}
+export PREFECT_SERVER_SERVICES_PAUSE_EXPIRATIONS_LOOP_SECONDS=${PREFECT_SERVER_SERVICES_PAUSE_EXPIRATIONS_LOOP_SECONDS:-60}
+export PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_LOOP_SECONDS=${PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_LOOP_SECONDS:-60}
 # The process worker runs only the scheduled deployments and runs started from the UI: it polls at Prefect's
 # default (10 s). Every poll writes to Prefect's database (work queues and deployments marked ready); polling
 # every 2 s added lock waits of up to 60 s on SQLite during bursts.

@@ -52,10 +52,12 @@ class RequeueSweep:
     """Every ``interval_seconds``, re-runs accepted requests whose dispatch never finished
     (truckroll.dispatch.requeue)."""
 
-    def __init__(self, dispatcher: BackgroundDispatcher, interval_seconds: float, older_than_seconds: float) -> None:
+    def __init__(self, dispatcher: BackgroundDispatcher, interval_seconds: float, older_than_seconds: float,
+                 lease_seconds: float) -> None:
         self.dispatcher = dispatcher
         self.interval_seconds = interval_seconds
         self.older_than_seconds = older_than_seconds
+        self.lease_seconds = lease_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="truckroll-requeue-sweep", daemon=True)
 
@@ -70,7 +72,8 @@ class RequeueSweep:
         from flows import runs
         from truckroll.dispatch.requeue import requeue
 
-        report = requeue(runs=runs, older_than_seconds=self.older_than_seconds, skip=self.dispatcher.pending(),
+        report = requeue(runs=runs, lease_seconds=self.lease_seconds, older_than_seconds=self.older_than_seconds,
+                         skip=self.dispatcher.pending(),
                          submit=lambda rid: self.dispatcher.submit(rid, attempt=new_attempt()))
         return report.started
 
@@ -117,7 +120,8 @@ def create_app(*, dispatcher: BackgroundDispatcher | None = None, init_database:
             init_db()
         d = app.state.dispatcher
         d.start()
-        sweep = RequeueSweep(d, interval, settings.requeue_after_seconds) if interval > 0 else None
+        sweep = RequeueSweep(d, interval, settings.requeue_after_seconds,
+                             settings.dispatch_lease_seconds) if interval > 0 else None
         if sweep is not None:
             sweep.start()
         log.info("intake service up: flows start %s", "on Prefect workers" if d.mode == "deployment"

@@ -19,6 +19,8 @@ from truckroll.db import session_scope
 from truckroll.dispatch.requeue import requeue, stranded_requests
 from truckroll.settings import get_settings
 
+LEASE = 60.0  # the dispatch lease the sweep is given (orphaned runs are those older than three of them)
+
 
 def _persist(n: int = 1, **overrides: object) -> list[int]:
     with session_scope() as s:
@@ -44,9 +46,10 @@ def test_requeue_starts_each_stranded_request_once_and_skips_the_queued(company:
     """The caller's own backlog is left alone; the others are handed to ``submit`` once each."""
     a, b, c = _persist(3)
     started: list[int] = []
-    report = requeue(runs=runs, older_than_seconds=0, skip={b}, submit=started.append)
+    report = requeue(runs=runs, lease_seconds=LEASE, older_than_seconds=0, skip={b}, submit=started.append)
     assert started == [a, c] and report.already_running == [b]
-    assert requeue(runs=runs, older_than_seconds=0, dry_run=True, submit=started.append).started == []
+    assert requeue(runs=runs, lease_seconds=LEASE, older_than_seconds=0, dry_run=True,
+                   submit=started.append).started == []
     assert started == [a, c]
 
 
@@ -66,12 +69,12 @@ def test_crashed_request_is_dispatched_by_requeue_without_duplicates(company: di
     """A persisted request that no flow ever finished is assigned by `requeue`; a second requeue finds nothing,
     and running the flow again afterwards adds no assignment and no notification."""
     (rid,) = _persist(1)
-    report = requeue(runs=runs, older_than_seconds=0)
+    report = requeue(runs=runs, lease_seconds=LEASE, older_than_seconds=0)
     assert report.started == [rid] and not report.failed
     with session_scope() as s:
         assert store.get_request(rid, session=s).status == RequestStatus.ASSIGNED
         notes = s.exec(select(func.count()).select_from(Notification)).one()
-    assert requeue(runs=runs, older_than_seconds=0).found == []
+    assert requeue(runs=runs, lease_seconds=LEASE, older_than_seconds=0).found == []
     from flows.dispatch import dispatch_service_request
 
     dispatch_service_request(request_id=rid)

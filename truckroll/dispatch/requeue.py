@@ -235,14 +235,17 @@ def expired_holders(request_ids: Iterable[int], *, session: Session) -> dict[int
     return {rid: holder for rid, holder in rows if holder}
 
 
-def requeue(*, runs: RunControl, older_than_seconds: float = 300, dry_run: bool = False, skip: Iterable[int] = (),
-            submit: Callable[[int], Any] | None = None, limit: int = 500) -> RequeueReport:
+def requeue(*, runs: RunControl, lease_seconds: float, older_than_seconds: float = 300, dry_run: bool = False,
+            skip: Iterable[int] = (), submit: Callable[[int], Any] | None = None, limit: int = 500) -> RequeueReport:
     """Run the dispatch flow again for every stranded request.
 
     Parameters
     ----------
     runs:
         Where runs are asked about and started (``flows.runs``).
+    lease_seconds:
+        The dispatch lease (the setting ``dispatch_lease_seconds``): a Pending or Running dispatch run without a
+        live lease older than three leases (at least 60 s) died before it claimed its request.
     older_than_seconds:
         Leave younger requests alone: their first flow run may simply not have started. A request handed over
         again is held (queued) for as long.
@@ -283,9 +286,6 @@ def requeue(*, runs: RunControl, older_than_seconds: float = 300, dry_run: bool 
             message="its lease expired: the process running it died")
         # Runs whose process died before they claimed their request hold no lease at all: Prefect shows them
         # Pending or Running for ever unless the sweep ends them (their requests are found above as stranded).
-        from truckroll.settings import get_settings
-
-        lease_seconds = get_settings().dispatch_lease_seconds
         report.crashed_runs += runs.mark_crashed(
             runs.orphaned_dispatch_runs(live, older_than_seconds=max(60.0, 3 * lease_seconds)),
             message="its process died before the run claimed its request")
