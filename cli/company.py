@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from bench import create as _bench_create  # noqa: F401  (registers `truckroll bench create`)
 from cli.app import app, console, fail
 
 company_app = typer.Typer(help="Company set-up: technicians, job types, customers, shift patterns, rules.",

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
+from bench import dispatch as _bench_dispatch  # noqa: F401  (registers `truckroll bench dispatch`)
 from cli.app import app, cli_command, console, fail, read_json_file
 
 request_app = typer.Typer(help="Service requests.", no_args_is_help=True)

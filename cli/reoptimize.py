@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from bench import reoptimize as _bench_reoptimize  # noqa: F401  (registers `truckroll bench reoptimize`)
 from cli.app import app, console, fail
 
 reoptimize_app = typer.Typer(help="Daily re-optimisation of the routes.", invoke_without_command=True)

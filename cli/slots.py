@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from bench import slots as _bench_slots  # noqa: F401  (registers `truckroll bench slots`)
 from cli.app import app, err_console, fail, read_json_file
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from bench import day as _bench_day  # noqa: F401  (registers `truckroll bench day`)
+from bench import solomon as _bench_solomon  # noqa: F401  (registers `truckroll bench solomon`)
 from cli.app import app, fail, read_json_file
 
 
