@@ -456,16 +456,24 @@ def _same_moment(a: datetime, b: datetime) -> bool:
     return _aware(a) == _aware(b)
 
 
-def _pair(stored: Mapping[tuple[int, date], list[Any]], keys: list[tuple[int, date]],
-          times: list[tuple[datetime, datetime]], times_of: Any) -> list[Any | None]:
-    """For each item of a document (its key: technician and local day; its start and end), the stored row it
-    restates, or None for a new one: first a row of the same key with the same times, then the key's other rows
-    in order of start. A stored row is restated at most once."""
+def _restated(session: Session, model: Any,
+              wanted: list[tuple[int, datetime, datetime]], zone: ZoneInfo) -> list[Any | None]:
+    """For each dated item of a document (technician, start, end: a shift or an absence), the stored row of
+    ``model`` it restates, or None for a new one. Rows are keyed by technician and the local day of their start:
+    first a row of the same key with the same times, then the key's other rows in order of start. A stored row
+    is restated at most once."""
+    stored: dict[tuple[int, date], list[Any]] = {}
+    if wanted:
+        for r in session.exec(select(model).where(col(model.technician_id).in_({t for t, _, _ in wanted}))
+                              .order_by(col(model.start))).all():
+            stored.setdefault((r.technician_id, _local_day(r.start, zone)), []).append(r)
+    keys = [(t, _local_day(a, zone)) for t, a, _ in wanted]
+    times = [(a, b) for _, a, b in wanted]
     out: list[Any | None] = [None] * len(keys)
     used: set[int] = set()
     for i, (key, (a, b)) in enumerate(zip(keys, times, strict=True)):
         for row in stored.get(key, []):
-            ra, rb = times_of(row)
+            ra, rb = row.start, row.end
             if id(row) not in used and _same_moment(ra, a) and _same_moment(rb, b):
                 out[i] = row
                 used.add(id(row))
@@ -568,12 +576,7 @@ def load_rules(data: Mapping[str, Any], *, session: Session, tz: str) -> LoadRep
     # shift of that day is updated (times, kind, on-call priority, scope), never added twice. A day with several
     # shifts (split, on call) pairs those with the same times first, then the others in order of start.
     zone = ZoneInfo(tz)
-    stored_shifts: dict[tuple[int, date], list[Shift]] = {}
-    for r in (session.exec(select(Shift).where(col(Shift.technician_id).in_(
-            {sh.technician_id for sh, _ in shifts})).order_by(col(Shift.start))).all() if shifts else []):
-        stored_shifts.setdefault((r.technician_id, _local_day(r.start, zone)), []).append(r)
-    shift_rows = _pair(stored_shifts, [(sh.technician_id, _local_day(sh.start, zone)) for sh, _ in shifts],
-                       [(sh.start, sh.end) for sh, _ in shifts], lambda r: (r.start, r.end))
+    shift_rows = _restated(session, Shift, [(sh.technician_id, sh.start, sh.end) for sh, _ in shifts], zone)
     shifts_changed = 0
     kept_shifts: set[int] = set()
     for (shift, all_territories), srow_ in zip(shifts, shift_rows, strict=True):
@@ -618,12 +621,7 @@ def load_rules(data: Mapping[str, Any], *, session: Session, tz: str) -> LoadRep
     report.counts["operating_hours"] = hours_changed
     # An absence is matched by technician and the local date it starts: restated, its times and reason update
     # the stored one (several starting the same day pair as shifts do).
-    stored_absences: dict[tuple[int, date], list[TechnicianAbsence]] = {}
-    for ab in (session.exec(select(TechnicianAbsence).where(col(TechnicianAbsence.technician_id).in_(
-            {a.technician_id for a in absences})).order_by(col(TechnicianAbsence.start))).all() if absences else []):
-        stored_absences.setdefault((ab.technician_id, _local_day(ab.start, zone)), []).append(ab)
-    absence_rows = _pair(stored_absences, [(a.technician_id, _local_day(a.start, zone)) for a in absences],
-                         [(a.start, a.end) for a in absences], lambda r: (r.start, r.end))
+    absence_rows = _restated(session, TechnicianAbsence, [(a.technician_id, a.start, a.end) for a in absences], zone)
     absences_changed = 0
     kept_absences: set[int] = set()
     for a, arow in zip(absences, absence_rows, strict=True):
