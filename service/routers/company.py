@@ -9,9 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
-from sqlmodel import select
 
-from models import JobType, Technician
 from models.company import (
     CompanyDocument,
     CustomerIn,
@@ -21,12 +19,10 @@ from models.company import (
     SyncReport,
     TechnicianIn,
 )
-from models.company_tables import Customer, ShiftPattern
-from models.territory_tables import Territory
 from service.auth import AUTH_RESPONSES, require_roles
 from service.deps import SessionDep
 from service.errors import ErrorOut
-from truckroll.company.sync import CompanyImportError, export_document, sync
+from truckroll.company.sync import CompanyImportError, exists, export_document, sync
 from truckroll.rules.config import RulesConfigError
 from truckroll.settings import get_settings
 
@@ -86,7 +82,7 @@ def put_technicians(body: list[TechnicianIn], session: SessionDep) -> SyncReport
 
 @router.delete("/technicians/{name}", response_model=SyncReport, summary="Deactivate a technician")
 def delete_technician(name: str, session: SessionDep) -> SyncReport:
-    if session.exec(select(Technician.id).where(Technician.name == name)).first() is None:
+    if not exists("technicians", name, session=session):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no technician {name!r}")
     return _sync({"remove": {"technicians": [name]}}, session)
 
@@ -103,7 +99,7 @@ def put_job_types(body: list[JobTypeIn], session: SessionDep) -> SyncReport:
 
 @router.delete("/job-types/{name}", response_model=SyncReport, summary="Remove a job type")
 def delete_job_type(name: str, session: SessionDep) -> SyncReport:
-    if session.exec(select(JobType.id).where(JobType.name == name)).first() is None:
+    if not exists("job_types", name, session=session):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job type {name!r}")
     return _sync({"remove": {"job_types": [name]}}, session)
 
@@ -126,7 +122,7 @@ def put_customers(body: list[CustomerIn], session: SessionDep) -> SyncReport:
 
 @router.delete("/customers/{ref}", response_model=SyncReport, summary="Remove a customer")
 def delete_customer(ref: str, session: SessionDep) -> SyncReport:
-    if session.exec(select(Customer.id).where(Customer.ref == ref)).first() is None:
+    if not exists("customers", ref, session=session):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer {ref!r}")
     return _sync({"remove": {"customers": [ref]}}, session)
 
@@ -144,7 +140,7 @@ def put_shift_patterns(body: list[ShiftPatternIn], session: SessionDep) -> SyncR
 
 @router.delete("/shift-patterns/{name}", response_model=SyncReport, summary="Remove an unused shift pattern")
 def delete_shift_pattern(name: str, session: SessionDep) -> SyncReport:
-    if session.exec(select(ShiftPattern.id).where(ShiftPattern.name == name)).first() is None:
+    if not exists("shift_patterns", name, session=session):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no shift pattern {name!r}")
     return _sync({"remove": {"shift_patterns": [name]}}, session)
 
@@ -175,7 +171,7 @@ def list_territories(session: SessionDep) -> list[dict[str, Any]]:
 def delete_territory(name: str, session: SessionDep) -> SyncReport:
     """Removes the territory and its own scheduling policy; refused (409) while a membership, a child territory
     or a policy uses it (remove those first, or together in ``PUT /company``'s ``remove``)."""
-    if session.exec(select(Territory.id).where(Territory.name == name)).first() is None:
+    if not exists("territories", name, session=session):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no territory {name!r}")
     try:
         return sync({"remove": {"territories": [name]}}, session=session, tz=get_settings().company_timezone)

@@ -728,6 +728,19 @@ def sync_file(path: Path, *, session: Session, tz: str, prune: bool = False,
     return sync(read_document(path, section=section), session=session, tz=tz, prune=prune)
 
 
+# Each section whose items are named (a customer by its ref), by its table and key column.
+_NAMED: dict[str, tuple[Any, str]] = {"technicians": (Technician, "name"), "job_types": (JobType, "name"),
+                                      "customers": (Customer, "ref"), "shift_patterns": (ShiftPattern, "name"),
+                                      "territories": (TerritoryRow, "name")}
+
+
+def exists(section: str, key: str, *, session: Session) -> bool:
+    """Whether ``section`` (technicians, job_types, customers, shift_patterns, territories) has the item named
+    ``key`` (a customer's ref)."""
+    model, field = _NAMED[section]
+    return session.exec(select(model.id).where(getattr(model, field) == key)).first() is not None
+
+
 # ---------------------------------------------------------------- customers on requests
 
 
@@ -872,5 +885,5 @@ def export_csv_files(target: Path, *, session: Session, tz: str) -> list[str]:
     return write_csv_files(export_document(session=session, tz=tz), target)
 
 
-__all__ = ["CompanyImportError", "CustomerIn", "ShiftPatternIn", "apply_customer", "customer_for_request",
+__all__ = ["CompanyImportError", "CustomerIn", "ShiftPatternIn", "apply_customer", "customer_for_request", "exists",
            "export_csv", "export_csv_files", "export_document", "read_document", "sync", "sync_file"]
