@@ -1,7 +1,7 @@
 """The record of one dispatch decision, in typed columns: why the assignment was made as it was.
 
 One row per assignment the decision (automatic or a dispatcher's) wrote. It replaces the score, boundary and
-displaced list that used to sit in the ``Assignment.score`` JSON.
+displaced list that used to sit in the ``Assignment.score`` JSON (dropped in migration 0015).
 """
 
 from __future__ import annotations
