@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import time as clock
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,16 +27,12 @@ TRADES = (("hvac", 0.45), ("plumbing", 0.35), ("electrical", 0.20))
 def synthetic_horizon(technicians: int, jobs: int, days: int, seed: int, *, start: date = date(2030, 1, 7),
                       tz: str = "America/Chicago") -> tuple[list[Any], dict[int, Any]]:
     """Shifts (TechnicianDay, empty routes) and the requests' requirements (JobRequirements) of the horizon."""
+    from demo.scenario import working_days
     from models.domain import JobRequirements, Location, TechnicianDay, TimeWindow
 
     rng = random.Random(seed)
     z = ZoneInfo(tz)
-    dates: list[date] = []
-    d = start
-    while len(dates) < days:
-        if d.weekday() < 5:
-            dates.append(d)
-        d += timedelta(days=1)
+    dates = working_days(start, days)
 
     def at(day: date, hh: float) -> datetime:
         return datetime.combine(day, time(int(hh), int(round((hh % 1) * 60))), tzinfo=z)

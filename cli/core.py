@@ -327,6 +327,7 @@ def demo(requests: int | None = typer.Option(
     from sqlmodel import SQLModel
 
     from demo import company as demo_data
+    from demo import scenario
     from demo.replay import replay, share_escalated
     from truckroll.db import get_engine, init_db, session_scope
 
@@ -339,7 +340,7 @@ def demo(requests: int | None = typer.Option(
         SQLModel.metadata.drop_all(engine)
     init_db(engine)
     first = demo_data.next_service_day()
-    dates = demo_data.working_days(first, days)
+    dates = scenario.working_days(first, days)
     with session_scope() as session:
         if not demo_data.is_empty(session):
             raise fail("the database already holds a company; run with --reset to start again")

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
+from demo.scenario import working_days
 from models import JobType, Shift, Technician
 
 log = logging.getLogger(__name__)
@@ -85,17 +86,6 @@ def next_service_day(today: date | None = None) -> date:
 
 # Shift start hours of the demo's technicians, in turn (9-hour shifts).
 START_HOURS = (8, 8, 8, 7, 10)
-
-
-def working_days(first: date, n: int) -> list[date]:
-    """``n`` working days (Monday to Friday) from ``first`` on (``first`` itself when it is one)."""
-    out: list[date] = []
-    d = first
-    while len(out) < n:
-        if d.weekday() < 5:
-            out.append(d)
-        d += timedelta(days=1)
-    return out
 
 
 def seed_company(session: Session, day: date, *, technicians: int = 25, seed: int = 7,

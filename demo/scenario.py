@@ -172,7 +172,7 @@ def scenario_from_json(data: Any) -> Scenario:
 
 
 def working_days(first: date, count: int) -> list[date]:
-    """``count`` weekdays from ``first`` (inclusive)."""
+    """``count`` working days (Monday to Friday) from ``first`` on (``first`` itself when it is one)."""
     out: list[date] = []
     d = first
     while len(out) < count:

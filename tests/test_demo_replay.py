@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import select
 
 from demo import company as demo
+from demo import scenario
 from demo.replay import replay, share_escalated
 from models import Assignment, Shift
 from tests.factories import DAY, TZ
@@ -21,13 +22,13 @@ def test_roster_has_a_shift_on_every_working_day_of_the_weeks(db):
     with session_scope() as s:
         techs = demo.seed_company(s, DAY, technicians=3, weeks=2)
         shifts = s.exec(select(Shift)).all()
-    days = demo.working_days(DAY, 10)
+    days = scenario.working_days(DAY, 10)
     assert {sh.start.astimezone(TZ).date() for sh in shifts} == set(days)
     assert Counter(sh.technician_id for sh in shifts) == {t.id: 10 for t in techs}
 
 
 def test_stream_is_calibrated_and_arrives_before_its_days() -> None:
-    days = demo.working_days(date(2030, 1, 7), 3)
+    days = scenario.working_days(date(2030, 1, 7), 3)
     stream = demo.generate_stream(days, 125, seed=5)
     assert len(stream) == 375
     assert [r.arrives_at for r in stream] == sorted(r.arrives_at for r in stream)
@@ -49,7 +50,7 @@ def test_stream_is_calibrated_and_arrives_before_its_days() -> None:
 def test_small_replay_goes_through_the_flow_and_the_reoptimisation(db):
     """4 technicians, 2 working days of 6 requests: every request is decided, each morning's re-optimisation
     ran, and no technician is double-booked."""
-    days = demo.working_days(DAY, 2)
+    days = scenario.working_days(DAY, 2)
     with session_scope() as s:
         demo.seed_company(s, DAY, technicians=4, weeks=1)
     replayed = replay(demo.generate_stream(days, 6, seed=2), days, reoptimize_seconds=2)
@@ -78,7 +79,7 @@ def test_rural_customers_book_the_days_and_hours_the_company_visits() -> None:
     assert demo.rural_visiting_hours(monday) == ((8, 0), (12, 0))
     assert demo.rural_visiting_hours(monday + timedelta(days=1)) is None
     assert demo.rural_visiting_hours(monday + timedelta(days=2)) == ((13, 0), (18, 0))
-    stream = demo.generate_stream(demo.working_days(monday, 5), 150, seed=3)
+    stream = demo.generate_stream(scenario.working_days(monday, 5), 150, seed=3)
     rural = [r for r in stream if r.payload["lat"] >= demo.RURAL_LAT]
     assert rural
     for r in rural:
@@ -160,7 +161,7 @@ def test_replay_order_dispatches_then_reoptimises_at_night_and_after_the_morning
     import flows.dispatch
     import flows.reoptimize
 
-    days = demo.working_days(date(2030, 1, 8), 2)
+    days = scenario.working_days(date(2030, 1, 8), 2)
     stream = demo.generate_stream(days, 30, seed=8)
     calls: list[tuple[str, Any]] = []
 
