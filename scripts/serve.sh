@@ -25,22 +25,12 @@ export TRUCKROLL_DATABASE_URL=${TRUCKROLL_DATABASE_URL:-sqlite:///$PWD/truckroll
 # Links both ways between the dispatcher's console and the Prefect UI (docs/console.md).
 export TRUCKROLL_CONSOLE_URL=${TRUCKROLL_CONSOLE_URL:-http://${TRUCKROLL_HOST:-127.0.0.1}:${TRUCKROLL_PORT:-8000}/console}
 export TRUCKROLL_PREFECT_UI_URL=${TRUCKROLL_PREFECT_UI_URL:-http://$PREFECT_HOST:$PREFECT_PORT}
-# A burst makes many clients write to Prefect's database at once: clients retry a busy server (503/502) with
-# backoff instead of crashing a run, and the server waits for its SQLite lock longer than its 10 s default.
-export PREFECT_CLIENT_MAX_RETRIES=${PREFECT_CLIENT_MAX_RETRIES:-10}
-export PREFECT_CLIENT_RETRY_EXTRA_CODES=${PREFECT_CLIENT_RETRY_EXTRA_CODES:-502,503}
-export PREFECT_SERVER_DATABASE_TIMEOUT=${PREFECT_SERVER_DATABASE_TIMEOUT:-60}
-export PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT=${PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT:-30}
-# What the Prefect server writes per request in a burst (docs/operations.md, "What a burst costs"): the task-run
-# recorder writes client task-run events in batches (Prefect's default is one transaction per event; a task run
-# still shows within a second), the event persister in larger batches, and the loops for features the stack does
-# not use (pausing runs, cancelling runs) poll less often.
-export PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE=${PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE:-100}
-export PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL=${PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL:-1}
-export PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE=${PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE:-200}
-export PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL=${PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL:-2}
-export PREFECT_SERVER_SERVICES_PAUSE_EXPIRATIONS_LOOP_SECONDS=${PREFECT_SERVER_SERVICES_PAUSE_EXPIRATIONS_LOOP_SECONDS:-60}
-export PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_LOOP_SECONDS=${PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_LOOP_SECONDS:-60}
+# Prefect's server and client settings (retries, lock waits, batched recorders): scripts/prefect-server.env, each
+# unless already set.
+while IFS='=' read -r name value; do
+  [[ -z "$name" || "$name" == \#* ]] && continue
+  if [ -z "${!name:-}" ]; then export "$name=$value"; fi
+done < scripts/prefect-server.env
 # The process worker runs only the scheduled deployments and runs started from the UI: it polls at Prefect's
 # default (10 s). Every poll writes to Prefect's database (work queues and deployments marked ready); polling
 # every 2 s added lock waits of up to 60 s on SQLite during bursts.
