@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from bench import dispatch as _bench_dispatch  # noqa: F401  (registers `truckroll bench dispatch`)
-from cli.app import app, cli_command, console, fail, read_json_file
+from cli.app import app, cli_command, console, fail, prefect_server_defaults, read_json_file
 
 request_app = typer.Typer(help="Service requests.", no_args_is_help=True)
 schedule_app = typer.Typer(help="Technicians' schedules.", no_args_is_help=True)
@@ -311,7 +311,7 @@ def demo(requests: int | None = typer.Option(
          days: int = typer.Option(3, help="Working days replayed (each morning's re-optimisation plans that "
                                           "day and the next two)."),
          reoptimize_seconds: float = typer.Option(10.0, help="Budget of each morning's re-optimisation."),
-         concurrency: int = typer.Option(2, help="Requests in the dispatch flow at once (customers booking "
+         concurrency: int = typer.Option(3, help="Requests in the dispatch flow at once (customers booking "
                                                 "at the same time)."),
          reset: bool = typer.Option(True, help="Start from an empty database."),
          seed: int = typer.Option(11, help="Random seed of the requests.")) -> None:
@@ -323,18 +323,26 @@ def demo(requests: int | None = typer.Option(
     # Flow-run logs (escalations are warnings) go to the Prefect UI; the terminal shows the progress bar,
     # which counts escalations.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+    # The temporary Prefect server the replay starts records its runs as `make serve`'s does (batched
+    # recorders, longer lock waits, client retries): with Prefect's defaults its SQLite file stays locked.
+    prefect_server_defaults()
+    # Nor does it evaluate automations: it has no worker to run their actions, and the operators' alerts
+    # (`make serve`'s automations, in the same Prefect database) are not about a replayed demo.
+    os.environ.setdefault("PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_SERVICES_ACTIONS_ENABLED", "false")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from sqlmodel import SQLModel
 
     from demo import company as demo_data
     from demo import scenario
-    from demo.replay import replay, share_escalated
+    from demo.replay import replay, share_escalated, start_prefect_server
     from truckroll.db import get_engine, init_db, session_scope
 
     if days < 1 or days > 10:
         raise fail(f"--days must be 1 to 10 (got {days})")
     if concurrency < 1 or concurrency > 8:
         raise fail(f"--concurrency must be 1 to 8 (got {concurrency})")
+    prefect_ready = start_prefect_server()  # in the background, while the company is set up
     engine = get_engine()
     if reset:
         SQLModel.metadata.drop_all(engine)
@@ -351,6 +359,7 @@ def demo(requests: int | None = typer.Option(
                   f"{first:%A %d %B %Y} ({demo_data.TZ}), {demo_data.season_of(first)} trade mix[/]")
     outcomes: dict[str, int] = {"assigned": 0, "escalated": 0}
     started = clock.perf_counter()
+    prefect_ready()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as progress:
         bar = progress.add_task("dispatching", total=len(stream))

@@ -4,6 +4,7 @@ as a company's day would run them (``truckroll demo``)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
@@ -47,6 +48,72 @@ def share_escalated(session: Session) -> tuple[int, int]:
     return total - len(served), total
 
 
+def start_prefect_server() -> Callable[[], None]:
+    """Without ``PREFECT_API_URL``, the first flow run starts Prefect's temporary server, which takes 10-30 s on
+    this machine (importing Prefect's server, checking its database). Start it now in a thread, so that it
+    overlaps what the caller does next (setting up the company); returns the wait for it. With a server
+    configured, nothing is started."""
+    import threading
+
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        return lambda: None
+    from prefect.server.api.server import SubprocessASGIServer
+
+    # The server the flow runs will use (one per process: Prefect keeps it for the same port key), stopped at exit.
+    thread = threading.Thread(target=SubprocessASGIServer().start, name="prefect-temporary-server", daemon=True)
+    thread.start()
+    return thread.join
+
+
+def _in_threads(items: list[DemoRequest], one: Callable[[DemoRequest], str], concurrency: int) -> Iterator[str]:
+    """``one(item)`` for every item on ``concurrency`` threads, yielding each result as it is ready (for the
+    progress bar); an item whose ``one`` raises counts as "failed". Each thread keeps one Prefect client for
+    all its flow runs: a flow run started outside any client context opens a client of its own, with a new
+    verified TLS context (certifi's bundle loaded, about 40 ms of CPU), which was a tenth of the replay's CPU."""
+    import threading
+    from queue import Empty, SimpleQueue
+
+    from prefect.context import SyncClientContext
+
+    todo: SimpleQueue[DemoRequest] = SimpleQueue()
+    for item in items:
+        todo.put(item)
+    done: SimpleQueue[str] = SimpleQueue()
+
+    def work() -> None:
+        context: Any = SyncClientContext.get_or_create()
+        try:
+            context.__enter__()
+        except Exception:  # noqa: BLE001 - without a client of its own each run opens one, as before
+            log.warning("a replay thread could not open its Prefect client", exc_info=True)
+            context = None
+        try:
+            while True:
+                try:
+                    item = todo.get_nowait()
+                except Empty:
+                    return
+                try:
+                    done.put(one(item))
+                except Exception:  # noqa: BLE001 - counted as failed, never lost (the caller waits for each)
+                    log.warning("the replay of a request failed", exc_info=True)
+                    done.put("failed")
+        finally:
+            if context is not None:
+                context.__exit__(None, None, None)
+
+    threads = [threading.Thread(target=work, name=f"replay-{i}", daemon=True)
+               for i in range(max(1, min(concurrency, len(items))))]
+    for t in threads:
+        t.start()
+    for _ in items:
+        yield done.get()
+    for t in threads:
+        t.join()
+
+
 def replay(stream: list[DemoRequest], days: list[date], *, reoptimize_seconds: float = 10.0,
            on_request: Any = None, concurrency: int = 1) -> list[ReplayDay]:
     """Replay ``stream`` as it would arrive: before each day's 05:00 re-optimisation, every request that
@@ -58,8 +125,6 @@ def replay(stream: list[DemoRequest], days: list[date], *, reoptimize_seconds: f
     that many requests are in the dispatch flow at once, in arrival order, as when several customers book
     at the same time (the dispatch flow's write lock keeps a technician from being double-booked).
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     from flows.dispatch import DAY_ARTIFACTS, dispatch_service_request, publish_day_artifacts, without_flow_heartbeats
     from flows.reoptimize import reoptimize_day
     from truckroll.settings import get_settings
@@ -100,11 +165,10 @@ def replay(stream: list[DemoRequest], days: list[date], *, reoptimize_seconds: f
             for b, batch in enumerate(batches):
                 # The first run alone: it starts Prefect's temporary server, which threads must not race to start.
                 head, rest = (batch[:1], batch[1:]) if n == 0 and b == 0 else ([], batch)
-                with ThreadPoolExecutor(max_workers=max(concurrency, 1)) as pool:
-                    for status in [one(item) for item in head] + list(pool.map(one, rest)):
-                        counts[status] = counts.get(status, 0) + 1
-                        if on_request is not None:
-                            on_request(status)
+                for status in [one(item) for item in head] + list(_in_threads(rest, one, concurrency)):
+                    counts[status] = counts.get(status, 0) + 1
+                    if on_request is not None:
+                        on_request(status)
                 if b == 0 or batch:
                     # 05:00: the day and the next working days; 08:00, after the morning's emergencies: the day,
                     # re-placing what they displaced (the escalated requests are offered to the model).

@@ -151,16 +151,23 @@ def publish_plan_artifact(plan: DayPlan) -> str | None:
 
 def publish_day_artifacts(request_day: date) -> dict[str, float]:
     """Publish the day's metrics as a keyed artifact (the UI keeps its history), and its plan page."""
+    import warnings
+
     from truckroll.reports.plan import load_day_plan
 
     # One load of the day serves both artifacts.
     plan = load_day_plan(request_day, get_settings())
     metrics = plan.metrics
-    create_table_artifact(key=f"day-metrics-{request_day.isoformat()}",
-                          table=[{"metric": k, "value": round(v, 3)} for k, v in metrics.items()],
-                          description=f"Plan metrics for {request_day.isoformat()}")
-    # The map and timeline of the day, linked from a markdown artifact next to the metrics.
-    publish_plan_artifact(plan)
+    with warnings.catch_warnings():
+        # The day's artifacts belong to the day, not to one run: the refresher and the demo's last publication
+        # create them outside any run, which Prefect 3.8 warns it will stop supporting (it is pinned here).
+        warnings.filterwarnings("ignore", message="Artifact creation outside of a flow or task run",
+                                category=FutureWarning)
+        create_table_artifact(key=f"day-metrics-{request_day.isoformat()}",
+                              table=[{"metric": k, "value": round(v, 3)} for k, v in metrics.items()],
+                              description=f"Plan metrics for {request_day.isoformat()}")
+        # The map and timeline of the day, linked from a markdown artifact next to the metrics.
+        publish_plan_artifact(plan)
     return metrics
 
 

@@ -53,7 +53,7 @@ def test_small_replay_goes_through_the_flow_and_the_reoptimisation(db):
     days = scenario.working_days(DAY, 2)
     with session_scope() as s:
         demo.seed_company(s, DAY, technicians=4, weeks=1)
-    replayed = replay(demo.generate_stream(days, 6, seed=2), days, reoptimize_seconds=2)
+    replayed = replay(demo.generate_stream(days, 6, seed=2), days, reoptimize_seconds=2, concurrency=3)
     assert [r.day for r in replayed] == days
     assert sum(r.dispatched for r in replayed) == 12
     assert all(r.reoptimized and not r.reoptimized.startswith("failed") for r in replayed)
@@ -191,3 +191,29 @@ def test_replay_order_dispatches_then_reoptimises_at_night_and_after_the_morning
     assert all(p["priority"] > 2 for _, p in calls[:night])  # booked work only before the night run
     assert replayed[0].reoptimized_after_emergencies == "kept the current plan"
     assert sum(r.dispatched for r in replayed) == len(stream) == sum(1 for c in calls if c[0] == "dispatch")
+
+
+def test_each_replay_thread_keeps_one_prefect_client_for_all_its_runs() -> None:
+    """The replay's threads open one Prefect client each and every run of a thread uses it (a run outside any
+    client context would open its own, with a new TLS context); every item is answered once."""
+    import threading
+
+    from prefect.context import SyncClientContext
+
+    from demo.replay import _in_threads
+
+    clients: dict[str, set[int]] = {}
+    lock = threading.Lock()
+
+    def one(item: Any) -> str:
+        ctx = SyncClientContext.get()
+        assert ctx is not None, "the run has no client context"
+        with lock:
+            clients.setdefault(threading.current_thread().name, set()).add(id(ctx.client))
+        return str(item)
+
+    got = list(_in_threads(list(range(30)), one, 3))  # type: ignore[arg-type]
+    assert sorted(got, key=int) == [str(i) for i in range(30)]
+    assert 1 <= len(clients) <= 3
+    assert all(len(ids) == 1 for ids in clients.values())
+    assert len(set().union(*clients.values())) == len(clients)
