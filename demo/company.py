@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from dataclasses import dataclass
@@ -305,18 +306,26 @@ def season_shares(day: date) -> list[float]:
     return [r / total for r in raw]
 
 
-def rural_visiting_hours(day: date) -> tuple[tuple[int, int], tuple[int, int]] | None:
-    """The rural area's visiting hours on ``day`` ((h, m), (h, m)) from ``RULES_FILE``, None when it is not
-    visited that day."""
+@functools.cache
+def _visiting_hours_by_weekday() -> tuple[tuple[tuple[int, int], tuple[int, int]] | None, ...]:
+    """``RULES_FILE``'s visiting hours per weekday (Monday first), read once: the stream asks for every request."""
     from truckroll.rules.config import read_file
 
     names = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    found: list[tuple[tuple[int, int], tuple[int, int]] | None] = [None] * 7
     for territory in read_file(RULES_FILE).get("territories", []):
         for h in territory.get("visiting_hours", []):
-            if names[day.weekday()] in h["days"]:
-                a, b = (tuple(int(x) for x in str(h[k]).split(":")) for k in ("start", "end"))
-                return (a[0], a[1]), (b[0], b[1])
-    return None
+            for i, name in enumerate(names):
+                if name in h["days"] and found[i] is None:
+                    a, b = (tuple(int(x) for x in str(h[k]).split(":")) for k in ("start", "end"))
+                    found[i] = ((a[0], a[1]), (b[0], b[1]))
+    return tuple(found)
+
+
+def rural_visiting_hours(day: date) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """The rural area's visiting hours on ``day`` ((h, m), (h, m)) from ``RULES_FILE``, None when it is not
+    visited that day."""
+    return _visiting_hours_by_weekday()[day.weekday()]
 
 
 def _customer_place(rng: random.Random, day: date) -> tuple[tuple[float, float], tuple[tuple[int, int],
