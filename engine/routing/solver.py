@@ -32,7 +32,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -127,13 +127,16 @@ def screen_jobs(problem: Problem, table: TravelTable) -> tuple[list[int], list[U
     return eligible, out
 
 
-def prizes_for(problem: Problem, cost: np.ndarray, client_job: Sequence[int], n_depots: int) -> dict[int, int]:
+def prizes_for(problem: Problem, cost: np.ndarray, client_job: Sequence[int], n_depots: int,
+               scale: float = 1.0) -> dict[int, int]:
     """Integer prizes of the default objective, in the same ticks as the travel cost.
 
     A job's prize is ``weight / w_min x D`` where ``w_min`` is the smallest positive weight and ``D`` bounds
     the travel any single job can add to a route (its longest way in plus its longest way out, over every job):
     leaving a job out can never pay for itself in travel, and a job worth twice another is worth twice the
-    prize. Prizes stay small enough for PyVRP's time-warp and load penalties (at most 100,000 per tick) to make
+    prize. ``scale`` multiplies every prize (the number of jobs + 1 when the count of jobs served comes first:
+    then leaving a job out never pays even for the whole plan's travel). Prizes stay small enough for PyVRP's
+    time-warp and load penalties (at most 100,000 per tick) to make
     an infeasible plan never pay, which the old ``weight x (a bound on all travel)`` scaling broke (the search
     ended on infeasible plans: "the search found no feasible plan").
     """
@@ -147,8 +150,8 @@ def prizes_for(problem: Problem, cost: np.ndarray, client_job: Sequence[int], n_
     d = float(reach.max()) + 1.0 if len(reach) else 1.0
     w_min = min(positive)
     # Keep the largest prize x the number of jobs well inside 64 bits.
-    ratio = min(max(positive) / w_min, 1e12 / max(d * max(len(jobs), 1), 1.0))
-    return {j: int(round(min(w / w_min, ratio) * d)) for j, w in weights.items()}
+    ratio = min(max(positive) / w_min * scale, 1e12 / max(d * max(len(jobs), 1), 1.0))
+    return {j: int(round(min(w / w_min * scale, ratio) * d)) for j, w in weights.items()}
 
 
 def check_pins(problem: Problem, table: TravelTable, unassigned: Sequence[Unassigned]) -> None:
@@ -168,7 +171,7 @@ def check_pins(problem: Problem, table: TravelTable, unassigned: Sequence[Unassi
                 raise ValueError(f"pinned stops of technician {tech.id} ({names}) cannot all be kept: {route}")
 
 
-def build_model(problem: Problem, table: TravelTable, jobs: Sequence[int]) -> _Model:
+def build_model(problem: Problem, table: TravelTable, jobs: Sequence[int], prize_scale: float = 1.0) -> _Model:
     """Build the integer PyVRP model for the eligible ``jobs`` (see the module docstring for the mapping)."""
     import pyvrp
 
@@ -238,7 +241,7 @@ def build_model(problem: Problem, table: TravelTable, jobs: Sequence[int]) -> _M
     base_cost = np.rint(minutes * SCALE).astype(np.int64)
     base_time = np.ceil(table.clock[np.ix_(nodes, nodes)] * SCALE - 1e-7).astype(np.int64)
     if problem.objective == "default":
-        prizes = prizes_for(problem, base_cost, client_job, n_depots)
+        prizes = prizes_for(problem, base_cost, client_job, n_depots, scale=prize_scale)
     service = [int(math.ceil(problem.jobs[j].duration * SCALE - 1e-7)) for j in client_job]
     # With a maximum working time, PyVRP's distance measures work: travel on company time (rounded up) plus
     # the service of the stop driven to (absences are not work), capped by the vehicle's max_distance. The
@@ -466,15 +469,15 @@ def construct(problem: Problem, table: TravelTable, jobs: Sequence[int], seconds
 
 
 def _search(problem: Problem, table: TravelTable, jobs: Sequence[int], search_seconds: float,
-            pool_seconds: float, seed: int, start: Plan | None = None, cbc_executable: str = "cbc"
-            ) -> tuple[dict[int, list[int]], bool, list[str]]:
+            pool_seconds: float, seed: int, start: Plan | None = None, cbc_executable: str = "cbc",
+            prize_scale: float = 1.0) -> tuple[dict[int, list[int]], bool, list[str]]:
     """Run PyVRP (+ recombination); return job orders per technician, whether the time limit hit, notes."""
     import pyvrp
     from pyvrp.IteratedLocalSearch import IteratedLocalSearchParams
     from pyvrp.stop import MaxRuntime, MultipleCriteria, NoImprovement
 
     t0 = time.perf_counter()
-    model = build_model(problem, table, jobs)
+    model = build_model(problem, table, jobs, prize_scale)
     pool = _RoutePool(model)
     init = initial_solution(model, start) if start is not None else None
     if init is not None:
@@ -580,6 +583,7 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
         raise ValueError(f"time_limit_seconds must be > 0 (got {time_limit_seconds})")
     if start not in ("auto", "vroom", "greedy"):
         raise ValueError(f"start must be 'auto', 'vroom' or 'greedy' (got {start!r})")
+    start_arg = start
     if start == "auto":
         size = len(problem.jobs) * len(problem.technicians)
         start = "vroom" if problem.objective == "default" and size <= VROOM_START_MAX_SIZE else "greedy"
@@ -612,9 +616,31 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
                                                                  time_limit_seconds - pool_seconds - spent))
             notes.append(f"start: {how} plan serving {sum(len(o) for o in first.orders.values())} jobs "
                          f"after {time.perf_counter() - t0:.2f} s")
+            search_problem, prize_scale = problem, 1.0
+            if problem.objective == "min_travel" and sum(len(o) for o in first.orders.values()) < len(eligible):
+                # The start could not place every job: "every job required" then has no feasible plan the
+                # search can reach, and it would end without one (the greedy fallback). Serve as many jobs as
+                # fit, then the least travel: each job gets the same prize, more than the travel of the whole
+                # plan (prizes_for with scale n + 1), so leaving one out never pays.
+                search_problem = replace(problem, objective="default", jobs=tuple(
+                    job if job.pinned is not None else replace(job, value=1.0, priority=0.0)
+                    for job in problem.jobs))
+                prize_scale = len(eligible) + 1.0
+                notes.append(f"min_travel: the start placed {sum(len(o) for o in first.orders.values())} of "
+                             f"{len(eligible)} jobs; searching for the most jobs that fit, then the least travel")
+                if start_arg == "auto" and len(eligible) * len(problem.technicians) <= VROOM_START_MAX_SIZE:
+                    # VROOM's plan serves as many as fit far better than greedy insertion on such a day.
+                    spent = time.perf_counter() - t0
+                    vroom_first, how = construct(search_problem, table, eligible, min(
+                        time_limit_seconds * (SHORT_CONSTRUCT_SHARE if short else CONSTRUCT_SHARE),
+                        time_limit_seconds - pool_seconds - spent))
+                    if sum(map(len, vroom_first.orders.values())) > sum(map(len, first.orders.values())):
+                        first = vroom_first
+                        notes.append(f"start: {how} plan serving {sum(map(len, first.orders.values()))} jobs")
             search_seconds = max(time_limit_seconds - pool_seconds - (time.perf_counter() - t0), 0.05)
-            orders, hit_limit, more = _search(problem, table, eligible, search_seconds, pool_seconds, seed,
-                                              start=first, cbc_executable=cbc_executable)
+            orders, hit_limit, more = _search(search_problem, table, eligible, search_seconds, pool_seconds,
+                                              seed, start=first, cbc_executable=cbc_executable,
+                                              prize_scale=prize_scale)
             notes += more
             status = "time_limit" if hit_limit else "solved"
         plan, dropped = repair_orders(problem, table, orders)
