@@ -306,11 +306,12 @@ def schedule_show(technician: int = typer.Option(..., "--technician", help="Tech
 
 @app.command()
 def demo(requests: int | None = typer.Option(
-             None, help="Requests per working day (default: 4.5 per technician, a residential company's load)."),
+             None, help="Requests per working day (default: 4 per technician, a residential company's load)."),
          technicians: int = typer.Option(25, help="How many technicians the sample company has."),
          days: int = typer.Option(3, help="Working days replayed (each morning's re-optimisation plans that "
                                           "day and the next two)."),
-         reoptimize_seconds: float = typer.Option(10.0, help="Budget of each morning's re-optimisation."),
+         reoptimize_seconds: float = typer.Option(
+             5.0, help="Budget of each of the replay's re-optimisations (the scheduled one: prefect.yaml)."),
          concurrency: int = typer.Option(3, help="Requests in the dispatch flow at once (customers booking "
                                                 "at the same time)."),
          reset: bool = typer.Option(True, help="Start from an empty database."),
