@@ -42,10 +42,16 @@ def solve_command(
             answer = vroom_answer(problem, time_limit)
         else:
             from engine.routing import solve
-            from truckroll.settings import get_settings
+            from engine.routing.solver import SHORT_BUDGET
 
-            answer = solve(problem, time_limit_seconds=time_limit, seed=seed,
-                           cbc_executable=get_settings().cbc_executable)
+            # The CBC step runs only at budgets of SHORT_BUDGET and more; the settings module loads the database
+            # models (0.6 s of a short run's whole process), so it is read only then.
+            cbc = "cbc"
+            if time_limit >= SHORT_BUDGET:
+                from truckroll.settings import get_settings
+
+                cbc = get_settings().cbc_executable
+            answer = solve(problem, time_limit_seconds=time_limit, seed=seed, cbc_executable=cbc)
     except ValueError as exc:
         raise fail(str(exc)) from None
     typer.echo(json.dumps(answer.to_json(), indent=2))
