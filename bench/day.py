@@ -80,36 +80,6 @@ REOPTIMISE: Callable[[OneByOne, float], dict[int, list[int]]] | None = reoptimis
 # ---------------------------------------------------------------- measuring a plan
 
 
-def plan_answer(problem: Any, orders: dict[int, list[int]], runtime: float, status: str = "peer") -> Any:
-    """Time ``orders`` (technician index -> job indices) with our scheduler; routes it rejects are dropped."""
-    from engine.routing.check import schedule_route
-    from engine.routing.problem import Answer, Unassigned, available_minutes, normalise, travel_table
-
-    problem = normalise(problem)
-    table = travel_table(problem)
-    routes, broken = [], 0
-    for t, order in sorted(orders.items()):
-        if not order:
-            continue
-        route = schedule_route(problem, table, t, order)
-        if isinstance(route, str):
-            broken += 1
-            continue
-        routes.append(route)
-    served = {s.job for r in routes for s in r.stops}
-    util = {}
-    for tech in problem.technicians:
-        length = available_minutes(problem, tech)
-        r = next((x for x in routes if x.technician == tech.id), None)
-        util[tech.id] = r.work_minutes / length if r is not None and length > 0 else 0.0
-    return Answer(status=status, objective=problem.objective, routes=tuple(routes),
-                  unassigned=tuple(Unassigned(j.id, "not served") for j in problem.jobs if j.id not in served),
-                  travel_minutes=sum(r.travel_minutes for r in routes), distance=sum(r.distance for r in routes),
-                  value_served=sum(j.value for j in problem.jobs if j.id in served), utilisation=util,
-                  runtime_seconds=runtime, notes=(f"{broken} routes broke the rules and were dropped",) if broken
-                  else ())
-
-
 def route_overlap(routes: list[list[tuple[float, float]]]) -> float:
     """Share of stops lying strictly inside the convex hull of another technician's route (home included).
 
@@ -152,17 +122,6 @@ def measure(problem: Any, answer: Any, coords: list[tuple[float, float]], second
             "util_avg": sum(util) / len(util) if util else 0.0, "util_max": max(util, default=0.0),
             "overlap": route_overlap(hull_routes), "seconds": seconds, "feasible": not issues,
             "issues": issues[:3]}
-
-
-def capped_orders(problem: Any, orders: dict[int, list[int]]) -> dict[int, list[int]]:
-    """A peer's orders with the stops that break our rules (the working-time cap) taken out, least valuable
-    first (the optimiser's own repair step)."""
-    from engine.routing.problem import normalise, travel_table
-    from engine.routing.solver import repair_orders
-
-    problem = normalise(problem)
-    plan, _ = repair_orders(problem, travel_table(problem), orders)
-    return {t: o for t, o in plan.orders.items() if o}
 
 
 # ---------------------------------------------------------------- one by one
@@ -233,7 +192,7 @@ def bench_rows(technicians: int, seed: int, offline_limit: float, peer_limit: fl
                reoptimise_limit: float = 10.0) -> list[dict[str, Any]]:
     """Every row of one scenario (see the module docstring)."""
     from demo.scenario import day_problem, generate
-    from engine.routing.peers import run_ortools, run_vroom
+    from engine.routing.peers import plan_answer, run_ortools, vroom_answer
     from engine.routing.solver import solve
 
     scenario = generate(technicians, 1, seed)
@@ -280,9 +239,9 @@ def bench_rows(technicians: int, seed: int, offline_limit: float, peer_limit: fl
     bound_rows = [rows[-1]]
     if "vroom" in peers:
         add(f"VROOM {peer_limit:g} s (no cap: not expressible)", free,
-            lambda: plan_answer(free, run_vroom(free, peer_limit), 0.0))
+            lambda: vroom_answer(free, peer_limit))
         add(f"VROOM {peer_limit:g} s, stops over the 85% cap taken out", capped,
-            lambda: plan_answer(capped, capped_orders(capped, run_vroom(capped, peer_limit)), 0.0))
+            lambda: vroom_answer(capped, peer_limit))
         bound_rows.append(rows[-1])
     if "ortools" in peers:
         add(f"OR-Tools GLS {peer_limit:g} s (85% cap)", capped,
@@ -298,16 +257,13 @@ def bench_rows(technicians: int, seed: int, offline_limit: float, peer_limit: fl
         if reopt is not None:
             rows.append(against_offline(label, reopt, best))
 
-    def vroom_answer(limit: float) -> Any:
-        return plan_answer(free, run_vroom(free, limit), 0.0)
-
     for limit in equal_times:
         add(f"equal time: truckroll {limit:g} s (no cap)", free,
             partial(solve, free, time_limit_seconds=limit, seed=seed))
         if ablation:
             add(f"equal time: truckroll {limit:g} s, greedy start (no cap)", free,
                 partial(solve, free, time_limit_seconds=limit, seed=seed, start="greedy"))
-        add(f"equal time: VROOM {limit:g} s (no cap)", free, partial(vroom_answer, limit))
+        add(f"equal time: VROOM {limit:g} s (no cap)", free, partial(vroom_answer, free, limit))
     return rows
 
 

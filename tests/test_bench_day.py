@@ -44,8 +44,9 @@ def test_reoptimise_keeps_the_value_served_and_the_cap():
     one-by-one plan's value under the 85% cap, and every route it returns passes our scheduler."""
     from dataclasses import replace
 
-    from bench.day import UTILISATION_TARGET, one_by_one, plan_answer, reoptimise
+    from bench.day import UTILISATION_TARGET, one_by_one, reoptimise
     from demo.scenario import day_problem, generate
+    from engine.routing.peers import plan_answer
 
     scenario = generate(4, 1, 3)
     day = scenario.days[0]

@@ -206,3 +206,58 @@ def check_answer(problem: Problem, answer: Answer) -> list[str]:
     if missing:
         problems.append(f"jobs neither routed nor unassigned: {', '.join(missing[:10])}")
     return problems
+
+
+def check_answer_json(problem: Problem, data: dict, tolerance: float = 1e-3) -> list[str]:
+    """Check an answer as ``truckroll solve`` prints it (``Answer.to_json``, times rounded to 4 decimals): each
+    route's visit order is re-timed by :func:`schedule_route` and must match the printed times within
+    ``tolerance``; the re-timed answer with the printed unassigned jobs must pass :func:`check_answer`; the
+    totals must match the routes. An empty list means feasible and consistent."""
+    from engine.routing.problem import Unassigned
+
+    problem = normalise(problem)
+    table = travel_table(problem)
+    job_index = {j.id: k for k, j in enumerate(problem.jobs)}
+    tech_index = {t.id: k for k, t in enumerate(problem.technicians)}
+    issues: list[str] = []
+    routes: list[Route] = []
+
+    def close(a: float, b: float) -> bool:
+        return abs(a - b) <= tolerance
+
+    for r in data.get("routes", []):
+        tid = r.get("technician")
+        if tid not in tech_index:
+            issues.append(f"route for unknown technician {tid}")
+            continue
+        unknown = [s["job"] for s in r["stops"] if s["job"] not in job_index]
+        if unknown:
+            issues.append(f"route of {tid} visits unknown jobs {', '.join(unknown)}")
+            continue
+        route = schedule_route(problem, table, tech_index[tid], [job_index[s["job"]] for s in r["stops"]])
+        if isinstance(route, str):
+            issues.append(f"route of {tid}: {route}")
+            continue
+        printed = [(s["arrival"], s["start"], s["end"]) for s in r["stops"]]
+        ours = [(s.arrival, s.start, s.end) for s in route.stops]
+        if not (close(r["departure"], route.departure) and close(r["return"], route.return_time)
+                and close(r["travel_minutes"], route.travel_minutes) and close(r["distance"], route.distance)
+                and all(close(a, b) for p, o in zip(printed, ours, strict=True) for a, b in zip(p, o, strict=True))):
+            issues.append(f"route of {tid}: the printed times or travel differ from the re-timed route")
+        routes.append(route)
+    unassigned = tuple(Unassigned(u["job"], u.get("reason", "")) for u in data.get("unassigned", []))
+    issues += [f"unassigned job {u.job} has no reason" for u in unassigned if not u.reason.strip()]
+    answer = Answer(status=str(data.get("status")), objective=str(data.get("objective")), routes=tuple(routes),
+                    unassigned=unassigned, travel_minutes=sum(r.travel_minutes for r in routes),
+                    distance=sum(r.distance for r in routes), value_served=0.0, utilisation={},
+                    runtime_seconds=0.0)
+    issues += check_answer(problem, answer)
+    totals = data.get("totals", {})
+    served = [s.job for r in routes for s in r.stops if s.kind == "job"]
+    value = sum(problem.jobs[job_index[j]].value for j in served)
+    if not (close(totals.get("travel_minutes", -1), answer.travel_minutes)
+            and close(totals.get("distance", -1), answer.distance)
+            and totals.get("jobs_served") == len(served) and totals.get("jobs_unassigned") == len(unassigned)
+            and close(totals.get("value_served", -1), value)):
+        issues.append("the totals do not match the routes")
+    return issues

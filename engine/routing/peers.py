@@ -169,3 +169,86 @@ def run_ortools(problem: Any, time_limit: float) -> dict[int, list[int]]:
             orders.setdefault(k, []).append(manager.IndexToNode(idx) - 2 * m)
             idx = sol.Value(routing.NextVar(idx))
     return orders
+
+
+# ---------------------------------------------------------------- a peer's orders as an answer
+
+
+def plan_answer(problem: Any, orders: dict[int, list[int]], runtime: float, status: str = "peer",
+                left_out: str = "not served", reasons: dict[int, str] | None = None) -> Any:
+    """Time ``orders`` (technician index -> job indices) with our scheduler; routes it rejects are dropped.
+
+    Every job not served is unassigned: with the screening's reason when no technician can do it alone
+    (``engine.routing.solver.job_refusal``), else ``reasons[j]`` or ``left_out``."""
+    from engine.routing.check import schedule_route
+    from engine.routing.problem import Answer, Unassigned, available_minutes, normalise, travel_table
+    from engine.routing.solver import job_refusal, technician_kinds
+
+    problem = normalise(problem)
+    table = travel_table(problem)
+    routes, broken = [], 0
+    for t, order in sorted(orders.items()):
+        if not order:
+            continue
+        route = schedule_route(problem, table, t, order)
+        if isinstance(route, str):
+            broken += 1
+            continue
+        routes.append(route)
+    served = {s.job for r in routes for s in r.stops}
+    util = {}
+    for tech in problem.technicians:
+        length = available_minutes(problem, tech)
+        r = next((x for x in routes if x.technician == tech.id), None)
+        util[tech.id] = r.work_minutes / length if r is not None and length > 0 else 0.0
+    kinds = technician_kinds(problem)
+    unassigned = tuple(
+        Unassigned(j.id, job_refusal(problem, table, k, kinds) or (reasons or {}).get(k, left_out))
+        for k, j in enumerate(problem.jobs) if j.id not in served)
+    return Answer(status=status, objective=problem.objective, routes=tuple(routes), unassigned=unassigned,
+                  travel_minutes=sum(r.travel_minutes for r in routes), distance=sum(r.distance for r in routes),
+                  value_served=sum(j.value for j in problem.jobs if j.id in served), utilisation=util,
+                  runtime_seconds=runtime, notes=(f"{broken} routes broke the rules and were dropped",) if broken
+                  else ())
+
+
+def capped_orders(problem: Any, orders: dict[int, list[int]]) -> dict[int, list[int]]:
+    """A peer's orders with the stops that break our rules (the working-time cap) taken out, least valuable
+    first (the optimiser's own repair step)."""
+    return capped_orders_dropped(problem, orders)[0]
+
+
+def capped_orders_dropped(problem: Any, orders: dict[int, list[int]]) -> tuple[dict[int, list[int]], list[int]]:
+    """:func:`capped_orders` and the job indices taken out."""
+    from engine.routing.problem import normalise, travel_table
+    from engine.routing.solver import repair_orders
+
+    problem = normalise(problem)
+    plan, dropped = repair_orders(problem, travel_table(problem), orders)
+    return {t: o for t, o in plan.orders.items() if o}, dropped
+
+
+def vroom_answer(problem: Any, time_limit: float, exploration: int = 5) -> Any:
+    """VROOM's plan of the problem as our answer (``truckroll solve --solver vroom``, ``truckroll bench day``):
+    :func:`run_vroom`; when a technician has a maximum working time (which VROOM cannot express), the stops
+    over it taken out, least valuable first (:func:`capped_orders`); re-timed by our scheduler
+    (:func:`plan_answer`). Status ``"vroom"``; ``runtime_seconds`` covers all of it."""
+    import time
+    from dataclasses import replace
+
+    from engine.routing.problem import normalise
+
+    t0 = time.perf_counter()
+    problem = normalise(problem)
+    orders = run_vroom(problem, time_limit, exploration=exploration)
+    notes: list[str] = []
+    reasons: dict[int, str] = {}
+    if any(t.max_work_minutes is not None for t in problem.technicians):
+        orders, dropped = capped_orders_dropped(problem, orders)
+        reasons = {j: "taken out of VROOM's plan: over the technician's maximum working time (VROOM cannot "
+                      "express one)" for j in dropped}
+        if dropped:
+            notes.append(f"{len(dropped)} stops over a maximum working time taken out of VROOM's plan")
+    answer = plan_answer(problem, orders, 0.0, "vroom", left_out="left out by VROOM", reasons=reasons)
+    return replace(answer, runtime_seconds=time.perf_counter() - t0, notes=(
+        f"VROOM (pyvroom), exploration level {exploration}, {time_limit:g} s", *notes, *answer.notes))

@@ -88,43 +88,51 @@ def screen_jobs(problem: Problem, table: TravelTable) -> tuple[list[int], list[U
     """
     eligible: list[int] = []
     out: list[Unassigned] = []
-    # Identical technicians behave alike, so one representative of each kind is enough to screen with.
+    techs = technician_kinds(problem)
+    for j, job in enumerate(problem.jobs):
+        reason = job_refusal(problem, table, j, techs)
+        if reason is None:
+            eligible.append(j)
+        else:
+            out.append(Unassigned(job.id, reason))
+    return eligible, out
+
+
+def technician_kinds(problem: Problem) -> list[int]:
+    """One representative technician index of each kind: identical technicians behave alike, so one of each
+    kind is enough to screen jobs with."""
     kinds: dict[tuple, int] = {}
     for t, tech in enumerate(problem.technicians):
         kinds.setdefault((tech.start, tech.end, tech.shift, tech.capacity, tech.skills, tech.max_work_minutes,
                           tech.outbound, tech.outbound_own_minutes, tech.inbound, tech.inbound_own_minutes), t)
-    techs = sorted(kinds.values())
-    for j, job in enumerate(problem.jobs):
-        pool = techs if not job.technicians else [t for t, tech in enumerate(problem.technicians)
-                                                  if tech.id in job.technicians]
-        skilled = [t for t in pool if allowed(problem.technicians[t], job)]
-        if not skilled:
-            if job.technicians and any(job.skills <= problem.technicians[t].skills for t in techs):
-                reason = ("none of the technicians it may go to (" + ", ".join(sorted(job.technicians))
-                          + ") has the skills " + ", ".join(sorted(job.skills)))
-            else:
-                reason = f"no technician has the skills {', '.join(sorted(job.skills))}"
-            out.append(Unassigned(job.id, reason))
-            continue
-        roomy = [t for t in skilled if capacity_ok(problem.technicians[t], job.demand)]
-        if not roomy:
-            out.append(Unassigned(job.id, f"demand {job.demand:g} exceeds the van capacity of every "
-                                          "technician with the skills"))
-            continue
-        if any(not isinstance(schedule_route(problem, table, t, [j]), str) for t in roomy):
-            eligible.append(j)
-            continue
-        overlaps = any(
-            a <= problem.technicians[t].shift[1] and b >= problem.technicians[t].shift[0]
-            for t in roomy for a, b in job.time_windows
-        )
-        if job.time_windows and not overlaps:
-            reason = "every time window lies outside the shifts of the technicians who can do it"
-        else:
-            reason = ("no technician who can do it can reach it, finish it inside a time window and get back "
-                      "by the end of the shift")
-        out.append(Unassigned(job.id, reason))
-    return eligible, out
+    return sorted(kinds.values())
+
+
+def job_refusal(problem: Problem, table: TravelTable, j: int, techs: Sequence[int]) -> str | None:
+    """Why no technician can do job ``j`` alone (skills, the allowed technicians, van capacity, windows
+    outside every reachable shift), or None when one can. ``techs``: :func:`technician_kinds`."""
+    job = problem.jobs[j]
+    pool = techs if not job.technicians else [t for t, tech in enumerate(problem.technicians)
+                                              if tech.id in job.technicians]
+    skilled = [t for t in pool if allowed(problem.technicians[t], job)]
+    if not skilled:
+        if job.technicians and any(job.skills <= problem.technicians[t].skills for t in techs):
+            return ("none of the technicians it may go to (" + ", ".join(sorted(job.technicians))
+                    + ") has the skills " + ", ".join(sorted(job.skills)))
+        return f"no technician has the skills {', '.join(sorted(job.skills))}"
+    roomy = [t for t in skilled if capacity_ok(problem.technicians[t], job.demand)]
+    if not roomy:
+        return f"demand {job.demand:g} exceeds the van capacity of every technician with the skills"
+    if any(not isinstance(schedule_route(problem, table, t, [j]), str) for t in roomy):
+        return None
+    overlaps = any(
+        a <= problem.technicians[t].shift[1] and b >= problem.technicians[t].shift[0]
+        for t in roomy for a, b in job.time_windows
+    )
+    if job.time_windows and not overlaps:
+        return "every time window lies outside the shifts of the technicians who can do it"
+    return ("no technician who can do it can reach it, finish it inside a time window and get back "
+            "by the end of the shift")
 
 
 def prizes_for(problem: Problem, cost: np.ndarray, client_job: Sequence[int], n_depots: int,
