@@ -32,26 +32,6 @@ def instance_class(name: str) -> str:
     return letters + name[len(letters)]
 
 
-def _answer_from_orders(problem: Any, orders: dict[int, list[int]]) -> Any:
-    """Time peer routes with our own double-precision scheduler, so every solver is measured alike."""
-    from engine.routing.check import schedule_route
-    from engine.routing.problem import Answer, Unassigned, travel_table
-
-    table = travel_table(problem)
-    routes, broken = [], 0
-    for t, order in orders.items():
-        route = schedule_route(problem, table, t, order)
-        if isinstance(route, str):
-            broken += 1
-            continue
-        routes.append(route)
-    served = {s.job for r in routes for s in r.stops}
-    return Answer(status="peer", objective=problem.objective, routes=tuple(routes),
-                  unassigned=tuple(Unassigned(j.id, "not served") for j in problem.jobs if j.id not in served),
-                  travel_minutes=sum(r.travel_minutes for r in routes), distance=sum(r.distance for r in routes),
-                  value_served=0.0, utilisation={}, runtime_seconds=0.0, notes=(f"{broken} broken routes",))
-
-
 def _scaled(problem: Any) -> tuple[Any, list[list[int]]]:
     from engine.routing.problem import travel_table
 
@@ -135,6 +115,7 @@ def _run_ortools(problem: Any, time_limit: float) -> dict[int, list[int]]:
 def _run_one(solver: str, name: str, path: str, time_limit: float, seed: int) -> dict[str, Any]:
     """Solve one instance with one solver in a worker process; return the figures (no exceptions leak)."""
     from engine.routing.check import check_answer
+    from engine.routing.peers import plan_answer
     from engine.routing.solomon import read_solomon
     from engine.routing.solver import solve
 
@@ -148,15 +129,15 @@ def _run_one(solver: str, name: str, path: str, time_limit: float, seed: int) ->
         elif solver == "truckroll-noSP":
             answer = solve(problem, time_limit_seconds=time_limit, seed=seed, recombine_routes=False)
         elif solver == "vroom":
-            answer = _answer_from_orders(problem, _run_vroom(problem, time_limit))
+            answer = plan_answer(problem, _run_vroom(problem, time_limit), 0.0)
         elif solver == "ortools":
-            answer = _answer_from_orders(problem, _run_ortools(problem, time_limit))
+            answer = plan_answer(problem, _run_ortools(problem, time_limit), 0.0)
         elif solver == "greedy":
             from engine.routing.greedy import greedy_plan
             from engine.routing.problem import travel_table
 
             plan = greedy_plan(problem, travel_table(problem), range(len(problem.jobs)))
-            answer = _answer_from_orders(problem, {t: o for t, o in plan.orders.items() if o})
+            answer = plan_answer(problem, {t: o for t, o in plan.orders.items() if o}, 0.0, status="greedy")
         else:
             raise ValueError(f"unknown solver {solver}")
     except Exception as exc:  # a benchmark row, not a crash
