@@ -591,7 +591,6 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
         raise ValueError(f"time_limit_seconds must be > 0 (got {time_limit_seconds})")
     if start not in ("auto", "vroom", "greedy"):
         raise ValueError(f"start must be 'auto', 'vroom' or 'greedy' (got {start!r})")
-    start_arg = start
     if start == "auto":
         size = len(problem.jobs) * len(problem.technicians)
         start = "vroom" if problem.objective == "default" and size <= VROOM_START_MAX_SIZE else "greedy"
@@ -624,31 +623,43 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
                                                                  time_limit_seconds - pool_seconds - spent))
             notes.append(f"start: {how} plan serving {sum(len(o) for o in first.orders.values())} jobs "
                          f"after {time.perf_counter() - t0:.2f} s")
-            search_problem, prize_scale = problem, 1.0
-            if problem.objective == "min_travel" and sum(len(o) for o in first.orders.values()) < len(eligible):
-                # The start could not place every job: "every job required" then has no feasible plan the
-                # search can reach, and it would end without one (the greedy fallback). Serve as many jobs as
-                # fit, then the least travel: each job gets the same prize, more than the travel of the whole
-                # plan (prizes_for with scale n + 1), so leaving one out never pays.
-                search_problem = replace(problem, objective="default", jobs=tuple(
-                    job if job.pinned is not None else replace(job, value=1.0, priority=0.0)
-                    for job in problem.jobs))
-                prize_scale = len(eligible) + 1.0
-                notes.append(f"min_travel: the start placed {sum(len(o) for o in first.orders.values())} of "
-                             f"{len(eligible)} jobs; searching for the most jobs that fit, then the least travel")
-                if start_arg == "auto" and len(eligible) * len(problem.technicians) <= VROOM_START_MAX_SIZE:
-                    # VROOM's plan serves as many as fit far better than greedy insertion on such a day.
-                    spent = time.perf_counter() - t0
-                    vroom_first, how = construct(search_problem, table, eligible, min(
-                        time_limit_seconds * (SHORT_CONSTRUCT_SHARE if short else CONSTRUCT_SHARE),
-                        time_limit_seconds - pool_seconds - spent))
-                    if sum(map(len, vroom_first.orders.values())) > sum(map(len, first.orders.values())):
-                        first = vroom_first
-                        notes.append(f"start: {how} plan serving {sum(map(len, first.orders.values()))} jobs")
-            search_seconds = max(time_limit_seconds - pool_seconds - (time.perf_counter() - t0), 0.05)
-            orders, hit_limit, more = _search(search_problem, table, eligible, search_seconds, pool_seconds,
-                                              seed, start=first, cbc_executable=cbc_executable,
-                                              prize_scale=prize_scale)
+            placed = sum(len(o) for o in first.orders.values())
+            planned: dict[int, list[int]] | None = None
+            if problem.objective == "min_travel" and placed < len(eligible):
+                # The start could not place every job. Either a plan with every job exists (the search often
+                # finds it from its own random start) or none does, and "every job required" would end without a
+                # plan (the greedy fallback). Half the time for the first; if it finds none, the rest serves as
+                # many jobs as fit, then the least travel: each job gets the same prize, more than the travel
+                # of the whole plan (prizes_for with scale n + 1), so leaving one out never pays.
+                half = max((time_limit_seconds - pool_seconds - (time.perf_counter() - t0)) / 2, 0.05)
+                try:
+                    planned, hit_limit, more = _search(problem, table, eligible, half, 0.0, seed, start=first,
+                                                      cbc_executable=cbc_executable)
+                except SolverError:
+                    notes.append(f"min_travel: no plan serves all {len(eligible)} jobs (the start placed "
+                                 f"{placed}); searching for the most jobs that fit, then the least travel")
+                    search_problem = replace(problem, objective="default", jobs=tuple(
+                        job if job.pinned is not None else replace(job, value=1.0, priority=0.0)
+                        for job in problem.jobs))
+                    if len(eligible) * len(problem.technicians) <= VROOM_START_MAX_SIZE:
+                        # VROOM's plan (its priorities equal too) serves many more of such a day's jobs than
+                        # greedy insertion: it becomes the start when it does.
+                        spent = time.perf_counter() - t0
+                        alt, how = construct(search_problem, table, eligible, min(
+                            time_limit_seconds * (SHORT_CONSTRUCT_SHARE if short else CONSTRUCT_SHARE),
+                            (time_limit_seconds - pool_seconds - spent) / 2))
+                        if sum(map(len, alt.orders.values())) > placed:
+                            first = alt
+                            notes.append(f"start: {how} plan serving {sum(map(len, alt.orders.values()))} jobs")
+                    left = max(time_limit_seconds - pool_seconds - (time.perf_counter() - t0), 0.05)
+                    planned, hit_limit, more = _search(search_problem, table, eligible, left, pool_seconds, seed,
+                                                      start=first, cbc_executable=cbc_executable,
+                                                      prize_scale=len(eligible) + 1.0)
+            if planned is None:
+                search_seconds = max(time_limit_seconds - pool_seconds - (time.perf_counter() - t0), 0.05)
+                planned, hit_limit, more = _search(problem, table, eligible, search_seconds, pool_seconds, seed,
+                                                  start=first, cbc_executable=cbc_executable)
+            orders = planned
             notes += more
             status = "time_limit" if hit_limit else "solved"
         plan, dropped = repair_orders(problem, table, orders)

@@ -85,7 +85,7 @@ def test_min_travel_still_serves_every_job_when_they_all_fit():
     jobs = [job(f"j{i}", (10 * i, 5), duration=10) for i in range(10)]
     answer = run(techs, jobs, objective="min_travel")
     assert served(answer) == {f"j{i}" for i in range(10)}
-    assert not any("min_travel: the start placed" in n for n in answer.notes)
+    assert not any(n.startswith("min_travel:") for n in answer.notes)
 
 
 def test_prizes_outweigh_any_detour_and_follow_the_weights():
