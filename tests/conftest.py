@@ -9,6 +9,11 @@ import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# The test harness's Prefect server runs on SQLite as `make serve` and the demo run theirs: with the plugin that
+# begins its write transactions IMMEDIATE (flows/prefect_sqlite.py); without it, concurrent flow runs sleep
+# seconds on its 503s.
+os.environ.setdefault("PREFECT_PLUGINS_ENABLED", "true")
+os.environ.setdefault("PREFECT_PLUGINS_ALLOW", "truckroll-sqlite")
 # The factories' calendar is in 2030 (tests/factories.py): plan that far ahead. The horizon itself is tested
 # with an explicit one (tests/service/test_operations.py).
 os.environ.setdefault("TRUCKROLL_PLANNING_HORIZON_DAYS", "36500")
