@@ -181,35 +181,22 @@ def plan_answer(problem: Any, orders: dict[int, list[int]], runtime: float, stat
     Every job not served is unassigned: with the screening's reason when no technician can do it alone
     (``engine.routing.solver.job_refusal``), else ``reasons[j]`` or ``left_out``."""
     from engine.routing.check import schedule_route
-    from engine.routing.problem import Answer, Unassigned, available_minutes, normalise, travel_table
-    from engine.routing.solver import job_refusal, technician_kinds
+    from engine.routing.greedy import Plan
+    from engine.routing.problem import Unassigned, normalise, travel_table
+    from engine.routing.solver import answer_from_plan, job_refusal, technician_kinds
 
     problem = normalise(problem)
     table = travel_table(problem)
-    routes, broken = [], 0
-    for t, order in sorted(orders.items()):
-        if not order:
-            continue
-        route = schedule_route(problem, table, t, order)
-        if isinstance(route, str):
-            broken += 1
-            continue
-        routes.append(route)
-    served = {s.job for r in routes for s in r.stops}
-    util = {}
-    for tech in problem.technicians:
-        length = available_minutes(problem, tech)
-        r = next((x for x in routes if x.technician == tech.id), None)
-        util[tech.id] = r.work_minutes / length if r is not None and length > 0 else 0.0
+    given = {t: order for t, order in orders.items() if order}
+    kept = {t: order for t, order in given.items() if not isinstance(schedule_route(problem, table, t, order), str)}
+    broken = len(given) - len(kept)
+    plan = Plan(problem, table, kept)
+    served = {j for order in kept.values() for j in order}
     kinds = technician_kinds(problem)
-    unassigned = tuple(
-        Unassigned(j.id, job_refusal(problem, table, k, kinds) or (reasons or {}).get(k, left_out))
-        for k, j in enumerate(problem.jobs) if j.id not in served)
-    return Answer(status=status, objective=problem.objective, routes=tuple(routes), unassigned=unassigned,
-                  travel_minutes=sum(r.travel_minutes for r in routes), distance=sum(r.distance for r in routes),
-                  value_served=sum(j.value for j in problem.jobs if j.id in served), utilisation=util,
-                  runtime_seconds=runtime, notes=(f"{broken} routes broke the rules and were dropped",) if broken
-                  else ())
+    unassigned = [Unassigned(j.id, job_refusal(problem, table, k, kinds) or (reasons or {}).get(k, left_out))
+                  for k, j in enumerate(problem.jobs) if k not in served]
+    return answer_from_plan(problem, plan, unassigned, status, runtime,
+                            [f"{broken} routes broke the rules and were dropped"] if broken else [])
 
 
 def capped_orders(problem: Any, orders: dict[int, list[int]]) -> dict[int, list[int]]:

@@ -621,9 +621,8 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
             spent = time.perf_counter() - t0
             first, how = construct(problem, table, eligible, min(time_limit_seconds * share,
                                                                  time_limit_seconds - pool_seconds - spent))
-            notes.append(f"start: {how} plan serving {sum(len(o) for o in first.orders.values())} jobs "
-                         f"after {time.perf_counter() - t0:.2f} s")
             placed = sum(len(o) for o in first.orders.values())
+            notes.append(f"start: {how} plan serving {placed} jobs after {time.perf_counter() - t0:.2f} s")
             planned: dict[int, list[int]] | None = None
             if problem.objective == "min_travel" and placed < len(eligible):
                 # The start could not place every job. Either a plan with every job exists (the search often
@@ -648,9 +647,10 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
                         alt, how = construct(search_problem, table, eligible, min(
                             time_limit_seconds * (SHORT_CONSTRUCT_SHARE if short else CONSTRUCT_SHARE),
                             (time_limit_seconds - pool_seconds - spent) / 2))
-                        if sum(map(len, alt.orders.values())) > placed:
+                        alt_placed = sum(len(o) for o in alt.orders.values())
+                        if alt_placed > placed:
                             first = alt
-                            notes.append(f"start: {how} plan serving {sum(map(len, alt.orders.values()))} jobs")
+                            notes.append(f"start: {how} plan serving {alt_placed} jobs")
                     left = max(time_limit_seconds - pool_seconds - (time.perf_counter() - t0), 0.05)
                     planned, hit_limit, more = _search(search_problem, table, eligible, left, pool_seconds, seed,
                                                       start=first, cbc_executable=cbc_executable,
@@ -683,11 +683,12 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
                       if problem.objective == "min_travel" else
                       "left out: there is not room for every job and the others are worth more or save travel")
             unassigned.append(Unassigned(problem.jobs[j].id, reason))
-    return _answer(problem, plan, unassigned, status, time.perf_counter() - t0, notes)
+    return answer_from_plan(problem, plan, unassigned, status, time.perf_counter() - t0, notes)
 
 
-def _answer(problem: Problem, plan: Plan, unassigned: list[Unassigned], status: str, runtime: float,
-            notes: list[str]) -> Answer:
+def answer_from_plan(problem: Problem, plan: Plan, unassigned: Sequence[Unassigned], status: str, runtime: float,
+                     notes: Sequence[str]) -> Answer:
+    """The answer of a plan: its non-empty routes, the unassigned jobs in job order, totals and utilisation."""
     routes: list[Route] = [plan.routes[t] for t in sorted(plan.routes) if plan.orders[t]]
     utilisation = {}
     for t, tech in enumerate(problem.technicians):
