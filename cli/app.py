@@ -57,19 +57,24 @@ def cli_command() -> str:
 PREFECT_SERVER_ENV = Path(__file__).resolve().parents[1] / "scripts" / "prefect-server.env"
 
 
-def prefect_server_defaults(path: Path = PREFECT_SERVER_ENV) -> dict[str, str]:
-    """Set the Prefect server and client settings of ``scripts/prefect-server.env`` (the ones ``make serve``
-    exports: client retries, lock waits, the batched task-run recorder and event persister) in this process's
-    environment, each unless already set, before Prefect is imported: the temporary Prefect server a command
-    starts when no ``PREFECT_API_URL`` is set inherits them. Returns what was set."""
-    import os
-
-    applied: dict[str, str] = {}
+def prefect_server_settings(path: Path = PREFECT_SERVER_ENV) -> dict[str, str]:
+    """The Prefect server and client settings of ``scripts/prefect-server.env`` (the ones ``make serve`` exports:
+    client retries, lock waits, the batched task-run recorder and event persister, the SQLite plugin)."""
+    settings: dict[str, str] = {}
     for line in path.read_text().splitlines():
         line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, _, value = line.partition("=")
-        if name not in os.environ:
-            os.environ[name] = applied[name] = value
+        if line and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            settings[name] = value
+    return settings
+
+
+def prefect_server_defaults(path: Path = PREFECT_SERVER_ENV) -> dict[str, str]:
+    """Set :func:`prefect_server_settings` in this process's environment, each unless already set, before Prefect
+    is imported: the temporary Prefect server a command starts when no ``PREFECT_API_URL`` is set inherits them.
+    Returns what was set."""
+    import os
+
+    applied = {name: value for name, value in prefect_server_settings(path).items() if name not in os.environ}
+    os.environ.update(applied)
     return applied

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cli.app import PREFECT_SERVER_ENV
+from cli.app import prefect_server_settings
 
 PROBE = """
 import asyncio, sqlite3, sys
@@ -39,11 +39,7 @@ asyncio.run(main(sys.argv[1]))
 def server_env() -> dict[str, str]:
     """This process's environment plus scripts/prefect-server.env, as `make serve` and `truckroll demo` set it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_PLUGINS_")}
-    for line in PREFECT_SERVER_ENV.read_text().splitlines():
-        name, sep, value = line.strip().partition("=")
-        if sep and not name.startswith("#"):
-            env.setdefault(name, value)
-    return env
+    return prefect_server_settings() | env
 
 
 def probe(tmp_path: Path, env: dict[str, str]) -> str:
