@@ -57,10 +57,12 @@ BALANCE_TRAVEL_BUDGET = 0.01  # workload balancing may add at most 1% to total t
 POOL_SHARE = 0.15  # share of the time limit kept for the set-partitioning step
 MAX_POOL_ROUTES = 3000
 CONSTRUCT_SHARE = 0.3  # share of the time limit VROOM may take to build the starting plan ...
-SHORT_CONSTRUCT_SHARE = 0.6  # ... and under SHORT_BUDGET, where VROOM's plan is most of what can be had
+SHORT_CONSTRUCT_SHARE = 0.8  # ... and under SHORT_BUDGET, where VROOM's plan is most of what can be had
 # The VROOM start pays on days of ~25 technicians; at 100 technicians x 450 jobs its constructions take the
 # whole budget and the search starting from greedy insertion ends better (docs/benchmarks.md).
 VROOM_START_MAX_SIZE = 20_000  # jobs x technicians
+VROOM_LEVEL1_SECONDS = 1.6e-5  # seconds x jobs^-2 of VROOM's exploration level 1 (vroom_exploration)
+VROOM_LEVEL_OVERRUN = 6.0
 SHORT_BUDGET = 4.0  # seconds; below it the set-partitioning step is skipped (its pool is too thin to pay)
 
 
@@ -451,6 +453,21 @@ def initial_solution(model: _Model, plan: Plan) -> object | None:
     return None
 
 
+def vroom_exploration(n_jobs: int, seconds: float) -> int:
+    """VROOM's exploration level (1-5) for ``n_jobs`` jobs within ``seconds``.
+
+    Each level about doubles VROOM's work: level 1 takes about ``VROOM_LEVEL1_SECONDS x n_jobs**2`` on this
+    machine (0.06 s at 55 jobs, 0.17 s at 106, 0.86 s at 242, 3.6 s at 449). VROOM honours its timeout, and a
+    level cut short still ends well when its full run would take up to ``VROOM_LEVEL_OVERRUN`` times the time
+    given; beyond that a lower level finishing its search is better (docs/benchmarks.md, "The VROOM start").
+    """
+    level1 = VROOM_LEVEL1_SECONDS * n_jobs ** 2
+    level = 1
+    while level < 5 and level1 * 2 ** level <= VROOM_LEVEL_OVERRUN * seconds:
+        level += 1
+    return level
+
+
 def construct(problem: Problem, table: TravelTable, jobs: Sequence[int], seconds: float) -> tuple[Plan, str]:
     """The starting plan: VROOM's (when pyvroom is installed) made to keep every rule, else greedy insertion.
 
@@ -462,11 +479,7 @@ def construct(problem: Problem, table: TravelTable, jobs: Sequence[int], seconds
 
     if seconds > 0 and vroom_available() and jobs:
         try:
-            # VROOM's timeout bounds its search, not its set-up and its constructions (several per exploration
-            # level: seconds each at 100 technicians on a busy machine): ask for 70% of the share, and explore
-            # less on short shares.
-            exploration = 1 if seconds < 1.5 else 3 if seconds < 4 else 5
-            orders = run_vroom(problem, 0.7 * seconds, exploration=exploration, only=jobs)
+            orders = run_vroom(problem, seconds, exploration=vroom_exploration(len(jobs), seconds), only=jobs)
             plan, dropped = repair_orders(problem, table, orders)
             served = {j for o in plan.orders.values() for j in o}
             greedy_plan(problem, table, [j for j in jobs if j not in served], plan)
@@ -593,7 +606,7 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
         raise ValueError(f"start must be 'auto', 'vroom' or 'greedy' (got {start!r})")
     if start == "auto":
         size = len(problem.jobs) * len(problem.technicians)
-        start = "vroom" if problem.objective == "default" and size <= VROOM_START_MAX_SIZE else "greedy"
+        start = "vroom" if size <= VROOM_START_MAX_SIZE else "greedy"
     t0 = time.perf_counter()
     if recombine_routes and time_limit_seconds >= SHORT_BUDGET:
         # Importing Pyomo takes most of a second: done first, inside the budget, so the split below is right.
@@ -634,6 +647,10 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
                 try:
                     planned, hit_limit, more = _search(problem, table, eligible, half, 0.0, seed, start=first,
                                                       cbc_executable=cbc_executable)
+                    # Found: the other half goes on from that plan.
+                    first = repair_orders(problem, table, planned)[0]
+                    notes += more
+                    planned = None
                 except SolverError:
                     notes.append(f"min_travel: no plan serves all {len(eligible)} jobs (the start placed "
                                  f"{placed}); searching for the most jobs that fit, then the least travel")
