@@ -5,7 +5,7 @@
    that cannot be kept is a ``ValueError`` naming it, never a silent drop.
 1. Screening: jobs no technician may do (skills, the allowed technicians, van capacity, windows outside every
    reachable shift) are set aside as unassigned with that reason.
-2. Start: VROOM's plan (pyvroom, within 30% of the budget, 60% under 4 s) made to keep every rule in double
+2. Start: VROOM's plan (pyvroom, within 30% of the budget, 80% under 4 s) made to keep every rule in double
    precision, completed by greedy insertion; greedy insertion alone without pyvroom. It is feasible, so the
    search always holds a feasible plan (the empty plan is feasible too under the default objective).
 3. Search: PyVRP on integer data (minutes x ``SCALE``; travel and service durations rounded *up*, windows
@@ -581,10 +581,9 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
         Run the Pyomo/CBC set-partitioning step over the pooled routes (on by default).
     start:
         The search's starting plan: ``"vroom"`` (VROOM's plan made to keep every rule, within 30% of the
-        budget, 60% under 4 s; greedy when pyvroom is missing), ``"greedy"`` (greedy insertion only), or
-        ``"auto"``: VROOM under the default objective up to ``VROOM_START_MAX_SIZE`` jobs x technicians,
-        else greedy (on the Solomon set the VROOM start bought nothing: +2.28% against +2.16% average gap on
-        12 instances in one run; at 100 technicians and 450 jobs it took the budget, see docs/benchmarks.md).
+        budget, 80% under 4 s; greedy when pyvroom is missing), ``"greedy"`` (greedy insertion only), or
+        ``"auto"``: VROOM up to ``VROOM_START_MAX_SIZE`` jobs x technicians, else greedy (at 100 technicians
+        and 450 jobs VROOM's constructions take the budget, see docs/benchmarks.md).
     cbc_executable:
         The CBC binary of the set-partitioning step (the ``cbc_executable`` setting, passed by the caller).
 
@@ -654,22 +653,11 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
                 except SolverError:
                     notes.append(f"min_travel: no plan serves all {len(eligible)} jobs (the start placed "
                                  f"{placed}); searching for the most jobs that fit, then the least travel")
-                    search_problem = replace(problem, objective="default", jobs=tuple(
+                    equal = replace(problem, objective="default", jobs=tuple(
                         job if job.pinned is not None else replace(job, value=1.0, priority=0.0)
                         for job in problem.jobs))
-                    if len(eligible) * len(problem.technicians) <= VROOM_START_MAX_SIZE:
-                        # VROOM's plan (its priorities equal too) serves many more of such a day's jobs than
-                        # greedy insertion: it becomes the start when it does.
-                        spent = time.perf_counter() - t0
-                        alt, how = construct(search_problem, table, eligible, min(
-                            time_limit_seconds * (SHORT_CONSTRUCT_SHARE if short else CONSTRUCT_SHARE),
-                            (time_limit_seconds - pool_seconds - spent) / 2))
-                        alt_placed = sum(len(o) for o in alt.orders.values())
-                        if alt_placed > placed:
-                            first = alt
-                            notes.append(f"start: {how} plan serving {alt_placed} jobs")
                     left = max(time_limit_seconds - pool_seconds - (time.perf_counter() - t0), 0.05)
-                    planned, hit_limit, more = _search(search_problem, table, eligible, left, pool_seconds, seed,
+                    planned, hit_limit, more = _search(equal, table, eligible, left, pool_seconds, seed,
                                                       start=first, cbc_executable=cbc_executable,
                                                       prize_scale=len(eligible) + 1.0)
             if planned is None:

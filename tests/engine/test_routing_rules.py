@@ -279,3 +279,20 @@ def test_scenario_generator_is_deterministic_and_realistic(tmp_path):
     assert problem_from_json(day).technicians
     bad = CliRunner().invoke(app, ["scenario", "generate", "--technicians", "0"])
     assert bad.exit_code != 0 and "--technicians must be between 1 and 5000" in bad.output
+
+
+def test_vroom_explores_as_deeply_as_the_time_allows():
+    """Level 1 takes about 1.6e-5 x jobs^2 seconds and each level doubles it; a level may overrun its time by
+    6x (VROOM honours its timeout): 55 jobs get level 5 at 0.3 s, 242 jobs level 2 at 0.6 s and level 5 only
+    from 2.5 s, 449 jobs level 1 at 0.6 s; more time never lowers the level, more jobs never raise it."""
+    from engine.routing.solver import vroom_exploration
+
+    assert vroom_exploration(55, 0.3) == 5
+    assert vroom_exploration(242, 0.6) == 2
+    assert vroom_exploration(242, 2.4) == 4 and vroom_exploration(242, 2.6) == 5
+    assert vroom_exploration(449, 0.6) == 1
+    for n in (10, 100, 300, 1000):
+        levels = [vroom_exploration(n, s) for s in (0.1, 0.5, 1, 2, 5, 20)]
+        assert levels == sorted(levels) and set(levels) <= {1, 2, 3, 4, 5}
+    assert [vroom_exploration(n, 1.0) for n in (50, 200, 800)] == sorted(
+        [vroom_exploration(n, 1.0) for n in (50, 200, 800)], reverse=True)
