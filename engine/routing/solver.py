@@ -63,6 +63,7 @@ SHORT_CONSTRUCT_SHARE = 0.8  # ... and under SHORT_BUDGET, where VROOM's plan is
 VROOM_START_MAX_SIZE = 20_000  # jobs x technicians
 VROOM_LEVEL1_SECONDS = 1.6e-5  # seconds x jobs^-2 of VROOM's exploration level 1 (vroom_exploration)
 VROOM_LEVEL_OVERRUN = 6.0
+MIN_TRAVEL_ALL_JOBS_SECONDS = 0.25  # least time worth a min_travel search for a plan with every job
 SHORT_BUDGET = 4.0  # seconds; below it the set-partitioning step is skipped (its pool is too thin to pay)
 
 
@@ -642,17 +643,20 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
                 # plan (the greedy fallback). Half the time for the first; if it finds none, the rest serves as
                 # many jobs as fit, then the least travel: each job gets the same prize, more than the travel
                 # of the whole plan (prizes_for with scale n + 1), so leaving one out never pays.
-                half = max((time_limit_seconds - pool_seconds - (time.perf_counter() - t0)) / 2, 0.05)
+                half = (time_limit_seconds - pool_seconds - (time.perf_counter() - t0)) / 2
                 try:
+                    if half < MIN_TRAVEL_ALL_JOBS_SECONDS:
+                        # No time for both searches (each builds its model): the start's jobs, better placed.
+                        raise SolverError("no time to look for a plan with every job")
                     planned, hit_limit, more = _search(problem, table, eligible, half, 0.0, seed, start=first,
                                                       cbc_executable=cbc_executable)
                     # Found: the other half goes on from that plan.
                     first = repair_orders(problem, table, planned)[0]
                     notes += more
                     planned = None
-                except SolverError:
-                    notes.append(f"min_travel: no plan serves all {len(eligible)} jobs (the start placed "
-                                 f"{placed}); searching for the most jobs that fit, then the least travel")
+                except SolverError as exc:
+                    notes.append(f"min_travel: {exc} (the start placed {placed} of {len(eligible)}); searching "
+                                 f"for the most jobs that fit, then the least travel")
                     equal = replace(problem, objective="default", jobs=tuple(
                         job if job.pinned is not None else replace(job, value=1.0, priority=0.0)
                         for job in problem.jobs))
