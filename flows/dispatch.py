@@ -17,6 +17,7 @@ from prefect.utilities.annotations import quote
 
 from models import RequestStatus
 from tasks.dispatch import (
+    TimeTaken,
     analyse_job_requirements,
     calculate_optimal_assignment,
     check_capacity_threshold,
@@ -256,13 +257,13 @@ def _decide_and_commit(rid: int, logger: Any) -> dict[str, Any] | State:
             return Completed(name="Escalated", message=f"Escalated to manual review: {reason}",
                              data={"request_id": rid, "status": "escalated", "escalation_id": esc_id,
                                    "reason": reason})
-        try:
-            result = update_schedule_and_notify(as_is(decision), job)
+        committed = update_schedule_and_notify(as_is(decision), job)
+        if not isinstance(committed, TimeTaken):
+            result = committed
             break
-        except commit.ScheduleConflict as exc:
-            logger.info("attempt %s: %s; deciding again", attempt, exc)
-            if attempt == MAX_DECISION_ATTEMPTS:
-                raise
+        logger.info("attempt %s: %s; deciding again", attempt, committed.reason)
+        if attempt == MAX_DECISION_ATTEMPTS:
+            raise commit.ScheduleConflict(committed.reason)
     confirmation_id = generate_assignment_confirmation(result)
     deliver_quietly(notification_ids=result.notification_ids)
     day = result.start.astimezone(tz).date()

@@ -183,12 +183,23 @@ def _decision_notes(decision: Decision) -> list[str]:
     return notes
 
 
+@dataclass(frozen=True)
+class TimeTaken:
+    """Another dispatch took the chosen technician's time first (``commit.ScheduleConflict``): nothing was
+    written, and the flow decides again. Expected when requests arrive together, so not a failed task run."""
+
+    reason: str
+
+
 @task(name="Update schedule and notify", **DB_RETRIES)
-def update_schedule_and_notify(decision: Decision, job: JobRequirements) -> CommittedAssignment:
+def update_schedule_and_notify(decision: Decision, job: JobRequirements) -> CommittedAssignment | TimeTaken:
     """Block the time in the route, move later stops' ETAs, queue the customer, technician and dispatch messages."""
     settings = get_settings()
-    result, escalated = displacement.commit_and_redispatch(decision, job, travel=get_travel_provider(settings),
-                                                           settings=settings)
+    try:
+        result, escalated = displacement.commit_and_redispatch(decision, job, travel=get_travel_provider(settings),
+                                                               settings=settings)
+    except commit.ScheduleConflict as exc:
+        return TimeTaken(str(exc))
     for o in escalated:
         emit_escalated(o["request_id"], o["escalation_id"], o["reason"], o["priority"])
     return result

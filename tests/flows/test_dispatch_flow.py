@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlmodel import select
 
@@ -113,3 +115,47 @@ def test_second_request_goes_around_the_first(db):
     assert b.scheduled_start >= a.scheduled_end
     assert (b.scheduled_start - a.scheduled_end).total_seconds() / 60 >= b.travel_minutes - 0.01
     assert b.travel_minutes > 0
+
+
+def test_time_taken_meanwhile_is_decided_again_and_no_task_run_fails(db, monkeypatch):
+    """Requests arriving together: the chosen time is taken by another dispatch before this one writes
+    (``commit.ScheduleConflict``). The run decides again and assigns, and no task run ends Failed: under load
+    this is expected, and a red task run in the Prefect UI would send an operator looking for a fault."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import TaskRunSort
+
+    from truckroll.dispatch import commit, displacement
+
+    tech_id = _seed_one_plumber()
+    real = displacement.commit_and_redispatch
+    calls: list[int] = []
+
+    def taken_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise commit.ScheduleConflict(f"technician {tech_id} can no longer take request 1: no room")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(displacement, "commit_and_redispatch", taken_once)
+    state = dispatch_service_request(payload=request_payload(), return_state=True)
+    assert state.is_completed() and state.name == "Completed"
+    assert state.result()["status"] == "assigned" and state.result()["technician_id"] == tech_id
+    assert len(calls) == 2
+    # Task run states reach the API as events, a moment after the run: wait for the last step's.
+    deadline = time.monotonic() + 30
+    with get_client(sync_client=True) as client:
+        while True:
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])), limit=100,
+                sort=TaskRunSort.EXPECTED_START_TIME_ASC)
+            done = all(r.state is not None and r.state.is_final() for r in runs)
+            if (done and any(r.name.startswith("Generate assignment confirmation") for r in runs)
+                    or time.monotonic() > deadline):
+                break
+            time.sleep(0.2)
+    commits = [r for r in runs if r.name.startswith("Update schedule and notify")]
+    assert len(commits) == 2
+    assert all(r.state is not None and r.state.is_completed() for r in runs), [(r.name, r.state) for r in runs]
+    with session_scope() as s:
+        assert len(s.exec(select(Assignment)).all()) == 1
