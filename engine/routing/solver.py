@@ -5,7 +5,7 @@
    that cannot be kept is a ``ValueError`` naming it, never a silent drop.
 1. Screening: jobs no technician may do (skills, the allowed technicians, van capacity, windows outside every
    reachable shift) are set aside as unassigned with that reason.
-2. Start: VROOM's plan (pyvroom, within 30% of the budget, 80% under 4 s) made to keep every rule in double
+2. Start: VROOM's plan (pyvroom, within 30-60% of the budget, 80% under 4 s) made to keep every rule in double
    precision, completed by greedy insertion; greedy insertion alone without pyvroom. It is feasible, so the
    search always holds a feasible plan (the empty plan is feasible too under the default objective).
 3. Search: PyVRP on integer data (minutes x ``SCALE``; travel and service durations rounded *up*, windows
@@ -57,12 +57,13 @@ BALANCE_TRAVEL_BUDGET = 0.01  # workload balancing may add at most 1% to total t
 POOL_SHARE = 0.15  # share of the time limit kept for the set-partitioning step
 MAX_POOL_ROUTES = 3000
 CONSTRUCT_SHARE = 0.3  # share of the time limit VROOM may take to build the starting plan ...
-SHORT_CONSTRUCT_SHARE = 0.8  # ... and under SHORT_BUDGET, where VROOM's plan is most of what can be had
-# The VROOM start pays on days of ~25 technicians; at 100 technicians x 450 jobs its constructions take the
-# whole budget and the search starting from greedy insertion ends better (docs/benchmarks.md).
-VROOM_START_MAX_SIZE = 20_000  # jobs x technicians
+SHORT_CONSTRUCT_SHARE = 0.8  # ... under SHORT_BUDGET, where VROOM's plan is most of what can be had ...
+LARGE_CONSTRUCT_SHARE = 0.6  # ... and at most, from SHORT_BUDGET, so that VROOM's level 1 can finish
 VROOM_LEVEL1_SECONDS = 1.6e-5  # seconds x jobs^-2 of VROOM's exploration level 1 (vroom_exploration)
 VROOM_LEVEL_OVERRUN = 6.0
+# The VROOM start is used when its level 1 would take at most this many times its share: beyond it VROOM's
+# constructions overrun the budget (at 100 technicians x 450 jobs and 1 s: 1.7 s) and greedy insertion starts.
+VROOM_START_OVERRUN = 3.0
 MIN_TRAVEL_ALL_JOBS_SECONDS = 0.25  # least time worth a min_travel search for a plan with every job
 SHORT_BUDGET = 4.0  # seconds; below it the set-partitioning step is skipped (its pool is too thin to pay)
 
@@ -469,6 +470,16 @@ def vroom_exploration(n_jobs: int, seconds: float) -> int:
     return level
 
 
+def construct_seconds(n_jobs: int, time_limit_seconds: float) -> float:
+    """The time the VROOM start may take: 80% of the budget under ``SHORT_BUDGET``; from it 30%, or enough for
+    VROOM's level 1 (about ``VROOM_LEVEL1_SECONDS x n_jobs**2``) up to 60% on large days, where PyVRP's search
+    does a few hundred iterations a second and VROOM's plan is worth more than search time (docs/benchmarks.md)."""
+    if time_limit_seconds < SHORT_BUDGET:
+        return time_limit_seconds * SHORT_CONSTRUCT_SHARE
+    return max(time_limit_seconds * CONSTRUCT_SHARE,
+               min(VROOM_LEVEL1_SECONDS * n_jobs ** 2, time_limit_seconds * LARGE_CONSTRUCT_SHARE))
+
+
 def construct(problem: Problem, table: TravelTable, jobs: Sequence[int], seconds: float) -> tuple[Plan, str]:
     """The starting plan: VROOM's (when pyvroom is installed) made to keep every rule, else greedy insertion.
 
@@ -581,10 +592,11 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
     recombine_routes:
         Run the Pyomo/CBC set-partitioning step over the pooled routes (on by default).
     start:
-        The search's starting plan: ``"vroom"`` (VROOM's plan made to keep every rule, within 30% of the
-        budget, 80% under 4 s; greedy when pyvroom is missing), ``"greedy"`` (greedy insertion only), or
-        ``"auto"``: VROOM up to ``VROOM_START_MAX_SIZE`` jobs x technicians, else greedy (at 100 technicians
-        and 450 jobs VROOM's constructions take the budget, see docs/benchmarks.md).
+        The search's starting plan: ``"vroom"`` (VROOM's plan made to keep every rule, within
+        :func:`construct_seconds`; greedy when pyvroom is missing), ``"greedy"`` (greedy insertion only), or
+        ``"auto"``: VROOM when its level 1 would take at most ``VROOM_START_OVERRUN`` times its share
+        (:func:`construct_seconds`), else greedy (at 100 technicians, 450 jobs and 1 s VROOM's constructions
+        overrun the budget; see docs/benchmarks.md).
     cbc_executable:
         The CBC binary of the set-partitioning step (the ``cbc_executable`` setting, passed by the caller).
 
@@ -605,8 +617,9 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
     if start not in ("auto", "vroom", "greedy"):
         raise ValueError(f"start must be 'auto', 'vroom' or 'greedy' (got {start!r})")
     if start == "auto":
-        size = len(problem.jobs) * len(problem.technicians)
-        start = "vroom" if size <= VROOM_START_MAX_SIZE else "greedy"
+        level1 = VROOM_LEVEL1_SECONDS * len(problem.jobs) ** 2
+        start = ("vroom" if level1 <= VROOM_START_OVERRUN * construct_seconds(len(problem.jobs), time_limit_seconds)
+                 else "greedy")
     t0 = time.perf_counter()
     if recombine_routes and time_limit_seconds >= SHORT_BUDGET:
         # Importing Pyomo takes most of a second: done first, inside the budget, so the split below is right.
@@ -630,10 +643,9 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
         else:
             # The starting plan (VROOM's or greedy insertion's) is feasible, so the search always holds a
             # feasible plan, and good, which matters when the budget is a second or two.
-            share = 0.0 if start != "vroom" else SHORT_CONSTRUCT_SHARE if short else CONSTRUCT_SHARE
+            share = 0.0 if start != "vroom" else construct_seconds(len(eligible), time_limit_seconds)
             spent = time.perf_counter() - t0
-            first, how = construct(problem, table, eligible, min(time_limit_seconds * share,
-                                                                 time_limit_seconds - pool_seconds - spent))
+            first, how = construct(problem, table, eligible, min(share, time_limit_seconds - pool_seconds - spent))
             placed = sum(len(o) for o in first.orders.values())
             notes.append(f"start: {how} plan serving {placed} jobs after {time.perf_counter() - t0:.2f} s")
             planned: dict[int, list[int]] | None = None

@@ -296,3 +296,21 @@ def test_vroom_explores_as_deeply_as_the_time_allows():
         assert levels == sorted(levels) and set(levels) <= {1, 2, 3, 4, 5}
     assert [vroom_exploration(n, 1.0) for n in (50, 200, 800)] == sorted(
         [vroom_exploration(n, 1.0) for n in (50, 200, 800)], reverse=True)
+
+
+def test_vroom_start_time_grows_with_the_day_and_large_short_days_start_greedy():
+    """VROOM's share: 80% under 4 s; from 4 s 30%, or VROOM's level 1 (1.6e-5 x jobs^2 s) up to 60%. 'auto'
+    starts from VROOM when level 1 would take at most 3x that share: 450 jobs at 1 s (level 1 3.2 s, share
+    0.8 s) start greedy, at 2 s from VROOM."""
+    from engine.routing.solver import construct_seconds
+
+    assert construct_seconds(100, 1.0) == pytest.approx(0.8)
+    assert construct_seconds(100, 5.0) == pytest.approx(1.5)  # level 1: 0.16 s, under 30%
+    assert construct_seconds(400, 5.0) == pytest.approx(2.56)  # level 1: 2.56 s
+    assert construct_seconds(1000, 5.0) == pytest.approx(3.0)  # 60% at most
+    techs = [tech(f"T{k}", (k, 0)) for k in range(2)]
+    many = [job(f"j{i}", (i % 50, i // 50), windows=[(0, 600)]) for i in range(450)]
+    problem = problem_from_json({"objective": "default", "travel": {"metric": "euclidean"}, "technicians": techs,
+                                 "jobs": many})
+    assert solve(problem, time_limit_seconds=1.0).notes[0].startswith("start: greedy plan")
+    assert solve(problem, time_limit_seconds=2.0).notes[0].startswith("start: VROOM plan")
