@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.day import bench_rows, route_overlap
+from bench.day import against_offline, bench_rows, route_overlap
 
 
 def test_route_overlap_counts_stops_inside_another_technicians_hull():
@@ -59,3 +59,14 @@ def test_reoptimise_keeps_the_value_served_and_the_cap():
     assert not after.notes  # no route was dropped by the scheduler
     assert after.value_served >= before.value_served - 1e-6
     assert after.routes and max(after.utilisation.values()) <= UTILISATION_TARGET + 0.01
+
+
+def test_against_offline_names_requests_escalated_that_the_offline_plan_serves():
+    """Same count served and less travel, but one request the offline plan serves is escalated: not met."""
+    offline = {"served": 3, "served_ids": ["a", "b", "c"], "travel_per_job": 10.0, "revenue": 300.0}
+    swapped = {"served": 3, "served_ids": ["a", "b", "d"], "travel_per_job": 9.0, "revenue": 300.0}
+    same = {**swapped, "served_ids": ["a", "b", "c"]}
+    verdict = against_offline("x", swapped, offline)
+    assert verdict["escalated_beyond_offline"] == 1 and "1 escalated that the offline plan serves" in verdict["error"]
+    assert "NOT met" in verdict["error"]
+    assert against_offline("x", same, offline)["error"].split(": ")[1].startswith("met")
