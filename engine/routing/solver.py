@@ -59,7 +59,7 @@ MAX_POOL_ROUTES = 3000
 CONSTRUCT_SHARE = 0.3  # share of the time limit VROOM may take to build the starting plan ...
 SHORT_CONSTRUCT_SHARE = 0.8  # ... under SHORT_BUDGET, where VROOM's plan is most of what can be had ...
 LARGE_CONSTRUCT_SHARE = 0.6  # ... and at most, from SHORT_BUDGET, so that VROOM's level 1 can finish
-VROOM_LEVEL1_SECONDS = 1.6e-5  # seconds x jobs^-2 of VROOM's exploration level 1 (vroom_exploration)
+VROOM_LEVEL1_SECONDS = 1.6e-5  # seconds x jobs^-2 of VROOM's exploration level 1 (vroom_level1_seconds)
 VROOM_LEVEL_OVERRUN = 6.0
 # The VROOM start is used when its level 1 would take at most this many times its share: beyond it VROOM's
 # constructions overrun the budget (at 100 technicians x 450 jobs and 1 s: 1.7 s) and greedy insertion starts.
@@ -455,15 +455,20 @@ def initial_solution(model: _Model, plan: Plan) -> object | None:
     return None
 
 
+def vroom_level1_seconds(n_jobs: int) -> float:
+    """About how long VROOM's exploration level 1 takes for ``n_jobs`` jobs on this machine (0.06 s at 55 jobs,
+    0.17 s at 106, 0.86 s at 242, 3.6 s at 449)."""
+    return VROOM_LEVEL1_SECONDS * n_jobs ** 2
+
+
 def vroom_exploration(n_jobs: int, seconds: float) -> int:
     """VROOM's exploration level (1-5) for ``n_jobs`` jobs within ``seconds``.
 
-    Each level about doubles VROOM's work: level 1 takes about ``VROOM_LEVEL1_SECONDS x n_jobs**2`` on this
-    machine (0.06 s at 55 jobs, 0.17 s at 106, 0.86 s at 242, 3.6 s at 449). VROOM honours its timeout, and a
+    Each level about doubles VROOM's work over level 1 (:func:`vroom_level1_seconds`). VROOM honours its timeout, and a
     level cut short still ends well when its full run would take up to ``VROOM_LEVEL_OVERRUN`` times the time
     given; beyond that a lower level finishing its search is better (docs/benchmarks.md, "The VROOM start").
     """
-    level1 = VROOM_LEVEL1_SECONDS * n_jobs ** 2
+    level1 = vroom_level1_seconds(n_jobs)
     level = 1
     while level < 5 and level1 * 2 ** level <= VROOM_LEVEL_OVERRUN * seconds:
         level += 1
@@ -472,12 +477,12 @@ def vroom_exploration(n_jobs: int, seconds: float) -> int:
 
 def construct_seconds(n_jobs: int, time_limit_seconds: float) -> float:
     """The time the VROOM start may take: 80% of the budget under ``SHORT_BUDGET``; from it 30%, or enough for
-    VROOM's level 1 (about ``VROOM_LEVEL1_SECONDS x n_jobs**2``) up to 60% on large days, where PyVRP's search
-    does a few hundred iterations a second and VROOM's plan is worth more than search time (docs/benchmarks.md)."""
+    VROOM's level 1 (:func:`vroom_level1_seconds`) up to 60% on large days, where PyVRP's search does a few
+    hundred iterations a second and VROOM's plan is worth more than search time (docs/benchmarks.md)."""
     if time_limit_seconds < SHORT_BUDGET:
         return time_limit_seconds * SHORT_CONSTRUCT_SHARE
     return max(time_limit_seconds * CONSTRUCT_SHARE,
-               min(VROOM_LEVEL1_SECONDS * n_jobs ** 2, time_limit_seconds * LARGE_CONSTRUCT_SHARE))
+               min(vroom_level1_seconds(n_jobs), time_limit_seconds * LARGE_CONSTRUCT_SHARE))
 
 
 def construct(problem: Problem, table: TravelTable, jobs: Sequence[int], seconds: float) -> tuple[Plan, str]:
@@ -617,9 +622,9 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
     if start not in ("auto", "vroom", "greedy"):
         raise ValueError(f"start must be 'auto', 'vroom' or 'greedy' (got {start!r})")
     if start == "auto":
-        level1 = VROOM_LEVEL1_SECONDS * len(problem.jobs) ** 2
-        start = ("vroom" if level1 <= VROOM_START_OVERRUN * construct_seconds(len(problem.jobs), time_limit_seconds)
-                 else "greedy")
+        fits = vroom_level1_seconds(len(problem.jobs)) <= VROOM_START_OVERRUN * construct_seconds(
+            len(problem.jobs), time_limit_seconds)
+        start = "vroom" if fits else "greedy"
     t0 = time.perf_counter()
     if recombine_routes and time_limit_seconds >= SHORT_BUDGET:
         # Importing Pyomo takes most of a second: done first, inside the budget, so the split below is right.
@@ -660,12 +665,11 @@ def solve(problem: Problem, time_limit_seconds: float = 5.0, *, seed: int = 0,
                     if half < MIN_TRAVEL_ALL_JOBS_SECONDS:
                         # No time for both searches (each builds its model): the start's jobs, better placed.
                         raise SolverError("no time to look for a plan with every job")
-                    planned, hit_limit, more = _search(problem, table, eligible, half, 0.0, seed, start=first,
-                                                      cbc_executable=cbc_executable)
-                    # Found: the other half goes on from that plan.
-                    first = repair_orders(problem, table, planned)[0]
-                    notes += more
-                    planned = None
+                    found, _, found_notes = _search(problem, table, eligible, half, 0.0, seed, start=first,
+                                                    cbc_executable=cbc_executable)
+                    # Found: the other half goes on from that plan (below).
+                    first = repair_orders(problem, table, found)[0]
+                    notes += found_notes
                 except SolverError as exc:
                     notes.append(f"min_travel: {exc} (the start placed {placed} of {len(eligible)}); searching "
                                  f"for the most jobs that fit, then the least travel")
