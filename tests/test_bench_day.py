@@ -28,6 +28,13 @@ def test_bench_day_rows_are_checked_and_the_offline_bound_is_the_best_capped_pla
     assert reopt["revenue"] >= one["revenue"] - 1e-6
     verdict = plans["re-optimised against the offline plan"]
     assert "target >= 98%" in verdict["error"] and verdict["served_ratio"] > 0
+    # Two offline plans of the same budget, and the one keeping every request dispatch accepted, feed the verdict.
+    seeds = [r for p, r in plans.items() if p.startswith("offline: truckroll 1 s")]
+    assert len(seeds) == 2
+    a, b = (set(r["served_ids"]) for r in seeds)
+    assert verdict["offline_seed_difference"] == max(len(a - b), len(b - a))
+    kept = plans["offline keeping every request dispatch accepted: truckroll 1 s (85% cap)"]
+    assert verdict["escalated_kept_plan_serves"] == len(set(kept["served_ids"]) - set(reopt["served_ids"]))
     measured = [r for r in rows if "error" not in r]
     assert len(measured) >= 6
     for r in measured:
@@ -70,3 +77,17 @@ def test_against_offline_names_requests_escalated_that_the_offline_plan_serves()
     assert verdict["escalated_beyond_offline"] == 1 and "1 escalated that the offline plan serves" in verdict["error"]
     assert "NOT met" in verdict["error"]
     assert against_offline("x", same, offline)["error"].split(": ")[1].startswith("met")
+
+
+def test_against_offline_splits_the_count_into_noise_and_what_the_reoptimisation_missed():
+    """Two offline plans differ by one request (c against d); the plan keeping every accepted request serves e,
+    which the re-optimised plan escalates: one missed by the re-optimisation."""
+    offline = {"served": 3, "served_ids": ["a", "b", "c"], "travel_per_job": 10.0, "revenue": 300.0}
+    other = {**offline, "served_ids": ["a", "b", "d"]}
+    reopt = {"served": 3, "served_ids": ["a", "b", "x"], "travel_per_job": 9.0, "revenue": 280.0}
+    kept = {"served": 4, "served_ids": ["a", "b", "x", "e"], "revenue": 390.0, "dropped_accepted": 0}
+    verdict = against_offline("x", reopt, offline, seeds=[offline, other], kept=kept)
+    assert verdict["offline_seed_difference"] == 1
+    assert verdict["escalated_kept_plan_serves"] == 1
+    assert "differ by 1 requests" in verdict["error"] and "1 that the re-optimised plan escalates" in verdict["error"]
+    assert verdict["escalated_beyond_offline"] == 1 and "NOT met" in verdict["error"]
