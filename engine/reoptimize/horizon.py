@@ -140,6 +140,46 @@ def _fits(day: TechnicianDay, job: JobRequirements, travel: TravelTimeProvider, 
     return trial
 
 
+def _place_with_one_move(proposal: list[TechnicianDay], rid: int, eligible: Mapping[int, Sequence[int]],
+                         movable: frozenset[int], travel: TravelTimeProvider, work: Mapping[int, JobRequirements],
+                         options: ReoptimizeOptions, target: float, *, shifts_tried: int = 8) -> bool:
+    """Place ``rid`` on one of the ``shifts_tried`` eligible shifts nearest to it by moving one of that
+    route's ``movable`` visits to another shift where it fits (cheapest pair first); ``proposal`` changes in
+    place. False when no single move makes room."""
+    job = work[rid]
+    nearest = sorted(eligible.get(rid, []), key=lambda k: travel.minutes(proposal[k].home, job.location))
+    best: tuple[float, int, TechnicianDay, int, TechnicianDay] | None = None
+    for k in nearest[:shifts_tried]:
+        route = proposal[k]
+        before_k = route_travel_minutes(route, travel)
+        for st in sorted((st for st in route.stops if st.request_id in movable and not st.fixed),
+                         key=lambda st: travel.minutes(st.location, job.location)):
+            lighter = copy_day(route)
+            lighter.stops = [x for x in lighter.stops if x.request_id != st.request_id]
+            if not retime(lighter, travel, work, options):
+                continue
+            taken = _fits(lighter, job, travel, work, options, target)
+            if taken is None:
+                continue
+            for j in eligible.get(st.request_id, []):
+                if j == k:
+                    continue
+                moved = _fits(proposal[j], work[st.request_id], travel, work, options, target)
+                if moved is None:
+                    continue
+                added = (route_travel_minutes(taken, travel) - before_k + route_travel_minutes(moved, travel)
+                         - route_travel_minutes(proposal[j], travel))
+                if best is None or added < best[0]:
+                    best = (added, k, taken, j, moved)
+        if best is not None:
+            break
+    if best is None:
+        return False
+    _, k, taken, j, moved = best
+    proposal[k], proposal[j] = taken, moved
+    return True
+
+
 def _route_in_order(day: TechnicianDay, order: Sequence[JobRequirements], travel: TravelTimeProvider,
                     work: Mapping[int, JobRequirements], options: ReoptimizeOptions,
                     target: float) -> TechnicianDay | None:
@@ -194,8 +234,9 @@ def pyvrp_routes(days: Sequence[TechnicianDay], shifts: Sequence[int], jobs: Seq
     pinned work; skills with their levels and valid certifications are capabilities (a job is unreachable
     in the travel profile of a technician without them); each job's windows on the day are its time windows
     (several windows: a client group of copies); ``weight`` sets its prize; work to ``keep`` (already
-    assigned to a shift of this day) is required. The remaining rules (territories,
-    absences, the exact pinned times) are checked when the proposal becomes columns.
+    assigned to a shift of this day) is required. Absences at either end of a shift shorten it, and the target
+    applies to the shift minus absences. The remaining rules (territories, an absence in the middle of a shift,
+    the exact pinned times) are checked when the proposal becomes columns.
 
     The utilisation target is PyVRP's ``max_distance``: the "distance" of a leg is its travel plus the
     service at its end (so it counts work and travel as ``engine.dispatch.insertion.utilisation`` does, not waiting),
@@ -280,10 +321,16 @@ def pyvrp_routes(days: Sequence[TechnicianDay], shifts: Sequence[int], jobs: Seq
             profile_of[tokens] = len(mats)
             mats.append(m)
             dmats.append(dm)
-        work = max(d.shift_minutes * target - pinned_minutes.get(k, 0.0), 0.0)
+        # Absences at either end of the shift narrow it; the target applies to the time left (the shift minus
+        # absences, as engine.dispatch.insertion.utilisation measures it). An absence in the middle of the shift
+        # is the columns' check's.
+        available = d.available if d.available is not None else [TimeWindow(d.shift_start, d.shift_end)]
+        first = min((a.start for a in available), default=d.shift_start)
+        last = max((a.end for a in available), default=d.shift_start)
+        work = max(d.available_minutes * target - pinned_minutes.get(k, 0.0), 0.0)
         vehicle_types.append(pyvrp.VehicleType(
-            num_available=1, start_depot=i, end_depot=i, tw_early=int(math.ceil(tick(d.shift_start) - lo)),
-            tw_late=int(math.floor(tick(d.shift_end) - lo)), max_distance=int(work * SCALE),
+            num_available=1, start_depot=i, end_depot=i, tw_early=int(math.ceil(tick(first) - lo)),
+            tw_late=int(max(math.floor(tick(last) - lo), math.ceil(tick(first) - lo))), max_distance=int(work * SCALE),
             profile=profile_of[tokens], name=str(k)))
     depots = [pyvrp.Depot(location=i) for i in range(n_depots)]
     locations = [pyvrp.Location(x=0, y=0) for _ in nodes]
@@ -547,9 +594,17 @@ def reoptimize_horizon(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequ
             proposal[best2[1]] = best2[2]
             taken.add(rid)
     # Assigned work still missing: its shift goes back to its current route, less what the proposal serves
-    # elsewhere (a subset of a feasible route stays feasible); what that displaces is handled the same way,
-    # so at worst the proposal becomes the current plan.
+    # elsewhere (a subset of a feasible route stays feasible). Before that, a missing request is placed by moving
+    # one visit of a nearby route elsewhere when that makes room. Assigned work that a shift going back
+    # displaces is put back by insertion (or one move) where it fits, and only otherwise sends its own shift
+    # back too, so one
+    # request the proposal could not place costs a few shifts, not the whole proposal; at worst the proposal
+    # becomes the current plan.
     missing = sorted(must - {st.request_id for p in proposal for st in p.stops})
+    movable_work = frozenset(r for r in work if r not in pinned)
+    missing = [rid for rid in missing if not _place_with_one_move(proposal, rid, eligible, movable_work, travel, work,
+                                                                  base, target)]
+    reverted = 0
     for _ in range(2 * len(days)):
         if not missing:
             break
@@ -565,7 +620,25 @@ def reoptimize_horizon(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequ
                     if st.request_id not in pinned and not st.fixed else st.window
         displaced = {st.request_id for st in proposal[k].stops} - {st.request_id for st in back.stops}
         proposal[k] = back
-        missing = sorted(set(missing) | (displaced & must))
+        reverted += 1
+        for rid in sorted(displaced & must, key=lambda r: (-served_weight(work[r]), r)):
+            best3: tuple[float, int, TechnicianDay] | None = None
+            for j in eligible.get(rid, []):
+                trial = _fits(proposal[j], work[rid], travel, work, base, target)
+                if trial is None:
+                    continue
+                added = route_travel_minutes(trial, travel) - route_travel_minutes(proposal[j], travel)
+                if best3 is None or added < best3[0]:
+                    best3 = (added, j, trial)
+            if best3 is not None:
+                proposal[best3[1]] = best3[2]
+            elif not _place_with_one_move(proposal, rid, eligible, movable_work, travel, work, base, target):
+                missing.append(rid)
+        served_now = {st.request_id for p in proposal for st in p.stops}
+        missing = sorted(set(missing) - served_now)
+    if reverted:
+        logger.info("PyVRP proposal: %d shifts went back to their current routes, %d assigned requests still "
+                    "missing", reverted, len(missing))
     for k, p in enumerate(proposal):
         add(k, p, "pyvrp")
     t_search = time.perf_counter()

@@ -140,3 +140,43 @@ def test_search_share_is_checked() -> None:
         HorizonOptions(search_share=1.0)
 
 
+
+
+def test_pyvrp_proposal_keeps_an_absence_at_the_end_of_a_shift_and_the_target_on_the_time_left() -> None:
+    """Technician 1 lives next to both jobs but is absent from 12:00 (4 hours left, 85% = 204 minutes);
+    technician 2 lives 20 km away. The 13-15 visit and the 220-minute job go to technician 2: PyVRP sees the
+    shortened shift and the cap on the time left, not the whole 9-hour shift."""
+    from engine.reoptimize.horizon import pyvrp_routes
+
+    near = tech_day(1)
+    near.available = [window(8, 12)]
+    far = tech_day(2, home=north_km(20))
+    late = job(1, windows=[window(13, 15)])
+    long = job(2, minutes=220, windows=[window(8, 12)])
+    routes = pyvrp_routes([near, far], [0, 1], [late, long], TRAVEL, pinned_minutes={}, target=0.85,
+                          weight={1: 1.0, 2: 1.0}, time_limit_seconds=0.5)
+    assert routes.get(0, []) == []
+    assert sorted(routes.get(1, [])) == [1, 2]
+
+
+def test_a_request_the_proposal_left_out_is_placed_by_moving_one_visit_not_by_sending_shifts_back() -> None:
+    """Shift 0 is full (8:00-12:30 with job 2); request 1 (10-11 window, next door) fits only if job 2 moves to
+    shift 1, which has room. One move places it; no shift goes back to its current route."""
+    from engine.reoptimize.horizon import _place_with_one_move
+
+    opts = OPTS.base
+    jobs = {1: job(1, windows=[window(10, 11)]), 2: job(2, minutes=240, windows=[window(8, 17)]),
+            3: job(3, minutes=60, location=north_km(5), windows=[window(8, 17)])}
+    a = tech_day(1, end=13, stops=[stop(2, at(8), 240, win=window(8, 17))])
+    b = tech_day(2, stops=[stop(3, at(9), 60, location=north_km(5), win=window(8, 17))])
+    for d in (a, b):
+        assert retime(d, TRAVEL, jobs, opts)
+    proposal = [a, b]
+    eligible = {1: [0], 2: [0, 1], 3: [0, 1]}
+    assert _place_with_one_move(proposal, 1, eligible, frozenset({2, 3}), TRAVEL, jobs, opts, 1.0)
+    assert [s.request_id for s in proposal[0].stops] == [1]
+    assert sorted(s.request_id for s in proposal[1].stops) == [2, 3]
+    # Nothing may move: no room is made.
+    a2 = tech_day(1, end=13, stops=[stop(2, at(8), 240, win=window(8, 17))])
+    assert retime(a2, TRAVEL, jobs, opts)
+    assert not _place_with_one_move([a2, b], 1, eligible, frozenset(), TRAVEL, jobs, opts, 1.0)
