@@ -3,8 +3,9 @@
 On a generated scenario (``demo.scenario``), for the first service day and its own requests (those whose
 first window is that day, with their windows on that day):
 
-- one by one: the dispatch engine's per-request decision (``engine.dispatch.decision.decide`` + insertion) in arrival
-  order, under the default dispatch rules (85% utilisation target, promised windows hard);
+- one by one: the dispatch engine's per-request decision (``engine.dispatch.decision.decide`` + insertion, then the
+  bounded repair when nobody can take it, as the flow does) in arrival order, under the default dispatch rules (85%
+  utilisation target, promised windows hard);
 - one by one then re-optimisation: the one-by-one plan given to the re-optimisation the flow runs
   (``engine.reoptimize.horizon.reoptimize_horizon``: PyVRP routes, CBC set partitioning warm-started from the current
   plan, default options at the 85% target), within ``--reoptimise-limit`` seconds; the hook ``REOPTIMISE``;
@@ -138,6 +139,8 @@ def one_by_one(scenario: Any, day: date, problem: Any) -> OneByOne:
 
     from engine.config import DispatchSettings
     from engine.dispatch.decision import apply_decision, decide
+    from engine.dispatch.repair import repair
+    from engine.rules.availability import subtract
     from engine.travel import GreatCircleTravel
     from models.domain import JobRequirements, Location, TechnicianDay, TimeWindow
     from models.rules import Absence
@@ -154,9 +157,13 @@ def one_by_one(scenario: Any, day: date, problem: Any) -> OneByOne:
         shift = next(s for s in t.shifts if s.start.astimezone(tz).date() == day)
         absences = [Absence(number[t.id], a.start, a.end, reason) for a, reason in t.absences
                     if a.start < shift.end and a.end > shift.start]
-        days.append(TechnicianDay(number[t.id], t.name, Location(*t.home), shift.start, shift.end,
-                                  skills=dict(t.skills), certifications=dict(t.certifications),
-                                  upsell_multiplier=t.multiplier, absences=absences))
+        day_ = TechnicianDay(number[t.id], t.name, Location(*t.home), shift.start, shift.end,
+                             skills=dict(t.skills), certifications=dict(t.certifications),
+                             upsell_multiplier=t.multiplier, absences=absences)
+        if absences:  # as truckroll.rules.store.attach_rules does: the engine works in the shift minus absences
+            day_.available = subtract([TimeWindow(shift.start, shift.end)],
+                                      [TimeWindow(a.start, a.end) for a in absences])
+        days.append(day_)
     job_index = {j.id: k for k, j in enumerate(problem.jobs)}
     jobs: dict[int, JobRequirements] = {}
     for r in scenario.requests_for(day):
@@ -171,8 +178,32 @@ def one_by_one(scenario: Any, day: date, problem: Any) -> OneByOne:
         decision = decide(req, days, travel, rules)
         if decision.chosen is not None:
             apply_decision(decision, req, travel)
+        elif rules.repair_budget_seconds > 0:
+            # As the flow does before escalating: the bounded repair (moves inside promised windows).
+            plan = repair(req, days, decision.candidates, jobs.get, travel, rules,
+                          budget_seconds=rules.repair_budget_seconds)
+            if plan is not None:
+                apply_repair(days, plan, req, travel)
     tech_index = {number[t.id]: k for k, t in enumerate(problem.technicians)}
     return OneByOne(days, jobs, job_index, tech_index, travel)
+
+
+def apply_repair(days: list[Any], plan: Any, job: Any, travel: Any) -> None:
+    """A bounded repair on the in-memory day, as the flow commits it (``truckroll.dispatch.commit``): the giver's
+    route without the moved jobs takes the request, each moved job goes to its receiver inside its promised
+    window."""
+    from engine.dispatch.decision import apply_decision
+    from engine.dispatch.insertion import apply_insertion
+
+    giver = plan.decision.chosen.day
+    k = next(i for i, d in enumerate(days) if d.technician_id == giver.technician_id
+             and d.shift_start == giver.shift_start)
+    days[k] = giver
+    apply_decision(plan.decision, job, travel)
+    for m in plan.moves:
+        receiver = next(d for d in days if d.technician_id == m.to_technician
+                        and d.shift_start < m.stop.window.end and d.shift_end > m.stop.window.start)
+        apply_insertion(receiver, m.job, m.insertion, m.stop.window, travel)
 
 
 # ---------------------------------------------------------------- the command
@@ -344,8 +375,10 @@ def bench_day(
     equal_time: str = typer.Option("2,5", "--equal-time", help="Budgets of the equal-wall-time pairs."),
     peers: str = typer.Option("vroom,ortools", help="Peers to run: vroom, ortools."),
     ablation: bool = typer.Option(False, help="Also run truckroll from the greedy start at the equal budgets."),
-    reoptimise_limit: float = typer.Option(10.0, "--reoptimise-limit",
-                                           help="Budget of the re-optimisation after one-by-one (seconds)."),
+    reoptimise_limit: float = typer.Option(
+        30.0, "--reoptimise-limit",
+        help="Budget of the re-optimisation after one-by-one (seconds); default: the flow's, "
+             "reoptimize_time_limit_seconds."),
 ) -> None:
     """One-by-one dispatch, the offline plan, VROOM and OR-Tools on generated days, side by side."""
     try:

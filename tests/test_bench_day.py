@@ -91,3 +91,28 @@ def test_against_offline_splits_the_count_into_noise_and_what_the_reoptimisation
     assert verdict["escalated_kept_plan_serves"] == 1
     assert "differ by 1 requests" in verdict["error"] and "1 that the re-optimised plan escalates" in verdict["error"]
     assert verdict["escalated_beyond_offline"] == 1 and "NOT met" in verdict["error"]
+
+
+def test_one_by_one_mirrors_the_flow_absences_and_bounded_repair():
+    """The bench's one-by-one keeps service out of absences (as the flow does with the shift minus absences)
+    and every request it accepts is served in the measured plan (no route dropped by our scheduler)."""
+    from dataclasses import replace
+
+    from bench.day import UTILISATION_TARGET, obo_served, one_by_one
+    from demo.scenario import day_problem, generate
+    from engine.routing.peers import plan_answer
+
+    scenario = generate(25, 1, 1)  # technician t5 is absent from 12:30 on the first day
+    day = scenario.days[0]
+    capped = day_problem(scenario, day, max_work_share=UTILISATION_TARGET)
+    view = replace(capped, technicians=tuple(replace(t, absences=tuple(
+        (a, b) for a, b in t.absences if a <= t.shift[0] or b >= t.shift[1])) for t in capped.technicians))
+    state = one_by_one(scenario, day, capped)
+    absent = [d for d in state.days if d.absences]
+    assert absent and all(d.available is not None for d in absent)
+    for d in absent:
+        for s in d.stops:
+            assert any(w.start <= s.start and s.end <= w.end for w in d.available), (d.name, s.request_id)
+    answer = plan_answer(view, state.orders(), 0.0)
+    assert not answer.notes
+    assert sum(len(r.stops) for r in answer.routes) == len(obo_served(state))
