@@ -623,13 +623,13 @@ def reoptimize_horizon(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequ
         reverted += 1
         for rid in sorted(displaced & must, key=lambda r: (-served_weight(work[r]), r)):
             best3: tuple[float, int, TechnicianDay] | None = None
-            for j in eligible.get(rid, []):
-                trial = _fits(proposal[j], work[rid], travel, work, base, target)
+            for other in eligible.get(rid, []):
+                trial = _fits(proposal[other], work[rid], travel, work, base, target)
                 if trial is None:
                     continue
-                added = route_travel_minutes(trial, travel) - route_travel_minutes(proposal[j], travel)
+                added = route_travel_minutes(trial, travel) - route_travel_minutes(proposal[other], travel)
                 if best3 is None or added < best3[0]:
-                    best3 = (added, j, trial)
+                    best3 = (added, other, trial)
             if best3 is not None:
                 proposal[best3[1]] = best3[2]
             elif not _place_with_one_move(proposal, rid, eligible, movable_work, travel, work, base, target):
