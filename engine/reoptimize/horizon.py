@@ -597,9 +597,8 @@ def reoptimize_horizon(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequ
     # elsewhere (a subset of a feasible route stays feasible). Before that, a missing request is placed by moving
     # one visit of a nearby route elsewhere when that makes room. Assigned work that a shift going back
     # displaces is put back by insertion (or one move) where it fits, and only otherwise sends its own shift
-    # back too, so one
-    # request the proposal could not place costs a few shifts, not the whole proposal; at worst the proposal
-    # becomes the current plan.
+    # back too, so one request the proposal could not place costs a few shifts, not the whole proposal; at
+    # worst the proposal becomes the current plan.
     missing = sorted(must - {st.request_id for p in proposal for st in p.stops})
     movable_work = frozenset(r for r in work if r not in pinned)
     missing = [rid for rid in missing if not _place_with_one_move(proposal, rid, eligible, movable_work, travel, work,
