@@ -140,6 +140,24 @@ def _fits(day: TechnicianDay, job: JobRequirements, travel: TravelTimeProvider, 
     return trial
 
 
+def _cheapest_fit(proposal: Sequence[TechnicianDay], job: JobRequirements, shifts: Sequence[int],
+                  travel: TravelTimeProvider, work: Mapping[int, JobRequirements], options: ReoptimizeOptions,
+                  target: float, *, skip: int | None = None) -> tuple[float, int, TechnicianDay] | None:
+    """(added travel, shift index, route with ``job``) of the cheapest feasible insertion over ``shifts``
+    (``skip`` left out), or None."""
+    best: tuple[float, int, TechnicianDay] | None = None
+    for k in shifts:
+        if k == skip:
+            continue
+        trial = _fits(proposal[k], job, travel, work, options, target)
+        if trial is None:
+            continue
+        added = route_travel_minutes(trial, travel) - route_travel_minutes(proposal[k], travel)
+        if best is None or added < best[0]:
+            best = (added, k, trial)
+    return best
+
+
 def _place_with_one_move(proposal: list[TechnicianDay], rid: int, eligible: Mapping[int, Sequence[int]],
                          movable: frozenset[int], travel: TravelTimeProvider, work: Mapping[int, JobRequirements],
                          options: ReoptimizeOptions, target: float, *, shifts_tried: int = 8) -> bool:
@@ -161,16 +179,13 @@ def _place_with_one_move(proposal: list[TechnicianDay], rid: int, eligible: Mapp
             taken = _fits(lighter, job, travel, work, options, target)
             if taken is None:
                 continue
-            for j in eligible.get(st.request_id, []):
-                if j == k:
-                    continue
-                moved = _fits(proposal[j], work[st.request_id], travel, work, options, target)
-                if moved is None:
-                    continue
-                added = (route_travel_minutes(taken, travel) - before_k + route_travel_minutes(moved, travel)
-                         - route_travel_minutes(proposal[j], travel))
-                if best is None or added < best[0]:
-                    best = (added, k, taken, j, moved)
+            fit = _cheapest_fit(proposal, work[st.request_id], eligible.get(st.request_id, []), travel, work,
+                                options, target, skip=k)
+            if fit is None:
+                continue
+            added = route_travel_minutes(taken, travel) - before_k + fit[0]
+            if best is None or added < best[0]:
+                best = (added, k, taken, fit[1], fit[2])
         if best is not None:
             break
     if best is None:
@@ -560,14 +575,7 @@ def reoptimize_horizon(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequ
     # What the proposal left out: promised-to-be-served work first, then the rest by weight.
     for rid in sorted((r for r in work if r not in pinned and r not in taken),
                       key=lambda r: (r not in must, -served_weight(work[r]), r)):
-        best2: tuple[float, int, TechnicianDay] | None = None
-        for k in eligible.get(rid, []):
-            trial = _fits(proposal[k], work[rid], travel, work, base, target)
-            if trial is None:
-                continue
-            added = route_travel_minutes(trial, travel) - route_travel_minutes(proposal[k], travel)
-            if best2 is None or added < best2[0]:
-                best2 = (added, k, trial)
+        best2 = _cheapest_fit(proposal, work[rid], eligible.get(rid, []), travel, work, base, target)
         if best2 is None and rid in must:
             # Work already assigned comes back before rescued requests: evict the least valuable rescued
             # ones of a route (up to three) until it fits.
@@ -621,14 +629,7 @@ def reoptimize_horizon(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequ
         proposal[k] = back
         reverted += 1
         for rid in sorted(displaced & must, key=lambda r: (-served_weight(work[r]), r)):
-            best3: tuple[float, int, TechnicianDay] | None = None
-            for other in eligible.get(rid, []):
-                trial = _fits(proposal[other], work[rid], travel, work, base, target)
-                if trial is None:
-                    continue
-                added = route_travel_minutes(trial, travel) - route_travel_minutes(proposal[other], travel)
-                if best3 is None or added < best3[0]:
-                    best3 = (added, other, trial)
+            best3 = _cheapest_fit(proposal, work[rid], eligible.get(rid, []), travel, work, base, target)
             if best3 is not None:
                 proposal[best3[1]] = best3[2]
             elif not _place_with_one_move(proposal, rid, eligible, movable_work, travel, work, base, target):
