@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from functools import partial
 from typing import Any
 
@@ -132,9 +132,15 @@ def measure(problem: Any, answer: Any, coords: list[tuple[float, float]], second
 # ---------------------------------------------------------------- one by one
 
 
-def one_by_one(scenario: Any, day: date, problem: Any) -> OneByOne:
+def one_by_one(scenario: Any, day: date, problem: Any,
+               accept: Callable[[Any, Any, list[Any], datetime], bool] | None = None) -> OneByOne:
     """The dispatch engine's per-request decision in arrival order (see ``OneByOne.orders`` for the orders in
-    ``problem``'s indices)."""
+    ``problem``'s indices).
+
+    ``accept(job, decision, days, arrives_at)``, when given, may hold back a request the decision would place
+    (an acceptance policy under test, e.g. ``scripts/value_aware_acceptance.py``): it is then left unassigned,
+    without the bounded repair.
+    """
     from zoneinfo import ZoneInfo
 
     from engine.config import DispatchSettings
@@ -176,6 +182,8 @@ def one_by_one(scenario: Any, day: date, problem: Any) -> OneByOne:
                               priority=r.priority, estimated_value=r.value)
         jobs[req.request_id] = req
         decision = decide(req, days, travel, rules)
+        if decision.chosen is not None and accept is not None and not accept(req, decision, days, r.arrives_at):
+            continue
         if decision.chosen is not None:
             apply_decision(decision, req, travel)
         elif rules.repair_budget_seconds > 0:

@@ -116,3 +116,29 @@ def test_one_by_one_mirrors_the_flow_absences_and_bounded_repair():
     answer = plan_answer(view, state.orders(), 0.0)
     assert not answer.notes
     assert sum(len(r.stops) for r in answer.routes) == len(obo_served(state))
+
+
+def test_one_by_one_accept_hook_holds_back_what_it_refuses_without_a_repair():
+    """An acceptance policy under test refuses every second request the decision would place: those stay
+    unassigned (no bounded repair brings them back), though without the hook some of them are served."""
+    from bench.day import UTILISATION_TARGET, one_by_one
+    from demo.scenario import day_problem, generate
+
+    scenario = generate(6, 1, 2)
+    day = scenario.days[0]
+    capped = day_problem(scenario, day, max_work_share=UTILISATION_TARGET)
+    asked: list[int] = []
+
+    def accept(job, decision, days, arrives_at):  # type: ignore[no-untyped-def]
+        assert decision.chosen is not None and arrives_at.tzinfo is not None
+        asked.append(job.request_id)
+        return len(asked) % 2 == 1
+
+    state = one_by_one(scenario, day, capped, accept=accept)
+    placed = {s.request_id for d in state.days for s in d.stops}
+    refused = set(asked[1::2])
+    assert len(asked) >= 4 and refused
+    assert not placed & refused
+    assert placed & set(asked[0::2])
+    without = {s.request_id for d in one_by_one(scenario, day, capped).days for s in d.stops}
+    assert without & refused
