@@ -132,6 +132,22 @@ def measure(problem: Any, answer: Any, coords: list[tuple[float, float]], second
 # ---------------------------------------------------------------- one by one
 
 
+def engine_problem(problem: Any) -> Any:
+    """``problem`` as the dispatch engine plans it, to measure its routes: the engine keeps service out of an
+    absence but does not send the technician home for it, so absences count as shift limits only (no absence
+    stops to keep)."""
+    return replace(problem, technicians=tuple(replace(t, absences=tuple(
+        (a, b) for a, b in t.absences if a <= t.shift[0] or b >= t.shift[1])) for t in problem.technicians))
+
+
+def engine_travel() -> Any:
+    """The travel times of the one-by-one decisions: the great circle the generated days' matrices use
+    (``demo.scenario.day_problem``: x 1.3 at 40 km/h)."""
+    from engine.travel import GreatCircleTravel
+
+    return GreatCircleTravel(detour_factor=1.3, speed_kmh=40.0)
+
+
 def one_by_one(scenario: Any, day: date, problem: Any,
                accept: Callable[[Any, Any, list[Any], datetime], bool] | None = None) -> OneByOne:
     """The dispatch engine's per-request decision in arrival order (see ``OneByOne.orders`` for the orders in
@@ -147,12 +163,11 @@ def one_by_one(scenario: Any, day: date, problem: Any,
     from engine.dispatch.decision import apply_decision, decide
     from engine.dispatch.repair import repair
     from engine.rules.availability import subtract
-    from engine.travel import GreatCircleTravel
     from models.domain import JobRequirements, Location, TechnicianDay, TimeWindow
     from models.rules import Absence
 
     tz = ZoneInfo(scenario.timezone)
-    travel = GreatCircleTravel(detour_factor=1.3, speed_kmh=40.0)
+    travel = engine_travel()
     rules = DispatchSettings(utilisation_target=UTILISATION_TARGET)
     on_shift = {t.id for t in problem.technicians}
     days: list[TechnicianDay] = []
@@ -258,10 +273,7 @@ def bench_rows(technicians: int, seed: int, offline_limit: float, peer_limit: fl
 
     obo: dict[int, list[int]] = {}
     state: list[OneByOne] = []
-    # The dispatch engine keeps service out of an absence but does not send the technician home for it:
-    # its routes are measured with the absences as shift limits only (no absence stops to keep).
-    engine_view = replace(capped, technicians=tuple(replace(t, absences=tuple(
-        (a, b) for a, b in t.absences if a <= t.shift[0] or b >= t.shift[1])) for t in capped.technicians))
+    engine_view = engine_problem(capped)
 
     def run_obo() -> Any:
         t0 = time.perf_counter()
@@ -330,10 +342,8 @@ def bench_rows(technicians: int, seed: int, offline_limit: float, peer_limit: fl
 
 
 def obo_served(state: OneByOne) -> set[str]:
-    """The problem job ids of the requests the one-by-one decisions accepted."""
-    ids = {k: j for j, k in state.job_index.items()}
-    orders = state.orders()
-    return {ids[k] for order in orders.values() for k in order}
+    """The problem job ids (scenario request ids) of the requests the one-by-one decisions accepted."""
+    return {f"r{s.request_id}" for d in state.days for s in d.stops}
 
 
 def against_offline(label: str, reopt: dict[str, Any], offline: dict[str, Any], *,

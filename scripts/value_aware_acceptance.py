@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -41,7 +40,6 @@ def main() -> None:
     from engine.dispatch.insertion import apply_insertion
     from engine.routing.peers import plan_answer
     from engine.routing.solver import solve
-    from engine.travel import GreatCircleTravel
 
     scenario = generate(args.technicians, 1, args.seed)
     day = scenario.days[0]
@@ -55,12 +53,11 @@ def main() -> None:
                                         lead_hours=(when - r.arrives_at).total_seconds() / 3600))
     forecast = forecast_from_history(records, grid, weeks=args.weeks, until=day)
     settings = BookingSettings()
-    travel = GreatCircleTravel(detour_factor=1.3, speed_kmh=40.0)  # as bench.day.one_by_one
+    travel = bench_day.engine_travel()
 
     capped = day_problem(scenario, day, max_work_share=bench_day.UTILISATION_TARGET)
     coords = bench_day._coords(scenario, day, capped)
-    view = replace(capped, technicians=tuple(replace(t, absences=tuple(
-        (a, b) for a, b in t.absences if a <= t.shift[0] or b >= t.shift[1])) for t in capped.technicians))
+    view = bench_day.engine_problem(capped)
     offline = bench_day.measure(capped, solve(capped, time_limit_seconds=args.offline_limit, seed=args.seed),
                                 coords, args.offline_limit)
     print(f"offline plan (truckroll {args.offline_limit:g} s): {offline['served']} served, "

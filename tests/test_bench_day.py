@@ -49,17 +49,14 @@ def test_bench_day_rows_are_checked_and_the_offline_bound_is_the_best_capped_pla
 def test_reoptimise_keeps_the_value_served_and_the_cap():
     """The hook is the flow's re-optimisation: on a generated day of 4 technicians its plan serves at least the
     one-by-one plan's value under the 85% cap, and every route it returns passes our scheduler."""
-    from dataclasses import replace
-
-    from bench.day import UTILISATION_TARGET, one_by_one, reoptimise
+    from bench.day import UTILISATION_TARGET, engine_problem, one_by_one, reoptimise
     from demo.scenario import day_problem, generate
     from engine.routing.peers import plan_answer
 
     scenario = generate(4, 1, 3)
     day = scenario.days[0]
     capped = day_problem(scenario, day, max_work_share=UTILISATION_TARGET)
-    view = replace(capped, technicians=tuple(replace(t, absences=tuple(
-        (a, b) for a, b in t.absences if a <= t.shift[0] or b >= t.shift[1])) for t in capped.technicians))
+    view = engine_problem(capped)
     state = one_by_one(scenario, day, capped)
     before = plan_answer(view, state.orders(), 0.0)
     after = plan_answer(view, reoptimise(state, 2.0), 0.0)
@@ -96,17 +93,14 @@ def test_against_offline_splits_the_count_into_noise_and_what_the_reoptimisation
 def test_one_by_one_mirrors_the_flow_absences_and_bounded_repair():
     """The bench's one-by-one keeps service out of absences (as the flow does with the shift minus absences)
     and every request it accepts is served in the measured plan (no route dropped by our scheduler)."""
-    from dataclasses import replace
-
-    from bench.day import UTILISATION_TARGET, obo_served, one_by_one
+    from bench.day import UTILISATION_TARGET, engine_problem, obo_served, one_by_one
     from demo.scenario import day_problem, generate
     from engine.routing.peers import plan_answer
 
     scenario = generate(25, 1, 1)  # technician t5 is absent from 12:30 on the first day
     day = scenario.days[0]
     capped = day_problem(scenario, day, max_work_share=UTILISATION_TARGET)
-    view = replace(capped, technicians=tuple(replace(t, absences=tuple(
-        (a, b) for a, b in t.absences if a <= t.shift[0] or b >= t.shift[1])) for t in capped.technicians))
+    view = engine_problem(capped)
     state = one_by_one(scenario, day, capped)
     absent = [d for d in state.days if d.absences]
     assert absent and all(d.available is not None for d in absent)
