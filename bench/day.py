@@ -8,7 +8,8 @@ first window is that day, with their windows on that day):
   utilisation target, promised windows hard);
 - one by one then re-optimisation: the one-by-one plan given to the re-optimisation the flow runs
   (``engine.reoptimize.horizon.reoptimize_horizon``: PyVRP routes, CBC set partitioning warm-started from the current
-  plan, default options at the 85% target), within ``--reoptimise-limit`` seconds; the hook ``REOPTIMISE``;
+  plan, default options at the 85% target, every accepted visit keeping the window its customer was told),
+  within ``--reoptimise-limit`` seconds; the hook ``REOPTIMISE``;
 - offline: every request at once, truckroll's optimiser with a generous budget under the same rules (the 85%
   target as a maximum working time), from two solver seeds (the requests the two plans serve differ a little:
   the noise of "which requests the offline plan serves");
@@ -63,14 +64,17 @@ class OneByOne:
 def reoptimise(state: OneByOne, time_limit_seconds: float, seed: int = 0) -> dict[int, list[int]]:
     """The re-optimisation the flow runs (``engine.reoptimize.horizon.reoptimize_horizon``, default options at the 85%
     target) on the one-by-one plan, the escalated requests offered to it; applied only when better, as the
-    flow does (``engine.reoptimize.day.is_better`` through ``score_plan``)."""
+    flow does (``engine.reoptimize.day.is_better`` through ``score_plan``). Every accepted customer was told
+    an arrival window (as when notices are sent: ``truckroll.reoptimize.day.promised_requests``), so each
+    visit keeps its window; its technician may change."""
     from engine.reoptimize.day import ReoptimizeOptions, is_better, score_plan
     from engine.reoptimize.horizon import HorizonOptions, reoptimize_horizon
     from engine.reoptimize.model import AssignmentOptions
 
     options = ReoptimizeOptions(assignment=AssignmentOptions(utilisation_target=UTILISATION_TARGET),
                                 time_limit_seconds=time_limit_seconds)
-    plan = reoptimize_horizon(state.days, state.jobs, state.travel, HorizonOptions(base=options, seed=seed))
+    plan = reoptimize_horizon(state.days, state.jobs, state.travel, HorizonOptions(base=options, seed=seed),
+                              promised=frozenset(s.request_id for d in state.days for s in d.stops))
     if not plan.valid:
         return state.orders()
     before = score_plan(state.days, state.jobs, state.travel, options)

@@ -5,8 +5,9 @@ electrical with levels, 08:00-17:00 shifts on ``--days`` working days) receives 
 arrival order, with windows of a few hours, a whole day or several days. Each request is placed as the
 dispatch loop would, at the cheapest feasible insertion among the qualified shifts under the utilisation
 target, or left unassigned. The horizon is then re-optimised by engine.reoptimize.horizon (PyVRP columns, CBC set
-partitioning) from that plan; a share of the first day's visits is promised (pinned). Plain data, no database,
-no Prefect: the figure is the re-optimisation's own time.
+partitioning) from that plan; a share of the first day's visits is promised (the customer was told the window,
+which the visit keeps; its technician may change). Plain data, no database, no Prefect: the figure is the
+re-optimisation's own time.
 """
 
 from __future__ import annotations
@@ -128,10 +129,10 @@ def bench_reoptimize(
     left = dispatch_one_by_one(shifts, reqs, travel, base.assignment.utilisation_target, seed)
     first_day = min(d.shift_start.date() for d in shifts)
     rng = random.Random(seed + 2)
-    pinned = frozenset(s.request_id for d in shifts if d.shift_start.date() == first_day for s in d.stops
+    promised = frozenset(s.request_id for d in shifts if d.shift_start.date() == first_day for s in d.stops
                        if rng.random() < promised_share)
     console.print(f"{technicians} technicians x {days} days, {jobs} requests: {jobs - len(left)} placed one by one, "
-                  f"{len(left)} unassigned, {len(pinned)} promised ({clock.perf_counter() - t0:.1f} s to set up)")
+                  f"{len(left)} unassigned, {len(promised)} promised ({clock.perf_counter() - t0:.1f} s to set up)")
 
     def row(label: str, days_: list[Any], unassigned: int, seconds: str, status: str, better: str) -> list[str]:
         s = score_plan(days_, reqs, travel, base)
@@ -148,7 +149,7 @@ def bench_reoptimize(
     before = score_plan(shifts, reqs, travel, base)
     for label, opts in (("PyVRP columns + CBC set partitioning", HorizonOptions(base=base, seed=seed)),):
         started = clock.perf_counter()
-        plan = reoptimize_horizon(shifts, reqs, travel, opts, pinned=pinned)
+        plan = reoptimize_horizon(shifts, reqs, travel, opts, promised=promised)
         took = clock.perf_counter() - started
         after = score_plan(plan.days, reqs, travel, base)
         t.add_row(*row(label, plan.days, len(plan.unplaced), f"{took:.1f}",

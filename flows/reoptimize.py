@@ -32,8 +32,8 @@ def reoptimize_day(day: str | None = None, time_limit_seconds: float = 30, mip_g
                    rescue_escalations: bool = True, allow_window_changes: bool | None = None,
                    dry_run: bool = False, horizon_days: int | None = None) -> State:
     """Re-plan the horizon starting on ``day``: PyVRP proposes routes, a CBC set-partitioning model warm-started
-    from the current plan chooses; fixed and promised work keeps its technician and window; applied only when
-    strictly better.
+    from the current plan chooses; fixed work keeps its technician and time, promised work its window (its
+    technician may change); applied only when strictly better.
 
     Parameters
     ----------

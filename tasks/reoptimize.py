@@ -34,9 +34,10 @@ def load_horizon_plan(dates: list[date], rescue_escalations: bool = True) -> Day
 
 @task(name="Generate routes (PyVRP) and choose the plan (CBC set partitioning)", cache_policy=NO_CACHE)
 def plan_horizon(snapshot: DaySnapshot, options: ReoptimizeOptions, seed: int = 0) -> HorizonPlan:
-    """Candidate routes per shift (current, rescue, PyVRP's), then the best combination; pinned work stays."""
+    """Candidate routes per shift (current, rescue, PyVRP's), then the best combination; fixed work stays,
+    promised visits keep their window."""
     return reoptimize_horizon(snapshot.days, snapshot.jobs, get_travel_provider(get_settings()),
-                              HorizonOptions(base=options, seed=seed), pinned=snapshot.promised)
+                              HorizonOptions(base=options, seed=seed), promised=snapshot.promised)
 
 
 @task(name="Compare with the current plan", cache_policy=NO_CACHE)

@@ -3,7 +3,7 @@ transaction, the request is dispatched again, and its customer gets the reschedu
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import select
 
@@ -68,7 +68,12 @@ def test_emergency_displaces_routine_work_which_is_rescheduled_and_notified(db):
     assert outcomes[0]["status"] == "assigned" and outcomes[0]["technician_id"] == 2
     with session_scope() as s:
         note = s.exec(select(Notification).where(Notification.template == "customer_reschedule")).one()
-    assert note.recipient == "one@example.net" and "Previously:" in note.body and "Ben" in note.body
+    assert note.recipient == "one@example.net" and "Ben" in note.body
+    window = tuple(datetime.fromisoformat(outcomes[0][k]) for k in ("window_start", "window_end"))
+    old = first.window_start, first.window_end
+    # A new window reads "Previously ... Now ..."; the same window with another technician says so.
+    assert ("Previously:" in note.body) == (window != old)
+    assert ("technician is now Ben" in note.body) == (window == old)
 
 
 def test_a_displaced_request_nobody_can_take_is_escalated_and_everyone_told(db):

@@ -3,10 +3,13 @@
 The plan of the horizon (every shift of today and the next working days) is re-made in four steps, on plain
 data:
 
-1. Pinned work stays: fixed stops (locked, in progress, completed) keep their technician and time; promised
-   stops (the customer was told a window) keep their technician and window. A shift's *skeleton* is its
-   pinned work. A pinned stop that cannot be kept (its technician is absent at that time) is reported by
-   name in ``conflicts`` and left exactly where it is, never dropped.
+1. Pinned work stays: fixed stops (locked, in progress, completed) keep their technician and time; stops the
+   caller pins keep their technician and window. A shift's *skeleton* is its pinned work. A pinned stop that
+   cannot be kept (its technician is absent at that time) is reported by name in ``conflicts`` and left
+   exactly where it is, never dropped. Promised stops (the customer was told a window) keep that window but
+   may change technician, as the dispatch's bounded repair moves them (``engine.dispatch.repair``), and the
+   caller tells the customer who comes; with ``allow_window_changes`` they move inside the customer's own
+   windows and are re-promised.
 2. Columns: candidate routes for each shift, every one built around the shift's skeleton with the engine's
    own insertion and checked against its rules (eligibility, windows, availability, the utilisation target).
    - the current route (the warm start: the model can always keep the current plan);
@@ -434,7 +437,8 @@ def choose_columns(columns: Sequence[Column], n_shifts: int, must_serve: frozens
 
 def reoptimize_horizon(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequirements],
                        travel: TravelTimeProvider, options: HorizonOptions, *,
-                       pinned: frozenset[int] = frozenset()) -> HorizonPlan:
+                       pinned: frozenset[int] = frozenset(),
+                       promised: frozenset[int] = frozenset()) -> HorizonPlan:
     """Propose a new plan for the horizon's shifts (``days`` is not changed).
 
     Parameters
@@ -445,8 +449,10 @@ def reoptimize_horizon(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequ
         The customers' own requirements (their own windows) of every non-fixed stop in ``days`` and of every
         unassigned request to try to place.
     pinned:
-        Requests whose visit keeps its technician and promised window (the customer was told); fixed stops
-        are pinned whatever this says.
+        Requests whose visit keeps its technician and window; fixed stops are pinned whatever this says.
+    promised:
+        Requests whose customer was told the visit's window: the visit keeps that window (unless
+        ``options.base.allow_window_changes``) but may go to another technician.
     """
     started = time.perf_counter()
     base = options.base
@@ -454,16 +460,16 @@ def reoptimize_horizon(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequ
     cost = base.assignment.travel_cost_per_minute
     pinned = pinned | {s.request_id for d in days for s in d.stops if s.fixed}
     current_shift = {s.request_id: k for k, d in enumerate(days) for s in d.stops}
-    promised = {s.request_id: s.window for d in days for s in d.stops if not s.fixed}
+    window_now = {s.request_id: s.window for d in days for s in d.stops if not s.fixed}
     must = frozenset(rid for rid in current_shift if rid not in pinned)
-    # The work the model may move, with the windows it must start in.
+    # The work the model may move, with the windows it must start in: a promise is the window told.
+    keep_window = pinned | (frozenset() if base.allow_window_changes else promised)
     work: dict[int, JobRequirements] = {}
     for rid, job in jobs.items():
-        if rid in pinned:
-            if rid in promised:
-                work[rid] = dataclasses.replace(job, windows=[promised[rid]])
-            continue
-        work[rid] = job
+        if rid in pinned and rid not in window_now:
+            continue  # fixed work
+        work[rid] = (dataclasses.replace(job, windows=[window_now[rid]]) if rid in keep_window and rid in window_now
+                     else job)
     candidates = sorted((rid for rid in work if rid not in current_shift),
                         key=lambda r: (-served_weight(work[r]), r))
     conflicts = pinned_conflicts([_skeleton(d, pinned) for d in days])
@@ -479,13 +485,13 @@ def reoptimize_horizon(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequ
             else:
                 eligible.setdefault(rid, []).append(k)
 
-    # The current routes, with movable visits free to move inside the customers' own windows.
+    # The current routes, with movable visits free to move inside the windows they may start in.
     current: list[TechnicianDay] = []
     for d in days:
         c = copy_day(d)
         for s in c.stops:
             if not s.fixed and s.request_id not in pinned:
-                s.window = _own_window(jobs.get(s.request_id), s.start, s.window)
+                s.window = _own_window(work.get(s.request_id), s.start, s.window)
         current.append(c)
     skeletons = [_skeleton(c, pinned) for c in current]
     columns: list[Column] = []
@@ -684,7 +690,7 @@ def reoptimize_horizon(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequ
                 continue
             shift_of_job[s.request_id] = k
             moves += current_shift.get(s.request_id, k) != k
-            old = promised.get(s.request_id)
+            old = window_now.get(s.request_id)
             if s.request_id in pinned and old is not None:
                 s.window = old
             elif old is not None and old.start - _EPS <= s.start <= old.end + _EPS:

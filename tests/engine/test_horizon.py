@@ -65,9 +65,9 @@ def test_unpromised_work_moves_to_another_day_inside_the_customers_window() -> N
     assert plan.unplaced == {}
 
 
-def test_promised_visit_keeps_its_technician_and_window() -> None:
-    """A promised visit on the far technician stays with them in its window, though the other lives next
-    door; the same visit unpromised moves to the near technician."""
+def test_pinned_visit_keeps_its_technician_and_window() -> None:
+    """A pinned visit on the far technician stays with them in its window, though the other lives next
+    door; the same visit not pinned moves to the near technician."""
     far = north_km(30)
     jobs = {1: job(1, location=ORIGIN)}
     a = tech_day(1, home=far, stops=[stop(1, at(10), 60, win=window(10, 12))])
@@ -78,6 +78,25 @@ def test_promised_visit_keeps_its_technician_and_window() -> None:
     assert kept.windows[1] == window(10, 12)
     moved = reoptimize_horizon([a, b], jobs, TRAVEL, OPTS)
     assert moved.days[0].stops == [] and [s.request_id for s in moved.days[1].stops] == [1]
+
+
+def test_promised_visit_keeps_its_window_and_may_change_technician() -> None:
+    """The customer was told 10:00-12:00 (the far technician): the visit goes to the technician next door and
+    still starts inside 10:00-12:00, the window it keeps. Not promised, or with window changes allowed, the same
+    visit starts at 08:00, when the near technician's shift begins, under a new window."""
+    jobs = {1: job(1, location=ORIGIN)}  # the customer's own window: the whole day
+    a = tech_day(1, home=north_km(30), stops=[stop(1, at(10), 60, win=window(10, 12))])
+    b = tech_day(2)
+    assert retime(a, TRAVEL, jobs, OPTS.base)
+    plan = reoptimize_horizon([a, b], jobs, TRAVEL, OPTS, promised=frozenset({1}))
+    assert plan.valid, plan.message
+    assert plan.days[0].stops == [] and [s.request_id for s in plan.days[1].stops] == [1]
+    assert plan.windows[1] == window(10, 12) and at(10) <= plan.days[1].stops[0].start <= at(12)
+    allowed = HorizonOptions(base=dataclasses.replace(OPTS.base, allow_window_changes=True))
+    for free in (reoptimize_horizon([a, b], jobs, TRAVEL, OPTS),
+                 reoptimize_horizon([a, b], jobs, TRAVEL, allowed, promised=frozenset({1}))):
+        assert [s.request_id for s in free.days[1].stops] == [1]
+        assert free.days[1].stops[0].start == at(8) and free.windows[1].start <= at(8) < free.windows[1].end
 
 
 def test_unassigned_request_is_rescued_and_unplaceable_one_is_reported() -> None:

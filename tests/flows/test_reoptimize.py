@@ -90,15 +90,16 @@ def test_bad_plan_is_improved_and_nothing_is_sent_twice(db):
     after = _assignments()
     assert {after[ids[n]].technician_id for n in ("South1", "South2")} == {ids["ana"]}
     assert {after[ids[n]].technician_id for n in ("North1", "North2")} == {ids["ben"]}
-    # No window was sent to these customers yet: a visit whose start leaves its window gets a new one, and
-    # its customer a reschedule notice; the others keep theirs.
+    # No window was sent to these customers yet: a visit whose start leaves its window gets a new one; every
+    # customer whose window or technician changed (all four here) gets one reschedule notice.
     moved = {rid for rid, a in after.items()
              if (a.window_start, a.window_end) != (before[rid].window_start, before[rid].window_end)}
     for a in after.values():
         assert a.window_start <= a.scheduled_start <= a.window_end
     notes = _notes()
-    assert Counter(n.recipient_kind for n in notes) == {"technician": 2, **({"customer": len(moved)} if moved else {})}
-    assert {n.request_id for n in notes if n.template == "customer_reschedule"} == moved
+    assert Counter(n.recipient_kind for n in notes) == {"technician": 2, "customer": 4}
+    assert {n.request_id for n in notes if n.template == "customer_reschedule"} == set(after)
+    assert {n.request_id for n in notes if "arrival window unchanged" in n.subject} == set(after) - moved
     again = reoptimize_day(day=D, time_limit_seconds=10, return_state=True)
     assert again.name == "Plan kept" and "no better plan" in (again.message or "")
     assert len(_notes()) == len(notes)
@@ -203,9 +204,10 @@ def test_missing_solver_falls_back_to_greedy_and_says_so(db, monkeypatch):
     assert out["after"]["total travel (min)"] < out["before"]["total travel (min)"]
 
 
-def test_promised_visits_keep_their_technician_and_window(db):
-    """The customers of the swapped plan were sent their windows: nothing moves to another technician and
-    every window holds."""
+def test_promised_visits_keep_their_window_and_their_customers_learn_the_new_technician(db):
+    """The customers of the swapped plan were sent their windows: the flow still swaps the technicians back
+    (a promise is the window), every window holds, each customer is told once who now comes (the same
+    window), each technician gets one route update; a second run sends nothing more."""
     ids = _swapped_company()
     with session_scope() as s:
         for name in ("South1", "South2", "North1", "North2"):
@@ -213,11 +215,23 @@ def test_promised_visits_keep_their_technician_and_window(db):
                                recipient_kind="customer", template="customer_arrival_window", subject="s",
                                body="b", status="sent"))
     before = _assignments()
-    reoptimize_day(day=D, time_limit_seconds=5, return_state=True)
+    state = reoptimize_day(day=D, time_limit_seconds=5, return_state=True)
+    assert state.name == "Re-optimised", state.message
     after = _assignments()
+    assert {after[ids[n]].technician_id for n in ("South1", "South2")} == {ids["ana"]}
+    assert {after[ids[n]].technician_id for n in ("North1", "North2")} == {ids["ben"]}
     for rid, a in after.items():
-        assert (a.technician_id, a.window_start, a.window_end) == \
-            (before[rid].technician_id, before[rid].window_start, before[rid].window_end)
+        assert (a.window_start, a.window_end) == (before[rid].window_start, before[rid].window_end)
+        assert a.window_start <= a.scheduled_start <= a.window_end
+    reoptimize_day(day=D, time_limit_seconds=5, return_state=True)
+    told = [n for n in _notes() if not n.dedupe_key.startswith("sent:")]
+    customers = [n for n in told if n.recipient_kind == "customer"]
+    assert sorted(n.request_id for n in customers) == sorted(after)
+    names = {ids["ana"]: "Ana", ids["ben"]: "Ben"}
+    for n in customers:
+        assert n.template == "customer_reschedule" and "arrival window unchanged" in n.subject
+        assert f"technician is now {names[after[n.request_id].technician_id]}" in n.body
+    assert Counter(n.recipient_kind for n in told) == {"customer": 4, "technician": 2}
 
 
 def test_horizon_over_the_maximum_is_refused_by_name(db):

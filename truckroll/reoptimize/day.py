@@ -97,7 +97,7 @@ def horizon_dates(day: date, days: int, *, maximum: int) -> list[date]:
 
 def promised_requests(request_ids: list[int], *, session: Session) -> frozenset[int]:
     """The requests whose customer has been sent an arrival window (the notice went out): their visits keep
-    their technician and window."""
+    that window (the technician may change; the customer is then told who comes)."""
     if not request_ids:
         return frozenset()
     rows = session.exec(select(Notification.request_id).where(
@@ -306,8 +306,8 @@ def _route(d: TechnicianDay) -> list[dict[str, Any]]:
 
 def queue_pending_notices(day: date, tz: str, *, session: Session, settings: Settings,
                           travel: TravelTimeProvider) -> list[int]:
-    """Queue the reschedule notices of the day's changed assignments (customers whose window changed, new
-    customers placed from escalation) and one route update per technician whose route changed; mark them
+    """Queue the reschedule notices of the day's changed assignments (customers whose window or technician
+    changed, new customers placed from escalation) and one route update per technician whose route changed; mark them
     queued in the same transaction. Returns the notification ids."""
     z = ZoneInfo(tz)
     start, end = store.day_bounds(day, z)
@@ -336,6 +336,13 @@ def queue_pending_notices(day: date, tz: str, *, session: Session, settings: Set
             note = messages.customer_reschedule(
                 session=session, key=key, request=request, technician_name=tech.name, old=old, new=window,
                 reason="the day's routes were re-planned to cut driving", tz=tz, company_name=settings.company_name)
+        elif mark.previous_technician_id is not None and mark.previous_technician_id != a.technician_id:
+            # Same window, another technician: the customer was told a name, so is told the new one.
+            note = messages.customer_reschedule(
+                session=session, key=f"{key}:technician:{a.technician_id}", request=request,
+                technician_name=tech.name, old=old, new=window,
+                reason="the day's routes were re-planned to cut driving; your arrival window is unchanged",
+                tz=tz, company_name=settings.company_name)
         if note is not None:
             ids.append(note.id or 0)
         mark.state = "queued"
