@@ -6,10 +6,13 @@ first window is that day, with their windows on that day):
 - one by one: the dispatch engine's per-request decision (``engine.dispatch.decision.decide`` + insertion, then the
   bounded repair when nobody can take it, as the flow does) in arrival order, under the default dispatch rules (85%
   utilisation target, promised windows hard);
-- one by one then re-optimisation: the one-by-one plan given to the re-optimisation the flow runs
-  (``engine.reoptimize.horizon.reoptimize_horizon``: PyVRP routes, CBC set partitioning warm-started from the current
-  plan, default options at the 85% target, every accepted visit keeping the window its customer was told),
-  within ``--reoptimise-limit`` seconds; the hook ``REOPTIMISE``;
+- one by one with the scheduled re-optimisations: the same, with the ``reoptimize`` deployment's 05:00 runs
+  (every day, today and the next working days) between the arrivals, as a company running truckroll has them
+  (``morning_runs``);
+- one by one then re-optimisation: that plan given once more, after the last arrival, to the re-optimisation the
+  flow runs (``engine.reoptimize.horizon.reoptimize_horizon``: PyVRP routes, CBC set partitioning warm-started
+  from the current plan, default options at the 85% target, every accepted visit keeping the window its customer
+  was told), within ``--reoptimise-limit`` seconds (each scheduled run too); the hook ``REOPTIMISE``;
 - offline: every request at once, truckroll's optimiser with a generous budget under the same rules (the 85%
   target as a maximum working time), from two solver seeds (the requests the two plans serve differ a little:
   the noise of "which requests the offline plan serves");
@@ -61,25 +64,57 @@ class OneByOne:
                 for d in (self.days if days is None else days)}
 
 
-def reoptimise(state: OneByOne, time_limit_seconds: float, seed: int = 0) -> dict[int, list[int]]:
+def reoptimised(days: list[Any], jobs: dict[int, Any], travel: Any, time_limit_seconds: float,
+                seed: int = 0) -> list[Any] | None:
     """The re-optimisation the flow runs (``engine.reoptimize.horizon.reoptimize_horizon``, default options at the 85%
-    target) on the one-by-one plan, the escalated requests offered to it; applied only when better, as the
-    flow does (``engine.reoptimize.day.is_better`` through ``score_plan``). Every accepted customer was told
-    an arrival window (as when notices are sent: ``truckroll.reoptimize.day.promised_requests``), so each
-    visit keeps its window; its technician may change."""
+    target) on ``days``, the escalated requests of ``jobs`` offered to it: the new days when the plan is applied
+    (only when better, as the flow does: ``engine.reoptimize.day.is_better`` through ``score_plan``), else
+    None. Every accepted customer was told an arrival window (as when notices are sent:
+    ``truckroll.reoptimize.day.promised_requests``), so each visit keeps its window; its technician may
+    change."""
     from engine.reoptimize.day import ReoptimizeOptions, is_better, score_plan
     from engine.reoptimize.horizon import HorizonOptions, reoptimize_horizon
     from engine.reoptimize.model import AssignmentOptions
 
     options = ReoptimizeOptions(assignment=AssignmentOptions(utilisation_target=UTILISATION_TARGET),
                                 time_limit_seconds=time_limit_seconds)
-    plan = reoptimize_horizon(state.days, state.jobs, state.travel, HorizonOptions(base=options, seed=seed),
-                              promised=frozenset(s.request_id for d in state.days for s in d.stops))
+    plan = reoptimize_horizon(days, jobs, travel, HorizonOptions(base=options, seed=seed),
+                              promised=frozenset(s.request_id for d in days for s in d.stops))
     if not plan.valid:
-        return state.orders()
-    before = score_plan(state.days, state.jobs, state.travel, options)
-    after = score_plan(plan.days, state.jobs, state.travel, options)
-    return state.orders(plan.days if is_better(after, before, options.min_gain) else None)
+        return None
+    before = score_plan(days, jobs, travel, options)
+    after = score_plan(plan.days, jobs, travel, options)
+    return plan.days if is_better(after, before, options.min_gain) else None
+
+
+def reoptimise(state: OneByOne, time_limit_seconds: float, seed: int = 0) -> dict[int, list[int]]:
+    """The one-by-one plan re-optimised (``reoptimised``), as orders per problem technician index."""
+    return state.orders(reoptimised(state.days, state.jobs, state.travel, time_limit_seconds, seed))
+
+
+def morning_runs(scenario: Any, day: date) -> list[datetime]:
+    """The scheduled re-optimisations (the ``reoptimize`` deployment: every day at 05:00, today and the next
+    working days, ``reoptimize_horizon_days``) whose horizon holds ``day``, from the day its first request
+    arrives up to ``day`` itself."""
+    from datetime import time as clock
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from truckroll.reoptimize.day import horizon_dates
+    from truckroll.settings import get_settings
+
+    tz = ZoneInfo(scenario.timezone)
+    settings = get_settings()
+    requests = scenario.requests_for(day)
+    if not requests:
+        return []
+    d = min(r.arrives_at for r in requests).astimezone(tz).date()
+    out = []
+    while d <= day:
+        if day in horizon_dates(d, settings.reoptimize_horizon_days, maximum=settings.reoptimize_max_horizon_days):
+            out.append(datetime.combine(d, clock(5), tzinfo=tz))
+        d += timedelta(days=1)
+    return out
 
 
 # The re-optimisation's hook: (one-by-one state, seconds) -> orders per technician index.
@@ -153,13 +188,17 @@ def engine_travel() -> Any:
 
 
 def one_by_one(scenario: Any, day: date, problem: Any,
-               accept: Callable[[Any, Any, list[Any], datetime], bool] | None = None) -> OneByOne:
+               accept: Callable[[Any, Any, list[Any], datetime], bool] | None = None,
+               mornings: float | None = None) -> OneByOne:
     """The dispatch engine's per-request decision in arrival order (see ``OneByOne.orders`` for the orders in
     ``problem``'s indices).
 
     ``accept(job, decision, days, arrives_at)``, when given, may hold back a request the decision would place
     (an acceptance policy under test, e.g. ``scripts/value_aware_acceptance.py``): it is then left unassigned,
     without the bounded repair.
+
+    ``mornings``: the scheduled re-optimisation runs between the arrivals (``morning_runs``), each within that
+    many seconds (``reoptimised``), as a company running the ``reoptimize`` deployment's schedule has them.
     """
     from zoneinfo import ZoneInfo
 
@@ -191,7 +230,13 @@ def one_by_one(scenario: Any, day: date, problem: Any,
         days.append(day_)
     job_index = {j.id: k for k, j in enumerate(problem.jobs)}
     jobs: dict[int, JobRequirements] = {}
+    runs = morning_runs(scenario, day) if mornings else []
     for r in scenario.requests_for(day):
+        while runs and runs[0] <= r.arrives_at:
+            runs.pop(0)
+            new = reoptimised(days, jobs, travel, mornings) if jobs and mornings else None
+            if new is not None:
+                days[:] = new
         if r.id not in job_index:
             continue
         windows = [TimeWindow(w.start, w.end) for w in r.windows if w.start.astimezone(tz).date() == day]
@@ -275,24 +320,26 @@ def bench_rows(technicians: int, seed: int, offline_limit: float, peer_limit: fl
         seconds = time.perf_counter() - t0
         rows.append({"scenario": label, "plan": name, **measure(problem, answer, coords, seconds)})
 
-    obo: dict[int, list[int]] = {}
     state: list[OneByOne] = []
     engine_view = engine_problem(capped)
 
-    def run_obo() -> Any:
+    def run_obo(mornings: float | None) -> Any:
         t0 = time.perf_counter()
-        state.append(one_by_one(scenario, day, capped))
-        obo.update(state[0].orders())
-        return plan_answer(engine_view, obo, time.perf_counter() - t0, "one_by_one")
+        state[:] = [one_by_one(scenario, day, capped, mornings=mornings)]
+        return plan_answer(engine_view, state[0].orders(), time.perf_counter() - t0, "one_by_one")
 
-    add("one by one (dispatch engine, 85% target)", engine_view, run_obo)
+    add("one by one (dispatch engine, 85% target), no re-optimisation", engine_view, partial(run_obo, None))
     if REOPTIMISE is None:
         rows.append({"scenario": label, "plan": "one by one + re-optimisation",
                      "error": "no re-optimisation (hook bench.day.REOPTIMISE)"})
-    elif state:
+    else:
+        runs = len(morning_runs(scenario, day))
+        add(f"one by one with the {runs} scheduled 05:00 re-optimisations {reoptimise_limit:g} s", engine_view,
+            partial(run_obo, reoptimise_limit))
         hook = REOPTIMISE
-        add(f"one by one + re-optimisation {reoptimise_limit:g} s", engine_view,
-            lambda: plan_answer(engine_view, hook(state[0], reoptimise_limit), 0.0, "reoptimised"))
+        if state:
+            add(f"one by one + re-optimisation {reoptimise_limit:g} s (after the last arrival)", engine_view,
+                lambda: plan_answer(engine_view, hook(state[0], reoptimise_limit), 0.0, "reoptimised"))
     add(f"offline: truckroll {offline_limit:g} s (85% cap)", capped,
         lambda: solve(capped, time_limit_seconds=offline_limit, seed=seed))
     bound_rows = [rows[-1]]
