@@ -255,3 +255,23 @@ def test_locked_visit_of_a_technician_without_a_shift_is_named_and_kept(db):
     assert any(f"#{rid}" in c and "Cy" in c and "no shift" in c for c in out["conflicts"])
     kept = _assignments()[rid]
     assert (kept.technician_id, kept.scheduled_start, kept.status) == (cy.id, at(9), AssignmentStatus.LOCKED)
+
+
+def test_a_queued_window_notice_is_a_promise_and_a_failed_one_is_not(db):
+    """The window notice sent, or written and waiting for its channel, promises the window (it goes out as
+    written); one that failed for good, a technician's job card, or no notice at all promise nothing."""
+    from truckroll.reoptimize.day import promised_requests
+
+    with session_scope() as s:
+        add_job_type(s)
+        ids = {name: _request(s, name, north_km(1), [(at(8), at(17))])
+               for name in ("Sent", "Queued", "Failed", "Card", "None")}
+        for name, status, template, kind in (
+                ("Sent", "sent", "customer_arrival_window", "customer"),
+                ("Queued", "pending", "customer_arrival_window", "customer"),
+                ("Failed", "failed", "customer_arrival_window", "customer"),
+                ("Card", "sent", "technician_job_card", "technician")):
+            s.add(Notification(request_id=ids[name], dedupe_key=f"n:{name}", recipient="x@example.net",
+                               recipient_kind=kind, template=template, subject="s", body="b", status=status))
+        s.flush()
+        assert promised_requests(sorted(ids.values()), session=s) == {ids["Sent"], ids["Queued"]}

@@ -41,6 +41,7 @@ from models import (
 )
 from truckroll import store
 from truckroll.notifications import messages
+from truckroll.notifications.delivery import PENDING, SENDING, SENT
 from truckroll.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -96,13 +97,14 @@ def horizon_dates(day: date, days: int, *, maximum: int) -> list[date]:
 
 
 def promised_requests(request_ids: list[int], *, session: Session) -> frozenset[int]:
-    """The requests whose customer has been sent an arrival window (the notice went out): their visits keep
-    that window (the technician may change; the customer is then told who comes)."""
+    """The requests whose customer has been given an arrival window: the notice went out, or is written and
+    queued (it will go out as written). Their visits keep that window (the technician may change; the customer
+    is then told who comes). A notice that failed for good promised nothing."""
     if not request_ids:
         return frozenset()
     rows = session.exec(select(Notification.request_id).where(
         col(Notification.request_id).in_(request_ids), Notification.recipient_kind == "customer",
-        Notification.status == "sent",
+        col(Notification.status).in_((PENDING, SENDING, SENT)),
         col(Notification.template).in_(("customer_arrival_window", "customer_reschedule",
                                         "customer_confirmation")))).all()
     return frozenset(r for r in rows if r is not None)
