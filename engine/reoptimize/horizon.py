@@ -68,8 +68,12 @@ class HorizonOptions:
     """How the horizon is re-optimised (``base`` carries the rules shared with the single-day engine)."""
 
     base: ReoptimizeOptions = ReoptimizeOptions()
-    # Share of ``base.time_limit_seconds`` given to PyVRP (split over the days); the rest is CBC's.
-    search_share: float = 0.5
+    # Share of ``base.time_limit_seconds`` given to PyVRP (split over the days), leaving the set partitioning
+    # at least ``cbc_seconds`` or half the budget, whichever is less (``search_seconds``); CBC also gets what
+    # PyVRP leaves when it stops early. The set partitioning took 0.5-4 s on the measured days
+    # (docs/benchmarks.md).
+    search_share: float = 0.75
+    cbc_seconds: float = 5.0
     seed: int = 0
     # Also offer the routes of the single-day assignment model (engine.reoptimize.day) as columns.
     assignment_columns: bool = False
@@ -77,6 +81,13 @@ class HorizonOptions:
     def __post_init__(self) -> None:
         if not 0 < self.search_share < 1:
             raise ValueError(f"search_share must be in (0, 1) (got {self.search_share})")
+        if self.cbc_seconds < 0:
+            raise ValueError(f"cbc_seconds must be >= 0 (got {self.cbc_seconds})")
+
+    def search_seconds(self) -> float:
+        """PyVRP's budget: ``search_share`` of the whole, but never eating into CBC's reserve."""
+        total = self.base.time_limit_seconds
+        return min(total * self.search_share, total - min(total / 2, self.cbc_seconds))
 
 
 @dataclass
@@ -541,7 +552,7 @@ def reoptimize_horizon(days: Sequence[TechnicianDay], jobs: Mapping[int, JobRequ
     by_date: dict[date, list[int]] = {}
     for k, d in enumerate(days):
         by_date.setdefault(d.shift_start.date(), []).append(k)
-    search_budget = base.time_limit_seconds * options.search_share
+    search_budget = options.search_seconds()
     proposal = [copy_day(s) for s in skeletons]
     taken: set[int] = set()
     pinned_minutes = {k: sum(st.duration_minutes + st.travel_minutes for st in s.stops)

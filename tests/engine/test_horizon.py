@@ -157,6 +157,15 @@ def test_utilisation_target_is_respected() -> None:
 def test_search_share_is_checked() -> None:
     with pytest.raises(ValueError, match="search_share"):
         HorizonOptions(search_share=1.0)
+    with pytest.raises(ValueError, match="cbc_seconds"):
+        HorizonOptions(cbc_seconds=-1.0)
+
+
+@pytest.mark.parametrize(("total", "search"), [(5, 2.5), (10, 5.0), (30, 22.5), (40, 30.0)])
+def test_pyvrp_gets_three_quarters_but_leaves_cbc_five_seconds_or_half(total: float, search: float) -> None:
+    """30 s: 22.5 for PyVRP (CBC keeps 7.5); 10 s: CBC keeps 5; 5 s: CBC keeps half."""
+    options = HorizonOptions(base=ReoptimizeOptions(time_limit_seconds=total))
+    assert options.search_seconds() == pytest.approx(search)
 
 
 
