@@ -309,8 +309,8 @@ def _route(d: TechnicianDay) -> list[dict[str, Any]]:
 def queue_pending_notices(day: date, tz: str, *, session: Session, settings: Settings,
                           travel: TravelTimeProvider) -> list[int]:
     """Queue the reschedule notices of the day's changed assignments (customers whose window or technician
-    changed, new customers placed from escalation) and one route update per technician whose route changed; mark them
-    queued in the same transaction. Returns the notification ids."""
+    changed, new customers placed from escalation) and one route update per technician whose route changed;
+    mark them queued in the same transaction. Returns the notification ids."""
     z = ZoneInfo(tz)
     start, end = store.day_bounds(day, z)
     rows = [(a, n) for a, n in session.exec(
@@ -334,16 +334,15 @@ def queue_pending_notices(day: date, tz: str, *, session: Session, settings: Set
             note = messages.customer_arrival_window(
                 session=session, key=key, request=request, technician_name=tech.name, window=window,
                 start=a.scheduled_start, end=a.scheduled_end, tz=tz, company_name=settings.company_name)
-        elif (old := TimeWindow(mark.previous_window_start, mark.previous_window_end)) != window:
+        elif ((old := TimeWindow(mark.previous_window_start, mark.previous_window_end)) != window
+              or mark.previous_technician_id not in (None, a.technician_id)):
+            # A new window, or the same window with another technician (the customer was told a name).
+            same = old == window
             note = messages.customer_reschedule(
-                session=session, key=key, request=request, technician_name=tech.name, old=old, new=window,
-                reason="the day's routes were re-planned to cut driving", tz=tz, company_name=settings.company_name)
-        elif mark.previous_technician_id is not None and mark.previous_technician_id != a.technician_id:
-            # Same window, another technician: the customer was told a name, so is told the new one.
-            note = messages.customer_reschedule(
-                session=session, key=f"{key}:technician:{a.technician_id}", request=request,
+                session=session, key=f"{key}:technician:{a.technician_id}" if same else key, request=request,
                 technician_name=tech.name, old=old, new=window,
-                reason="the day's routes were re-planned to cut driving; your arrival window is unchanged",
+                reason="the day's routes were re-planned to cut driving"
+                       + ("; your arrival window is unchanged" if same else ""),
                 tz=tz, company_name=settings.company_name)
         if note is not None:
             ids.append(note.id or 0)
