@@ -290,3 +290,35 @@ def test_cli_preview_renders_a_template() -> None:
     assert html.exit_code == 0 and "Gate code 4417".lower() in html.output.lower()
     assert "&lt;b&gt;Bo&lt;/b&gt;" in html.output
     assert runner.invoke(app, ["notifications", "preview", "nope"]).exit_code == 1
+
+
+def test_reoptimize_flow_delivers_what_it_queues(channels: None, smtp: SmtpSink, webhook: WebhookSink,
+                                                 prefect_harness: None) -> None:
+    """The swapped plan's customers were sent their windows. The re-optimisation swaps the technicians back, and
+    its messages go out in the same run: each customer an email naming the new technician (window unchanged),
+    each technician a route update, and dispatch's alert for an hvac request nobody on shift can do. Nothing is
+    left in the outbox."""
+    from sqlmodel import select
+
+    from flows.reoptimize import reoptimize_day
+    from models import Notification
+    from tests.flows.test_reoptimize import D, _request, _swapped_company
+    from truckroll.db import session_scope
+
+    ids = _swapped_company()
+    with session_scope() as s:
+        for name in ("South1", "South2", "North1", "North2"):
+            s.add(Notification(request_id=ids[name], dedupe_key=f"sent:{name}", recipient="x@example.net",
+                               recipient_kind="customer", template="customer_arrival_window", subject="s",
+                               body="b", status="sent"))
+        f.add_job_type(s, "ac repair", minutes=90, skill="hvac")
+        cold = _request(s, "Cold", f.north_km(1), [(f.at(8), f.at(17))], job_type="ac repair")
+    state = reoptimize_day(day=D, time_limit_seconds=5, return_state=True)
+    assert state.name == "Re-optimised", state.message
+    subjects = {r: m["Subject"] for _, rcpts, m in smtp.messages for r in rcpts}
+    for name in ("South1", "South2", "North1", "North2"):
+        assert "arrival window unchanged" in subjects[f"{name.lower()}@example.net"]
+    assert {"ana@example.com", "ben@example.com"} <= set(subjects)
+    assert any(f"#{cold}" in p["json"]["title"] for p in webhook.posts)
+    with session_scope() as s:
+        assert s.exec(select(Notification).where(Notification.status != "sent")).all() == []
