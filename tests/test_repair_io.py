@@ -77,6 +77,8 @@ def test_a_repair_moves_a_job_to_make_room_and_tells_everyone(db):
     assert [n.recipient for n in told] == ["leak@example.net"] and "Ben" in told[0].body
     route = [n for n in notes if n.template == "technician_route_update"]
     assert [n.recipient for n in route] == ["ben@example.com"] and f"#{leak}" in route[0].body
+    # The flow delivers the assignment's messages by these ids: the repair's go out with them.
+    assert {told[0].id, route[0].id} <= set(result.notification_ids)
 
 
 def test_two_moves_are_committed_one_after_the_other_on_fresh_routes(db):

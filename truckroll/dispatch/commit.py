@@ -128,10 +128,11 @@ def escalate_request(request_id: int, reason: str, candidates: list[Candidate], 
 
 
 def _commit_moves(decision: Decision, *, session: Session, travel: TravelTimeProvider,
-                  settings: Settings) -> list[int]:
+                  settings: Settings, notes: list[int]) -> list[int]:
     """Write a bounded repair's moves (under the locks the caller took): each moved job is decided again on its
     receiver's fresh route, inside the window its customer was promised, and the assignment changes technician;
-    its customer is told who now comes (the window is unchanged). Returns the moved request ids.
+    its customer is told who now comes (the window is unchanged; the message's id is added to ``notes``).
+    Returns the moved request ids.
 
     Raises
     ------
@@ -177,11 +178,13 @@ def _commit_moves(decision: Decision, *, session: Session, travel: TravelTimePro
         session.flush()
         request = store.get_request(m.request_id, session=session)
         job_tz = (m.job.rules.timezone if m.job.rules else None) or tz
-        messages.customer_reschedule(
+        note = messages.customer_reschedule(
             session=session, key=f"repair:{m.request_id}:{row.id}:{m.to_technician}", request=request,
             technician_name=chosen.name, old=m.stop.window, new=m.stop.window,
             reason="routes were re-planned to fit an urgent visit; your arrival window is unchanged",
             tz=job_tz, company_name=settings.company_name)
+        if note is not None and note.id is not None:
+            notes.append(note.id)
         out.append(m.request_id)
     return out
 
@@ -236,7 +239,9 @@ def commit_assignment(
                     .values(status=ServiceRequest.status))
     if existing_assignment(job.request_id, session=session) is not None:
         raise ScheduleConflict(f"request {job.request_id} is already assigned")
-    moved = _commit_moves(decision, session=session, travel=travel, settings=settings)
+    # The repair's own messages (moved customers, receivers' routes), delivered with the assignment's.
+    repair_notes: list[int] = []
+    moved = _commit_moves(decision, session=session, travel=travel, settings=settings, notes=repair_notes)
     days = one_decision.load_days(job, session=session, travel=travel, tz=tz, technician_ids=[tech_id])
     if moved:
         days = [relink(d, travel) for d in days]
@@ -296,10 +301,12 @@ def commit_assignment(
                         override_reason=override_reason))
     for m in decision.moves:
         # The technician who received a moved job: the update of their route.
-        messages.technician_route_update(session=session, technician_id=m.to_technician, live=travel,
-                                         day=m.insertion.start.astimezone(ZoneInfo(tz)).date(), tz=ZoneInfo(tz),
-                                         tz_name=tz, company_name=settings.company_name,
-                                         key_prefix="repair-route")
+        update_note = messages.technician_route_update(
+            session=session, technician_id=m.to_technician, live=travel,
+            day=m.insertion.start.astimezone(ZoneInfo(tz)).date(), tz=ZoneInfo(tz), tz_name=tz,
+            company_name=settings.company_name, key_prefix="repair-route")
+        if update_note.id is not None:
+            repair_notes.append(update_note.id)
 
     route = [{"request_id": s.request_id, "start": s.start.isoformat(), "end": s.end.isoformat(),
               "window_start": s.window.start.isoformat(), "window_end": s.window.end.isoformat()}
@@ -312,7 +319,7 @@ def commit_assignment(
     # Customers read times in their territory's time zone.
     job_tz = (job.rules.timezone if job.rules else None) or tz
     result.notification_ids = queue_assignment_notifications(
-        result, job, request, tech, session=session, tz=job_tz, decision=decision, settings=settings)
+        result, job, request, tech, session=session, tz=job_tz, decision=decision, settings=settings) + repair_notes
     return result
 
 
