@@ -302,15 +302,12 @@ def test_reoptimize_flow_delivers_what_it_queues(channels: None, smtp: SmtpSink,
 
     from flows.reoptimize import reoptimize_day
     from models import Notification
-    from tests.flows.test_reoptimize import D, _request, _swapped_company
+    from tests.flows.test_reoptimize import D, _request, _swapped_company, _windows_sent
     from truckroll.db import session_scope
 
     ids = _swapped_company()
+    _windows_sent(ids)
     with session_scope() as s:
-        for name in ("South1", "South2", "North1", "North2"):
-            s.add(Notification(request_id=ids[name], dedupe_key=f"sent:{name}", recipient="x@example.net",
-                               recipient_kind="customer", template="customer_arrival_window", subject="s",
-                               body="b", status="sent"))
         f.add_job_type(s, "ac repair", minutes=90, skill="hvac")
         cold = _request(s, "Cold", f.north_km(1), [(f.at(8), f.at(17))], job_type="ac repair")
     state = reoptimize_day(day=D, time_limit_seconds=5, return_state=True)

@@ -66,6 +66,15 @@ def _swapped_company(locked: bool = False) -> dict[str, int]:
     return ids
 
 
+def _windows_sent(ids: dict[str, int]) -> None:
+    """The swapped company's four customers were sent their arrival windows (the notices went out)."""
+    with session_scope() as s:
+        for name in ("South1", "South2", "North1", "North2"):
+            s.add(Notification(request_id=ids[name], dedupe_key=f"sent:{name}", recipient="x@example.net",
+                               recipient_kind="customer", template="customer_arrival_window", subject="s",
+                               body="b", status="sent"))
+
+
 def _assignments() -> dict[int, Assignment]:
     with session_scope() as s:
         return {a.request_id: a for a in s.exec(select(Assignment)).all()}
@@ -209,11 +218,7 @@ def test_promised_visits_keep_their_window_and_their_customers_learn_the_new_tec
     (a promise is the window), every window holds, each customer is told once who now comes (the same
     window), each technician gets one route update; a second run sends nothing more."""
     ids = _swapped_company()
-    with session_scope() as s:
-        for name in ("South1", "South2", "North1", "North2"):
-            s.add(Notification(request_id=ids[name], dedupe_key=f"sent:{name}", recipient="x@example.net",
-                               recipient_kind="customer", template="customer_arrival_window", subject="s",
-                               body="b", status="sent"))
+    _windows_sent(ids)
     before = _assignments()
     state = reoptimize_day(day=D, time_limit_seconds=5, return_state=True)
     assert state.name == "Re-optimised", state.message
