@@ -319,3 +319,40 @@ def test_reoptimize_flow_delivers_what_it_queues(channels: None, smtp: SmtpSink,
     assert any(f"#{cold}" in p["json"]["title"] for p in webhook.posts)
     with session_scope() as s:
         assert s.exec(select(Notification).where(Notification.status != "sent")).all() == []
+
+
+def test_an_emergency_run_delivers_the_displaced_customers_messages(channels: None, smtp: SmtpSink,
+                                                                     webhook: WebhookSink, prefect_harness: None,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only Ana works (08:00-10:00). The emergency's dispatch run takes #1's place and nobody else can take #1:
+    in the same run, #1's customer is emailed that dispatch will call, Ana gets her new route, dispatch gets the
+    alert. Nothing waits in the outbox for a later drain."""
+    from flows.dispatch import dispatch_service_request
+    from truckroll.db import session_scope
+
+    monkeypatch.setenv("TRUCKROLL_DISPATCH__UTILISATION_TARGET", "1.0")
+    get_settings.cache_clear()
+    with session_scope() as s:
+        f.add_job_type(s, minutes=60)
+        f.add_job_type(s, "burst pipe", minutes=90)
+        f.add_technician(s, "Ana", shift=(8, 10), email="ana@example.com")
+
+    def run(**payload: Any) -> dict[str, Any]:
+        out: Any = dispatch_service_request(payload=f.request_payload(**payload))
+        return dict(out.result() if hasattr(out, "result") else out)
+
+    first = run(priority=8, customer_email="one@example.net",
+                time_windows=[{"start": f.at(8).isoformat(), "end": f.at(12).isoformat()}])
+    assert first["status"] == "assigned"
+    smtp.messages.clear()
+    webhook.posts.clear()
+    emergency = run(priority=1, job_type="burst pipe", customer_email="two@example.net",
+                    time_windows=[{"start": f.at(8).isoformat(), "end": f.at(8, 30).isoformat()}])
+    assert emergency["status"] == "assigned"
+    bodies = {r: m for _, rcpts, m in smtp.messages for r in rcpts}
+    assert "dispatcher will call you" in bodies["one@example.net"].get_payload(0).get_payload(decode=True).decode()
+    assert {"two@example.net", "ana@example.com"} <= set(bodies)
+    assert f"Manual review needed: request #{first['request_id']} (leak repair, P8)" in [
+        p["json"]["title"] for p in webhook.posts]
+    with session_scope() as s:
+        assert s.exec(select(Notification).where(Notification.status != "sent")).all() == []

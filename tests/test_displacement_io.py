@@ -64,8 +64,11 @@ def test_emergency_displaces_routine_work_which_is_rescheduled_and_notified(db):
         assert record.displaced == [first.request_id] and record.decided_by == "dispatch"
         assert record.score_total is not None and record.candidates == 1  # Ben starts after the window
 
-    outcomes = redispatch_displaced(emergency.displaced, travel=TRAVEL, settings=_settings())
+    before, notes = _message_ids(), []
+    outcomes = redispatch_displaced(emergency.displaced, travel=TRAVEL, settings=_settings(), notes=notes)
     assert outcomes[0]["status"] == "assigned" and outcomes[0]["technician_id"] == 2
+    # Every message queued here is handed back, for the dispatch flow to deliver with the emergency's.
+    assert notes and set(notes) == _message_ids() - before
     with session_scope() as s:
         note = s.exec(select(Notification).where(Notification.template == "customer_reschedule")).one()
     assert note.recipient == "one@example.net" and "Ben" in note.body
@@ -91,8 +94,10 @@ def test_a_displaced_request_nobody_can_take_is_escalated_and_everyone_told(db):
                                           time_windows=[{"start": at(8).isoformat(), "end": at(8, 30).isoformat()}]))
     assert emergency is not None and [d["request_id"] for d in emergency.displaced] == [first.request_id]
 
-    outcomes = redispatch_displaced(emergency.displaced, travel=TRAVEL, settings=_settings())
+    before, notes = _message_ids(), []
+    outcomes = redispatch_displaced(emergency.displaced, travel=TRAVEL, settings=_settings(), notes=notes)
     assert [o["status"] for o in outcomes] == ["escalated"]
+    assert set(notes) == _message_ids() - before and len(notes) == 3  # customer, alert, Ana's route
     with session_scope() as s:
         esc = s.exec(select(Escalation).where(Escalation.request_id == first.request_id)).one()
         assert outcomes[0]["escalation_id"] == esc.id and esc.reason.startswith("displaced by emergency #")
@@ -105,3 +110,8 @@ def test_a_displaced_request_nobody_can_take_is_escalated_and_everyone_told(db):
     route = notes["technician_route_update"]
     assert route.recipient == "ana@example.net"
     assert f"#{emergency.request_id}" in route.body and f"#{first.request_id} " not in route.body
+
+
+def _message_ids() -> set[int]:
+    with session_scope() as s:
+        return {n.id for n in s.exec(select(Notification)).all() if n.id is not None}

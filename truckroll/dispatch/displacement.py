@@ -13,27 +13,33 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlmodel import select
+
 from engine.travel import TravelTimeProvider
-from models import Decision, JobRequirements, TimeWindow
+from models import Decision, JobRequirements, Notification, TimeWindow
 from truckroll import store
 from truckroll.db import session_scope
 from truckroll.dispatch import commit
 from truckroll.dispatch import decision as one_decision
 from truckroll.notifications import messages
+from truckroll.notifications.delivery import PENDING
 from truckroll.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 def redispatch_displaced(displaced: list[dict[str, Any]], *, travel: TravelTimeProvider,
-                         settings: Settings) -> list[dict[str, Any]]:
+                         settings: Settings, notes: list[int] | None = None) -> list[dict[str, Any]]:
     """Dispatch each displaced request again (the one decision, one transaction each) and tell its customer the
     new window; a request nobody can take is escalated, and its customer told that dispatch will call. Each
     technician who lost stops gets the update of their route.
 
     Returns one outcome per request: {request_id, status, technician_id?, window_start?, window_end?,
-    escalation_id?, reason?}; the caller emits an event for each escalation.
+    escalation_id?, reason?}; the caller emits an event for each escalation. ``notes`` (when given) receives the
+    ids of every message queued here (each displaced request's, the escalation alerts, the route updates), for
+    the caller to deliver with its own.
     """
+    notes = notes if notes is not None else []
     rules, tz = settings.dispatch, settings.company_timezone
     queue = list(displaced)
     outcomes = []
@@ -53,17 +59,20 @@ def redispatch_displaced(displaced: list[dict[str, Any]], *, travel: TravelTimeP
                 why = f"displaced by emergency #{item['emergency_request_id']}; {decision.escalation_reason}"
                 esc_id = commit.escalate(job, why, decision.candidates, session=session,
                                          dispatch_email=settings.dispatch_email, console_url=settings.console_url)
-                messages.customer_dispatch_will_call(
+                told = messages.customer_dispatch_will_call(
                     session=session, key=f"displaced:{rid}:escalation:{esc_id}", request=request, old=old,
                     reason=reason, tz=job_tz, company_name=settings.company_name)
                 outcomes.append({"request_id": rid, "status": "escalated", "reason": why, "escalation_id": esc_id,
                                  "priority": job.priority})
                 log.warning("displaced request %s escalated: %s", rid, why)
+                notes.extend(_ids(told, *session.exec(select(Notification).where(
+                    Notification.request_id == rid, Notification.template == "escalation_alert",
+                    Notification.status == PENDING)).all()))
                 continue
             result = commit.commit_assignment(decision, job, session=session, travel=travel, settings=settings)
             commit.write_confirmation(result, session=session)
             queue.extend(result.displaced)
-            messages.customer_reschedule(
+            told = messages.customer_reschedule(
                 session=session, key=f"displaced:{rid}:{result.assignment_id}", request=request,
                 technician_name=result.technician_name, old=old,
                 new=TimeWindow(result.window_start, result.window_end), reason=reason, tz=job_tz,
@@ -71,13 +80,19 @@ def redispatch_displaced(displaced: list[dict[str, Any]], *, travel: TravelTimeP
             outcomes.append({"request_id": rid, "status": "assigned", "technician_id": result.technician_id,
                              "window_start": result.window_start.isoformat(),
                              "window_end": result.window_end.isoformat()})
+            notes.extend([*result.notification_ids, *_ids(told)])
     z = ZoneInfo(tz)
     with session_scope() as session:
         for tech_id, day in sorted({(t, s.astimezone(z).date()) for t, s in losers}):
-            messages.technician_route_update(session=session, technician_id=tech_id, day=day, tz=z, tz_name=tz,
-                                             live=travel,
-                                             company_name=settings.company_name, key_prefix="displacement-route")
+            note = messages.technician_route_update(session=session, technician_id=tech_id, day=day, tz=z,
+                                                    tz_name=tz, live=travel, company_name=settings.company_name,
+                                                    key_prefix="displacement-route")
+            notes.extend(_ids(note))
     return outcomes
+
+
+def _ids(*notes: Notification | None) -> list[int]:
+    return [n.id for n in notes if n is not None and n.id is not None]
 
 
 def commit_and_redispatch(decision: Decision, job: JobRequirements, *, travel: TravelTimeProvider,
@@ -96,7 +111,9 @@ def commit_and_redispatch(decision: Decision, job: JobRequirements, *, travel: T
     escalated: list[dict[str, Any]] = []
     if result.displaced:
         try:
-            outcomes = redispatch_displaced(result.displaced, travel=travel, settings=settings)
+            # Their messages go out with the emergency's (the dispatch flow delivers result.notification_ids).
+            outcomes = redispatch_displaced(result.displaced, travel=travel, settings=settings,
+                                            notes=result.notification_ids)
             log.info("request %s displaced %s", job.request_id, outcomes)
             escalated = [o for o in outcomes if o["status"] == "escalated"]
         except Exception:  # noqa: BLE001 - the emergency is committed; the requeue sweep retries the rest
