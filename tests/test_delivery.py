@@ -350,7 +350,7 @@ def test_an_emergency_run_delivers_the_displaced_customers_messages(channels: No
                     time_windows=[{"start": f.at(8).isoformat(), "end": f.at(8, 30).isoformat()}])
     assert emergency["status"] == "assigned"
     bodies = {r: m for _, rcpts, m in smtp.messages for r in rcpts}
-    assert "dispatcher will call you" in bodies["one@example.net"].get_payload(0).get_payload(decode=True).decode()
+    assert "dispatcher will call you" in html_part(bodies["one@example.net"])
     assert {"two@example.net", "ana@example.com"} <= set(bodies)
     assert f"Manual review needed: request #{first['request_id']} (leak repair, P8)" in [
         p["json"]["title"] for p in webhook.posts]
