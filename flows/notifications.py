@@ -1,4 +1,5 @@
-"""The deliver-notifications flow: drain the outbox (schedule it every minute or two)."""
+"""The deliver-notifications flow: drain the outbox (the deployment in prefect.yaml, every 2 minutes): failed sends
+retried after their backoff, and whatever a process queued but could not send."""
 
 from __future__ import annotations
 

@@ -356,3 +356,58 @@ def test_an_emergency_run_delivers_the_displaced_customers_messages(channels: No
         p["json"]["title"] for p in webhook.posts]
     with session_scope() as s:
         assert s.exec(select(Notification).where(Notification.status != "sent")).all() == []
+
+
+def test_service_actions_deliver_their_messages_right_after_the_answer(channels: None, smtp: SmtpSink,
+                                                                         prefect_harness: None) -> None:
+    """A technician running late and a dispatcher moving a job: the re-promised customer's and the technicians'
+    emails are in the SMTP server once the HTTP answer is in (not at the next scheduled drain), and the outbox is
+    empty."""
+    from fastapi.testclient import TestClient
+
+    from flows.dispatch import dispatch_service_request
+    from flows.runs import BackgroundDispatcher
+    from service.app import create_app
+    from truckroll.db import session_scope
+
+    with session_scope() as s:
+        f.add_job_type(s)
+        f.add_technician(s, "Ana", email="ana@example.com")
+        ben = f.add_technician(s, "Ben", home=f.north_km(30), email="ben@example.com")
+    ids = []
+    for who, (h1, h2) in (("one", (8, 10)), ("two", (9, 12))):
+        out: Any = dispatch_service_request(payload=f.request_payload(
+            customer_email=f"{who}@example.net", time_windows=[{"start": f.at(h1).isoformat(),
+                                                                "end": f.at(h2).isoformat()}]))
+        ids.append((out.result() if hasattr(out, "result") else out)["request_id"])
+    smtp.messages.clear()
+
+    def recipients() -> set[str]:
+        return {t for _, rcpts, _ in smtp.messages for t in rcpts}
+
+    def outbox_left() -> list[Notification]:
+        with session_scope() as s:
+            return list(s.exec(select(Notification).where(Notification.status != "sent")).all())
+
+    app = create_app(dispatcher=BackgroundDispatcher(mode="in-process", run=lambda _rid, _a: None),
+                     init_database=False, sweep_interval_seconds=0)
+    with TestClient(app, headers={"X-API-Key": f.api_key("dispatcher")}) as client:
+        def status(event: str, hh: int, **extra: Any) -> dict[str, Any]:
+            r = client.post(f"/service-requests/{ids[0]}/status", json={"event": event, "at": f.at(hh).isoformat(),
+                                                                        **extra})
+            assert r.status_code == 200, r.text
+            return dict(r.json())
+
+        status("en_route", 8)
+        status("arrived", 8)
+        smtp.messages.clear()
+        late = status("late", 9, minutes=150)
+        assert late["repromised"] == [ids[1]] and late["notification_ids"]
+        assert "two@example.net" in recipients()
+        assert outbox_left() == []
+
+        smtp.messages.clear()
+        r = client.post(f"/console/api/requests/{ids[1]}/reassign", json={"technician_id": ben.id})
+        assert r.status_code == 200, r.text
+        assert {"two@example.net", "ana@example.com", "ben@example.com"} <= recipients()
+        assert outbox_left() == []

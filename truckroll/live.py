@@ -500,4 +500,6 @@ def apply_event(request_id: int, kind: str, *, settings: Settings, **kwargs: Any
     if outcome.freed_window is not None and outcome.technician_id is not None:
         outcome.offered = offer_freed_time(outcome.technician_id, outcome.freed_window, travel=travel,
                                            settings=settings, exclude={request_id})
+        # Every message the event led to, for the caller to deliver at once.
+        outcome.notification_ids += [i for placed in outcome.offered for i in placed["notification_ids"]]
     return outcome

@@ -17,7 +17,7 @@ from engine.dispatch.eligibility import OVERRIDABLE_RULES
 from flows.runs import request_flow_runs
 from models.schemas import MAX_ID
 from service.auth import AUTH_RESPONSES, Principal, require_roles
-from service.deps import SessionDep
+from service.deps import OutboxDep, SessionDep
 from service.errors import ErrorOut, manual_assignment_refused
 from service.limits import DbId, check_day
 from service.routers.escalations import list_escalations
@@ -271,7 +271,7 @@ def get_ranking(escalation_id: DbId, session: SessionDep) -> RankingOut:
              responses={404: {"model": ErrorOut, "description": "No such request or technician"},
                         409: {"model": ErrorOut, "description": "The job cannot move, or the technician cannot "
                                                                 "take it (reasons and overridable rules given)"}})
-def reassign(request_id: DbId, body: ReassignIn,
+def reassign(request_id: DbId, body: ReassignIn, outbox: OutboxDep,
              who: Annotated[Principal, Depends(require_roles("dispatcher"))]) -> ReassignOut:
     """Through the same decision and commit as every assignment, among the named technician alone (the
     utilisation target waived). A 409 lists the reasons and, in ``overridable``, the rules that ``overrides``
@@ -291,6 +291,7 @@ def reassign(request_id: DbId, body: ReassignIn,
         raise manual_assignment_refused(body.technician_id, exc.reasons, exc.overridable) from None
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    outbox.deliver(res.notification_ids)
     with session_scope() as session:
         auth.audit(session, actor=who.name, actor_role=who.role, action="request.reassigned",
                    target=f"request {request_id}",

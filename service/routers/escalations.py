@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from flows.runs import emit_resolved_event
 from models import Escalation, ServiceRequest
 from service.auth import AUTH_RESPONSES, Principal, require_roles
-from service.deps import SessionDep
+from service.deps import OutboxDep, SessionDep
 from service.errors import ErrorOut, manual_assignment_refused
 from service.limits import DbId
 from service.schemas import EscalationOut, ResolveIn, ResolveOut, WindowOut
@@ -48,7 +48,7 @@ def list_escalations(
                409: {"model": ErrorOut,
                      "description": "Already resolved, or the technician cannot take it (reasons given)"}},
 )
-def resolve_escalation(escalation_id: DbId, body: ResolveIn,
+def resolve_escalation(escalation_id: DbId, body: ResolveIn, outbox: OutboxDep,
                        who: Annotated[Principal, Depends(require_roles("dispatcher"))]) -> ResolveOut:
     """Assign the escalated request to the named technician (at ``start`` when given, else the best time in
     their route). The schedule update, notifications and confirmation are those of an automatic assignment;
@@ -70,6 +70,7 @@ def resolve_escalation(escalation_id: DbId, body: ResolveIn,
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     a = res.assignment
+    outbox.deliver(a.notification_ids)
     with session_scope() as session:
         # Resolving overrides the dispatch rules' utilisation target for this job.
         auth.audit(session, actor=who.name, actor_role=who.role, action="escalation.resolved",

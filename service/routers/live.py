@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.schemas import WindowIn
 from service.auth import AUTH_RESPONSES, Principal, require_roles
-from service.deps import DispatcherDep, SessionDep
+from service.deps import DispatcherDep, Outbox, OutboxDep, SessionDep
 from service.errors import ErrorOut
 from service.limits import DbId, check_day
 from truckroll import store
@@ -69,7 +69,7 @@ class RescheduleIn(_Strict):
     by: str = Field("portal", max_length=100)
 
 
-def _run(request_id: int, kind: str, dispatcher: Any, **kwargs: Any) -> dict[str, Any]:
+def _run(request_id: int, kind: str, dispatcher: Any, outbox: Outbox, **kwargs: Any) -> dict[str, Any]:
     try:
         outcome = apply_event(request_id, kind, settings=get_settings(), **kwargs)
     except store.NotFound as exc:
@@ -78,11 +78,12 @@ def _run(request_id: int, kind: str, dispatcher: Any, **kwargs: Any) -> dict[str
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     for rid in outcome.dispatch:
         dispatcher.submit(rid)
+    outbox.deliver(outcome.notification_ids)
     return outcome.as_dict()
 
 
 @router.post("/service-requests/{request_id}/status", summary="Technician: report a stop's status")
-def post_status(request_id: DbId, body: StatusIn, dispatcher: DispatcherDep,
+def post_status(request_id: DbId, body: StatusIn, dispatcher: DispatcherDep, outbox: OutboxDep,
                 who: TechnicianOrDispatcher) -> dict[str, Any]:
     """en route (with an ETA), arrived, completed, running late (minutes), cannot complete (a follow-up request
     linked to this one is created and dispatched), customer not home (escalated to a dispatcher). Answers
@@ -98,24 +99,24 @@ def post_status(request_id: DbId, body: StatusIn, dispatcher: DispatcherDep,
         follow = body.follow_up.model_dump(mode="json", exclude_none=True)
         if not follow.get("time_windows"):
             follow.pop("time_windows", None)
-    return _run(request_id, body.event, dispatcher, at=body.at, eta=body.eta, minutes=body.minutes, note=body.note,
-                by="technician", follow_up=follow)
+    return _run(request_id, body.event, dispatcher, outbox, at=body.at, eta=body.eta, minutes=body.minutes,
+                note=body.note, by="technician", follow_up=follow)
 
 
 @router.post("/service-requests/{request_id}/cancel", summary="Dispatcher or customer: cancel a visit")
-def post_cancel(request_id: DbId, body: CancelIn, dispatcher: DispatcherDep,
+def post_cancel(request_id: DbId, body: CancelIn, dispatcher: DispatcherDep, outbox: OutboxDep,
                 _who: DispatcherOrPortal) -> dict[str, Any]:
-    return _run(request_id, "cancel", dispatcher, at=body.at, note=body.reason, by=body.by)
+    return _run(request_id, "cancel", dispatcher, outbox, at=body.at, note=body.reason, by=body.by)
 
 
 @router.post("/service-requests/{request_id}/reschedule", summary="Dispatcher or customer: move a visit")
-def post_reschedule(request_id: DbId, body: RescheduleIn, dispatcher: DispatcherDep,
+def post_reschedule(request_id: DbId, body: RescheduleIn, dispatcher: DispatcherDep, outbox: OutboxDep,
                     _who: DispatcherOrPortal) -> dict[str, Any]:
     """The visit leaves its route and the request is dispatched again in the new windows."""
     from models import TimeWindow
 
     windows = [TimeWindow(w.start, w.end) for w in body.time_windows]
-    return _run(request_id, "reschedule", dispatcher, at=body.at, note=body.reason, by=body.by,
+    return _run(request_id, "reschedule", dispatcher, outbox, at=body.at, note=body.reason, by=body.by,
                 time_windows=windows)
 
 

@@ -61,8 +61,8 @@ def _flow_runs(api_url: str) -> list[dict[str, Any]]:
 def test_burst_with_a_killed_worker_ends_every_request_once_and_the_scheduler_fires(tmp_path: Path) -> None:
     """Every request of a burst ends assigned or escalated exactly once although a dispatch worker is killed
     mid-run (the sweep finds the expired leases, marks the dead runs Crashed and runs the requests again; the
-    stack restarts the worker); the scheduler creates runs of the interval-scheduled requeue-sweep deployment;
-    SIGTERM leaves no process of the stack behind."""
+    stack restarts the worker); the scheduler creates runs of the interval-scheduled deployments, and the
+    deliver-notifications one sends a message left in the outbox; SIGTERM leaves no process of the stack behind."""
     from sqlalchemy import text
     from sqlmodel import Session
 
@@ -77,6 +77,15 @@ def test_burst_with_a_killed_worker_ends_every_request_once_and_the_scheduler_fi
     engine = make_engine(url)
     try:
         stack.start()
+        # A message no run or call delivers (as a failed send leaves it): the scheduled drain sends it.
+        from truckroll.db import session_scope
+        from truckroll.notifications import outbox
+        from truckroll.notifications.samples import sample_context
+
+        with session_scope(engine) as s:
+            outbox.queue(session=s, dedupe_key="ops-test:left-behind", template="customer_eta_update",
+                         recipient="left.behind@example.net", recipient_kind="customer",
+                         context=sample_context("customer_eta_update"))
         ids = _post_all(stack.intake_url, stack.secret, payloads)
         assert len(set(ids)) == BURST
 
@@ -156,6 +165,12 @@ def test_burst_with_a_killed_worker_ends_every_request_once_and_the_scheduler_fi
                       if m.subject.startswith("[truckroll]") and "prefect.flow-run.Crashed" in m.subject]
             time.sleep(2)
         assert alerts and alerts[0].to == "operators@example.com", "no operators' alert for the crashed run"
+        deadline = time.monotonic() + 300
+        drained: list[Any] = []
+        while time.monotonic() < deadline and not drained:
+            drained = [m for m in read_inbox(stack.prefect_home / "mail") if m.to == "left.behind@example.net"]
+            time.sleep(3)
+        assert drained, "the deliver-notifications deployment never sent the message left in the outbox"
     finally:
         left = stack.stop()
         engine.dispose()
