@@ -85,13 +85,11 @@ def reoptimize_day(day: str | None = None, time_limit_seconds: float = 30, mip_g
         break
     notices: list[int] = [] if dry_run else [n for d in dates for n in notify_changed(d)]
     # Unplaceable requests are escalated whether or not the plan changed (an open escalation is kept as is).
-    escalations: list[int] = [] if dry_run else escalate_unplaceable(snapshot, plan)
-    # As the dispatch flow does: what this run queued goes out now (customers, technicians, dispatch's alerts);
-    # a delivery problem leaves the messages in the outbox and does not fail the run.
-    if notices:
-        deliver_quietly(notification_ids=notices)
-    for rid in sorted(plan.unplaced) if escalations else []:
-        deliver_quietly(request_id=rid)
+    escalations, alerts = ([], []) if dry_run else escalate_unplaceable(snapshot, plan)
+    # As the dispatch flow does: what this run queued goes out now (customers, technicians, dispatch's alerts),
+    # in one delivery; a delivery problem leaves the messages in the outbox and does not fail the run.
+    if notices or alerts:
+        deliver_quietly(notification_ids=notices + alerts)
     flag = {"time_limit": " [CBC hit its time limit: best feasible assignment used]",
             "greedy_fallback": " [CBC unavailable: the best whole plan used]"}.get(plan.assignment.status, "")
     if plan.assignment.status == "greedy_fallback" and not dry_run:

@@ -64,11 +64,15 @@ def notify_changed(day: date) -> list[int]:
 
 
 @task(name="Escalate unplaceable requests", **DB_RETRIES)
-def escalate_unplaceable(snapshot: DaySnapshot, plan: ReoptimizedPlan) -> list[int]:
-    """An escalation and a dispatch alert for each request nobody can take (open ones are kept)."""
+def escalate_unplaceable(snapshot: DaySnapshot, plan: ReoptimizedPlan) -> tuple[list[int], list[int]]:
+    """An escalation and a dispatch alert for each request nobody can take (open ones are kept): the
+    escalations' ids and the alerts' ids."""
     names = {d.technician_id: d.name for d in snapshot.days}
+    alerts: list[int] = []
     with session_scope() as session:
-        return reoptimizing.escalate_unplaced(plan.unplaced, session=session, names=names, settings=get_settings())
+        escalations = reoptimizing.escalate_unplaced(plan.unplaced, session=session, names=names,
+                                                     settings=get_settings(), notes=alerts)
+    return escalations, alerts
 
 
 @task(name="Publish before and after", cache_policy=NO_CACHE)

@@ -367,9 +367,10 @@ def _queue_route_update(technician_id: int, day: date, z: ZoneInfo, tz: str, *, 
 
 
 def escalate_unplaced(unplaced: dict[int, tuple[str, dict[int, list[str]]]], *, session: Session,
-                      names: dict[int, str], settings: Settings) -> list[int]:
+                      names: dict[int, str], settings: Settings, notes: list[int] | None = None) -> list[int]:
     """One open escalation (and one dispatch alert) per request the plan could not place and nobody has
-    assigned meanwhile; an escalation already open is kept as it is."""
+    assigned meanwhile; an escalation already open is kept as it is. Returns the escalations' ids; ``notes``
+    (when given) receives the alerts' ids, for the caller to deliver."""
     ids = []
     for rid, (reason, why) in sorted(unplaced.items()):
         if _has_assignment(session, rid):
@@ -380,10 +381,12 @@ def escalate_unplaced(unplaced: dict[int, tuple[str, dict[int, list[str]]]], *, 
         details = {str(t): {"name": names.get(t, f"technician {t}"), "reasons": r} for t, r in why.items()}
         esc = store.open_escalation(rid, f"daily re-optimisation: {reason}", details, session=session)
         assert esc.id is not None
-        messages.escalation_alert(session=session, escalation_id=esc.id, request=row, reason=esc.reason,
-                                  why_not=[(names.get(t, str(t)), r) for t, r in why.items()],
-                                  dispatch_email=settings.dispatch_email, console_url=settings.console_url)
+        alert = messages.escalation_alert(session=session, escalation_id=esc.id, request=row, reason=esc.reason,
+                                          why_not=[(names.get(t, str(t)), r) for t, r in why.items()],
+                                          dispatch_email=settings.dispatch_email, console_url=settings.console_url)
         ids.append(esc.id)
+        if notes is not None and alert.id is not None:
+            notes.append(alert.id)
     return ids
 
 
