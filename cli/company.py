@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from bench import create as _bench_create  # noqa: F401  (registers `truckroll bench create`)
-from cli.app import app, console, fail
+from cli.app import app, console, err_console, fail
 
 company_app = typer.Typer(help="Company set-up: technicians, job types, customers, shift patterns, rules.",
                           no_args_is_help=True)
@@ -142,4 +142,12 @@ def live_report(request: int = typer.Option(..., "--request", help="Service requ
 
         for rid in outcome.dispatch:
             console.print(f"dispatching request #{rid}: {run_in_process(rid)}")
+    if outcome.notification_ids:  # the customers and technicians concerned are told now, as the service does
+        from truckroll.notifications import delivery
+
+        report = delivery.deliver_pending(settings=get_settings(), notification_ids=outcome.notification_ids)
+        left = len(report.retry_later) + len(report.unrouted) + len(report.failed)
+        err_console.print(f"messages sent: {len(report.sent)}" + (
+            f"; {left} left in the outbox (no channel configured, or the send failed: the deliver-notifications "
+            "deployment or `truckroll notifications send` retries them)" if left else ""))
     typer.echo(json.dumps(outcome.as_dict(), indent=2, default=str))

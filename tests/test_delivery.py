@@ -362,7 +362,7 @@ def test_service_actions_deliver_their_messages_right_after_the_answer(channels:
                                                                          prefect_harness: None) -> None:
     """A technician running late and a dispatcher moving a job: the re-promised customer's and the technicians'
     emails are in the SMTP server once the HTTP answer is in (not at the next scheduled drain), and the outbox is
-    empty."""
+    empty; a late report from the CLI is sent at once too."""
     from fastapi.testclient import TestClient
 
     from flows.dispatch import dispatch_service_request
@@ -411,3 +411,16 @@ def test_service_actions_deliver_their_messages_right_after_the_answer(channels:
         assert r.status_code == 200, r.text
         assert {"two@example.net", "ana@example.com", "ben@example.com"} <= recipients()
         assert outbox_left() == []
+
+    # A report from the shell (Ben sets off to the moved job): `truckroll live report` sends what it queued (the
+    # customer's ETA), and says so.
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    smtp.messages.clear()
+    res = CliRunner().invoke(app, ["live", "report", "--request", str(ids[1]), "--event", "en_route",
+                                   "--at", f.at(9, 30).isoformat()])
+    assert res.exit_code == 0, res.output
+    assert "messages sent: " in res.output and "two@example.net" in recipients()
+    assert outbox_left() == []
