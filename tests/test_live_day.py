@@ -204,3 +204,36 @@ def test_a_day_from_onboarding_to_metrics(db: str) -> None:
     assert m["travel_per_job_minutes"] == pytest.approx(20.0, abs=1e-3)
     assert m["revenue"] == pytest.approx(500.0)
     assert m["escalations"] == 1
+
+
+@pytest.mark.usefixtures("prefect_harness", "day_settings")
+def test_a_technician_who_sets_off_before_the_shift_keeps_the_stop_in_the_route(db: str) -> None:
+    """Ana (08:00-17:00) sets off at 07:40 for C1 (10 km: expected 07:50, before her shift starts), arrives at
+    07:50 and then reports 180 minutes late. The early stop stays in her route, so the delay reaches C2: C1 ends
+    11:50, C2 starts 12:00, outside the window C2 was told, and C2 is re-promised and told. Before, the stop that
+    started before the shift fell out of every day and the delay reached nobody."""
+    from flows.dispatch import dispatch_service_request
+    from tests import factories as f
+    from truckroll.live import apply_event
+    from truckroll.settings import get_settings
+
+    with session_scope() as s:
+        f.add_job_type(s)
+        f.add_technician(s, "Ana", day=at(8).date(), email="ana@example.com")
+    ids = {}
+    for ref, h1, h2 in (("C1", 8, 10), ("C2", 9, 12)):
+        payload = {k: v for k, v in _payload(ref, h1, h2).items() if k != "customer_ref"}
+        out = dispatch_service_request(payload=payload)
+        data = out.result() if hasattr(out, "result") else out
+        assert data["status"] == "assigned", data
+        ids[ref] = data["request_id"]
+    c2_told = _times(ids["C2"])[2:]
+    settings = get_settings()
+    apply_event(ids["C1"], "en_route", settings=settings, at=at(7, 40))
+    assert _times(ids["C1"])[0] == "07:50"
+    apply_event(ids["C1"], "arrived", settings=settings, at=at(7, 50))
+    late = apply_event(ids["C1"], "late", settings=settings, at=at(8, 30), minutes=180)
+    assert _times(ids["C1"])[:2] == ("07:50", "11:50")
+    assert late.repromised == [ids["C2"]] and _times(ids["C2"])[0] == "12:00"
+    assert _times(ids["C2"])[2:] != c2_told
+    assert [n.recipient for n in _notes("customer_reschedule")] == ["c2@example.net"]

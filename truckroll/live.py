@@ -168,7 +168,8 @@ def _day_of(a: Assignment, *, session: Session, tz: str) -> TechnicianDay | None
     """The work block holding the assignment, as planned (no live overlay)."""
     days = store.technician_days(session=session, start=a.scheduled_start, end=a.scheduled_end + timedelta(seconds=1),
                                  tz=tz, live=None, technician_ids=[a.technician_id])
-    return next((d for d in days if d.shift_start <= a.scheduled_start < d.shift_end), days[0] if days else None)
+    return next((d for d in days if any(s.request_id == a.request_id for s in d.stops)),
+                next((d for d in days if d.shift_start <= a.scheduled_start < d.shift_end), days[0] if days else None))
 
 
 def record_event(request_id: int, kind: str, *, session: Session, travel: TravelTimeProvider, settings: Settings,

@@ -235,15 +235,19 @@ def technician_days(*, session: Session, start: datetime, end: datetime, tz: str
         .where(col(Assignment.technician_id).in_(tech_ids), col(Assignment.status).in_(ACTIVE_ASSIGNMENT_STATUSES),
                Assignment.scheduled_start < hi, Assignment.scheduled_end > lo)
         .order_by(col(Assignment.scheduled_start))).all()
-    by_tech: dict[int, list[tuple[Assignment, ServiceRequest]]] = defaultdict(list)
+    blocks_of: dict[int | None, list[rules_store.WorkBlock]] = defaultdict(list)
+    for block in blocks:
+        blocks_of[block.technician.id].append(block)
+    by_block: dict[int, list[tuple[Assignment, ServiceRequest]]] = defaultdict(list)
     for a, r in assigned:
-        by_tech[a.technician_id].append((a, r))
+        home = _block_of(a, blocks_of[a.technician_id])
+        if home is not None:
+            by_block[id(home)].append((a, r))
     days = []
     for block in blocks:
         tech = block.technician
         assert tech.id is not None
-        stops = [_stop(a, r) for a, r in by_tech.get(tech.id, [])
-                 if a.scheduled_start >= block.start and a.scheduled_start < block.end]
+        stops = [_stop(a, r) for a, r in by_block.get(id(block), [])]
         days.append(TechnicianDay(
             technician_id=tech.id, name=tech.name, home=Location(tech.home_lat, tech.home_lon),
             shift_start=block.start, shift_end=block.end, skills=dict(tech.skills),
@@ -256,6 +260,17 @@ def technician_days(*, session: Session, start: datetime, end: datetime, tz: str
 
         overlay_live_state(days, session=session, travel=live)
     return days
+
+
+def _block_of(a: Assignment, blocks: list[rules_store.WorkBlock]) -> rules_store.WorkBlock | None:
+    """The work block a visit belongs to: the one it starts in; else the one it overlaps most (a technician who
+    set off early is expected before the shift starts, a job reported late may run past its end); else none."""
+    for b in blocks:
+        if b.start <= a.scheduled_start < b.end:
+            return b
+    overlaps = [(min(a.scheduled_end, b.end) - max(a.scheduled_start, b.start), b) for b in blocks]
+    overlap, best = max(overlaps, key=lambda pair: pair[0], default=(timedelta(0), None))
+    return best if overlap > timedelta(0) else None
 
 
 def job_horizon(job: JobRequirements) -> tuple[datetime, datetime]:
