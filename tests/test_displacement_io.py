@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 from sqlmodel import select
 
 from engine.config import DispatchSettings
@@ -115,3 +116,43 @@ def test_a_displaced_request_nobody_can_take_is_escalated_and_everyone_told(db):
 def _message_ids() -> set[int]:
     with session_scope() as s:
         return {n.id for n in s.exec(select(Notification)).all() if n.id is not None}
+
+
+def test_a_displaced_request_whose_time_is_taken_first_is_decided_again(db, monkeypatch):
+    """Another dispatch takes Ben's time between the decision and the commit of displaced #1 (ScheduleConflict,
+    nothing written): #1 is decided again and assigned once, and its customer told once. When every attempt
+    conflicts, the error reaches the caller (which leaves the request to the requeue) after three attempts."""
+    with session_scope() as s:
+        add_job_type(s, minutes=60)
+        add_job_type(s, "burst pipe", minutes=90)
+        add_technician(s, "Ana", shift=(8, 10))
+    first = _dispatch(request_payload(priority=8, customer_email="one@example.net",
+                                      time_windows=[{"start": at(8).isoformat(), "end": at(12).isoformat()}]))
+    assert first is not None
+    with session_scope() as s:
+        add_technician(s, "Ben", shift=(9, 17))
+    emergency = _dispatch(request_payload(priority=1, job_type="burst pipe", customer_email="two@example.net",
+                                          time_windows=[{"start": at(8).isoformat(), "end": at(8, 30).isoformat()}]))
+    assert emergency is not None and emergency.displaced
+
+    real, calls = commit.commit_assignment, []
+
+    def taken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 1 or always:
+            raise commit.ScheduleConflict("technician 2 can no longer take it")
+        return real(*args, **kwargs)
+
+    always = True
+    monkeypatch.setattr(commit, "commit_assignment", taken)
+    with pytest.raises(commit.ScheduleConflict):
+        redispatch_displaced(emergency.displaced, travel=TRAVEL, settings=_settings())
+    assert len(calls) == 3
+    always, calls[:] = False, []
+    outcomes = redispatch_displaced(emergency.displaced, travel=TRAVEL, settings=_settings())
+    assert len(calls) == 2 and [o["status"] for o in outcomes] == ["assigned"]
+    with session_scope() as s:
+        live = s.exec(select(Assignment).where(Assignment.request_id == first.request_id,
+                                               Assignment.status != AssignmentStatus.CANCELLED)).all()
+        told = s.exec(select(Notification).where(Notification.template == "customer_reschedule")).all()
+    assert [a.technician_id for a in live] == [2] and [n.recipient for n in told] == ["one@example.net"]

@@ -150,7 +150,11 @@ def _commit_moves(decision: Decision, *, session: Session, travel: TravelTimePro
         days = one_decision.load_days(m.job, session=session, travel=travel, tz=tz, technician_ids=[m.to_technician])
         again = one_decision.decide(m.job, days, travel=travel, rules=rules, repair=False, tz=tz) if days else None
         if again is None or again.chosen is None or again.displaced or again.chosen.insertion is None:
-            raise ScheduleConflict(f"technician {m.to_technician} can no longer take request {m.request_id}")
+            why = ("no shift of theirs holds it" if again is None
+                   else f"it would displace {[d.request_id for d in again.displaced]}" if again.displaced
+                   else "; ".join(r for c in again.candidates for r in c.reasons) or again.escalation_reason
+                   or "no insertion")
+            raise ScheduleConflict(f"technician {m.to_technician} can no longer take request {m.request_id}: {why}")
         again.arrival_window = m.stop.window  # the promise stands
         apply_decision(again, m.job, travel)
         chosen = again.chosen

@@ -40,47 +40,26 @@ def redispatch_displaced(displaced: list[dict[str, Any]], *, travel: TravelTimeP
     the caller to deliver with its own.
     """
     notes = notes if notes is not None else []
-    rules, tz = settings.dispatch, settings.company_timezone
+    tz = settings.company_timezone
     queue = list(displaced)
     outcomes = []
     losers: set[tuple[int, datetime]] = set()
     while queue:
         item = queue.pop(0)
-        rid = int(item["request_id"])
-        old = TimeWindow(datetime.fromisoformat(item["window_start"]), datetime.fromisoformat(item["window_end"]))
-        losers.add((int(item["technician_id"]), old.start))
-        reason = f"an emergency (#{item['emergency_request_id']}) needed your technician"
-        with session_scope() as session:
-            loaded, decision = one_decision.decide_request(rid, session=session, travel=travel, rules=rules, tz=tz)
-            job = loaded.job
-            request = store.get_request(rid, session=session)
-            job_tz = (job.rules.timezone if job.rules else None) or tz
-            if decision.chosen is None:
-                why = f"displaced by emergency #{item['emergency_request_id']}; {decision.escalation_reason}"
-                esc_id = commit.escalate(job, why, decision.candidates, session=session,
-                                         dispatch_email=settings.dispatch_email, console_url=settings.console_url)
-                told = messages.customer_dispatch_will_call(
-                    session=session, key=f"displaced:{rid}:escalation:{esc_id}", request=request, old=old,
-                    reason=reason, tz=job_tz, company_name=settings.company_name)
-                outcomes.append({"request_id": rid, "status": "escalated", "reason": why, "escalation_id": esc_id,
-                                 "priority": job.priority})
-                log.warning("displaced request %s escalated: %s", rid, why)
-                notes.extend(_ids(told, *session.exec(select(Notification).where(
-                    Notification.request_id == rid, Notification.template == "escalation_alert",
-                    Notification.status == PENDING)).all()))
-                continue
-            result = commit.commit_assignment(decision, job, session=session, travel=travel, settings=settings)
-            commit.write_confirmation(result, session=session)
-            queue.extend(result.displaced)
-            told = messages.customer_reschedule(
-                session=session, key=f"displaced:{rid}:{result.assignment_id}", request=request,
-                technician_name=result.technician_name, old=old,
-                new=TimeWindow(result.window_start, result.window_end), reason=reason, tz=job_tz,
-                company_name=settings.company_name)
-            outcomes.append({"request_id": rid, "status": "assigned", "technician_id": result.technician_id,
-                             "window_start": result.window_start.isoformat(),
-                             "window_end": result.window_end.isoformat()})
-            notes.extend([*result.notification_ids, *_ids(told)])
+        losers.add((int(item["technician_id"]), datetime.fromisoformat(item["window_start"])))
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                # The last attempt without the bounded repair: its moves are what another dispatch can take first.
+                outcome, told, more = _redispatch_one(item, travel=travel, settings=settings,
+                                                      repair=attempt < ATTEMPTS)
+                break
+            except commit.ScheduleConflict as exc:
+                if attempt == ATTEMPTS:
+                    raise
+                log.info("displaced request %s: %s; deciding again", item["request_id"], exc)
+        outcomes.append(outcome)
+        notes.extend(told)
+        queue.extend(more)
     z = ZoneInfo(tz)
     with session_scope() as session:
         for tech_id, day in sorted({(t, s.astimezone(z).date()) for t, s in losers}):
@@ -93,6 +72,56 @@ def redispatch_displaced(displaced: list[dict[str, Any]], *, travel: TravelTimeP
 
 def _ids(*notes: Notification | None) -> list[int]:
     return [n.id for n in notes if n is not None and n.id is not None]
+
+
+# A dispatch that took the chosen technician's time first (ScheduleConflict) is met by deciding again, as the
+# dispatch flow does.
+ATTEMPTS = 3
+
+
+def _redispatch_one(item: dict[str, Any], *, travel: TravelTimeProvider, settings: Settings,
+                    repair: bool) -> tuple[dict[str, Any], list[int], list[dict[str, Any]]]:
+    """One displaced request decided and committed (or escalated) in one transaction, its customer told: the
+    outcome, the ids of the messages queued, and what this commit displaced in turn.
+
+    Raises
+    ------
+    commit.ScheduleConflict
+        When another dispatch took the chosen time first (nothing written).
+    """
+    rules, tz = settings.dispatch, settings.company_timezone
+    rid = int(item["request_id"])
+    old = TimeWindow(datetime.fromisoformat(item["window_start"]), datetime.fromisoformat(item["window_end"]))
+    reason = f"an emergency (#{item['emergency_request_id']}) needed your technician"
+    with session_scope() as session:
+        loaded, decision = one_decision.decide_request(rid, session=session, travel=travel, rules=rules, tz=tz,
+                                                       repair=repair)
+        job = loaded.job
+        request = store.get_request(rid, session=session)
+        job_tz = (job.rules.timezone if job.rules else None) or tz
+        if decision.chosen is None:
+            why = f"displaced by emergency #{item['emergency_request_id']}; {decision.escalation_reason}"
+            esc_id = commit.escalate(job, why, decision.candidates, session=session,
+                                     dispatch_email=settings.dispatch_email, console_url=settings.console_url)
+            told = messages.customer_dispatch_will_call(
+                session=session, key=f"displaced:{rid}:escalation:{esc_id}", request=request, old=old,
+                reason=reason, tz=job_tz, company_name=settings.company_name)
+            log.warning("displaced request %s escalated: %s", rid, why)
+            alerts = session.exec(select(Notification).where(
+                Notification.request_id == rid, Notification.template == "escalation_alert",
+                Notification.status == PENDING)).all()
+            return ({"request_id": rid, "status": "escalated", "reason": why, "escalation_id": esc_id,
+                     "priority": job.priority}, _ids(told, *alerts), [])
+        result = commit.commit_assignment(decision, job, session=session, travel=travel, settings=settings)
+        commit.write_confirmation(result, session=session)
+        told = messages.customer_reschedule(
+            session=session, key=f"displaced:{rid}:{result.assignment_id}", request=request,
+            technician_name=result.technician_name, old=old,
+            new=TimeWindow(result.window_start, result.window_end), reason=reason, tz=job_tz,
+            company_name=settings.company_name)
+        return ({"request_id": rid, "status": "assigned", "technician_id": result.technician_id,
+                 "window_start": result.window_start.isoformat(), "window_end": result.window_end.isoformat()},
+                [*result.notification_ids, *_ids(told)], list(result.displaced))
 
 
 def commit_and_redispatch(decision: Decision, job: JobRequirements, *, travel: TravelTimeProvider,
