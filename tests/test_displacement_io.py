@@ -40,22 +40,31 @@ def _dispatch(payload: dict) -> commit.CommittedAssignment | None:  # type: igno
         return commit.commit_assignment(d, loaded.job, session=s, travel=TRAVEL, settings=_settings())
 
 
-def test_emergency_displaces_routine_work_which_is_rescheduled_and_notified(db):
-    """Ana (08:00-10:00) has routine #1 (priority 8) at 08:00. Emergency #2 (priority 1, 90 min, arrive by 08:30)
-    fits only in #1's place. #1 is cancelled, dispatched again to Ben (from 09:00), and its customer is told the
-    old and the new window."""
+def _routine_then_emergency() -> tuple[commit.CommittedAssignment, commit.CommittedAssignment]:
+    """Ana (08:00-10:00) gets routine #1 (priority 8, 08:00-12:00); then Ben (09:00-17:00) joins, and emergency
+    #2 (priority 1, 90 min, arrive by 08:30) is committed on Ana's route."""
     with session_scope() as s:
         add_job_type(s, minutes=60)
         add_job_type(s, "burst pipe", minutes=90)
         add_technician(s, "Ana", shift=(8, 10))
     first = _dispatch(request_payload(priority=8, customer_email="one@example.net",
                                       time_windows=[{"start": at(8).isoformat(), "end": at(12).isoformat()}]))
-    assert first is not None and first.start == at(8)
+    assert first is not None
     with session_scope() as s:
         add_technician(s, "Ben", shift=(9, 17))
     emergency = _dispatch(request_payload(priority=1, job_type="burst pipe", customer_email="two@example.net",
                                           time_windows=[{"start": at(8).isoformat(), "end": at(8, 30).isoformat()}]))
-    assert emergency is not None and emergency.technician_name == "Ana" and emergency.start == at(8)
+    assert emergency is not None
+    return first, emergency
+
+
+def test_emergency_displaces_routine_work_which_is_rescheduled_and_notified(db):
+    """Ana (08:00-10:00) has routine #1 (priority 8) at 08:00. Emergency #2 (priority 1, 90 min, arrive by 08:30)
+    fits only in #1's place. #1 is cancelled, dispatched again to Ben (from 09:00), and its customer is told the
+    old and the new window."""
+    first, emergency = _routine_then_emergency()
+    assert first.start == at(8)
+    assert emergency.technician_name == "Ana" and emergency.start == at(8)
     assert [d["request_id"] for d in emergency.displaced] == [first.request_id]
     with session_scope() as s:
         old = s.get(Assignment, first.assignment_id)
@@ -122,18 +131,8 @@ def test_a_displaced_request_whose_time_is_taken_first_is_decided_again(db, monk
     """Another dispatch takes Ben's time between the decision and the commit of displaced #1 (ScheduleConflict,
     nothing written): #1 is decided again and assigned once, and its customer told once. When every attempt
     conflicts, the error reaches the caller (which leaves the request to the requeue) after three attempts."""
-    with session_scope() as s:
-        add_job_type(s, minutes=60)
-        add_job_type(s, "burst pipe", minutes=90)
-        add_technician(s, "Ana", shift=(8, 10))
-    first = _dispatch(request_payload(priority=8, customer_email="one@example.net",
-                                      time_windows=[{"start": at(8).isoformat(), "end": at(12).isoformat()}]))
-    assert first is not None
-    with session_scope() as s:
-        add_technician(s, "Ben", shift=(9, 17))
-    emergency = _dispatch(request_payload(priority=1, job_type="burst pipe", customer_email="two@example.net",
-                                          time_windows=[{"start": at(8).isoformat(), "end": at(8, 30).isoformat()}]))
-    assert emergency is not None and emergency.displaced
+    first, emergency = _routine_then_emergency()
+    assert emergency.displaced
 
     real, calls = commit.commit_assignment, []
 
