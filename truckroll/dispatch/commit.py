@@ -106,24 +106,27 @@ def cancel_displaced(stops: list[Stop], *, technician_id: int, emergency_request
 
 
 def escalate(job: JobRequirements, reason: str, candidates: list[Candidate], *, session: Session,
-             dispatch_email: str, console_url: str) -> int:
+             dispatch_email: str, console_url: str, notes: list[int] | None = None) -> int:
     """The one way a request goes to a dispatcher: an open Escalation with every technician's reasons, the
     request marked escalated, and the alert to dispatch. Returns the escalation's id (the caller emits the
-    ``truckroll.request.escalated`` event once the transaction is committed)."""
+    ``truckroll.request.escalated`` event once the transaction is committed); ``notes`` (when given) receives
+    the alert's id, for the caller to deliver."""
     return escalate_request(job.request_id, reason, candidates, session=session, dispatch_email=dispatch_email,
-                            console_url=console_url)
+                            console_url=console_url, notes=notes)
 
 
 def escalate_request(request_id: int, reason: str, candidates: list[Candidate], *, session: Session,
-                     dispatch_email: str, console_url: str) -> int:
+                     dispatch_email: str, console_url: str, notes: list[int] | None = None) -> int:
     """``escalate`` for a request whose job could not even be analysed (a dead letter: no candidates)."""
     why_not = {str(c.technician_id): {"name": c.name, "reasons": c.reasons} for c in candidates}
     esc = store.open_escalation(request_id, reason, why_not, session=session)
     assert esc.id is not None
     row = store.get_request(request_id, session=session)
-    messages.escalation_alert(session=session, escalation_id=esc.id, request=row, reason=esc.reason,
-                              why_not=[(c.name, c.reasons) for c in candidates], dispatch_email=dispatch_email,
-                              console_url=console_url)
+    alert = messages.escalation_alert(session=session, escalation_id=esc.id, request=row, reason=esc.reason,
+                                      why_not=[(c.name, c.reasons) for c in candidates],
+                                      dispatch_email=dispatch_email, console_url=console_url)
+    if notes is not None:
+        notes.extend(messages.ids_of(alert))
     return esc.id
 
 
@@ -187,8 +190,7 @@ def _commit_moves(decision: Decision, *, session: Session, travel: TravelTimePro
             technician_name=chosen.name, old=m.stop.window, new=m.stop.window,
             reason="routes were re-planned to fit an urgent visit; your arrival window is unchanged",
             tz=job_tz, company_name=settings.company_name)
-        if note is not None and note.id is not None:
-            notes.append(note.id)
+        notes.extend(messages.ids_of(note))
         out.append(m.request_id)
     return out
 
@@ -309,8 +311,7 @@ def commit_assignment(
             session=session, technician_id=m.to_technician, live=travel,
             day=m.insertion.start.astimezone(ZoneInfo(tz)).date(), tz=ZoneInfo(tz), tz_name=tz,
             company_name=settings.company_name, key_prefix="repair-route")
-        if update_note.id is not None:
-            repair_notes.append(update_note.id)
+        repair_notes.extend(messages.ids_of(update_note))
 
     route = [{"request_id": s.request_id, "start": s.start.isoformat(), "end": s.end.isoformat(),
               "window_start": s.window.start.isoformat(), "window_end": s.window.end.isoformat()}

@@ -13,16 +13,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlmodel import select
-
 from engine.travel import TravelTimeProvider
-from models import Decision, JobRequirements, Notification, TimeWindow
+from models import Decision, JobRequirements, TimeWindow
 from truckroll import store
 from truckroll.db import session_scope
 from truckroll.dispatch import commit
 from truckroll.dispatch import decision as one_decision
 from truckroll.notifications import messages
-from truckroll.notifications.delivery import PENDING
 from truckroll.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,12 +63,8 @@ def redispatch_displaced(displaced: list[dict[str, Any]], *, travel: TravelTimeP
             note = messages.technician_route_update(session=session, technician_id=tech_id, day=day, tz=z,
                                                     tz_name=tz, live=travel, company_name=settings.company_name,
                                                     key_prefix="displacement-route")
-            notes.extend(_ids(note))
+            notes.extend(messages.ids_of(note))
     return outcomes
-
-
-def _ids(*notes: Notification | None) -> list[int]:
-    return [n.id for n in notes if n is not None and n.id is not None]
 
 
 # A dispatch that took the chosen technician's time first (ScheduleConflict) is met by deciding again, as the
@@ -101,17 +94,16 @@ def _redispatch_one(item: dict[str, Any], *, travel: TravelTimeProvider, setting
         job_tz = (job.rules.timezone if job.rules else None) or tz
         if decision.chosen is None:
             why = f"displaced by emergency #{item['emergency_request_id']}; {decision.escalation_reason}"
+            alerts: list[int] = []
             esc_id = commit.escalate(job, why, decision.candidates, session=session,
-                                     dispatch_email=settings.dispatch_email, console_url=settings.console_url)
+                                     dispatch_email=settings.dispatch_email, console_url=settings.console_url,
+                                     notes=alerts)
             told = messages.customer_dispatch_will_call(
                 session=session, key=f"displaced:{rid}:escalation:{esc_id}", request=request, old=old,
                 reason=reason, tz=job_tz, company_name=settings.company_name)
             log.warning("displaced request %s escalated: %s", rid, why)
-            alerts = session.exec(select(Notification).where(
-                Notification.request_id == rid, Notification.template == "escalation_alert",
-                Notification.status == PENDING)).all()
             return ({"request_id": rid, "status": "escalated", "reason": why, "escalation_id": esc_id,
-                     "priority": job.priority}, _ids(told, *alerts), [])
+                     "priority": job.priority}, [*messages.ids_of(told), *alerts], [])
         result = commit.commit_assignment(decision, job, session=session, travel=travel, settings=settings)
         commit.write_confirmation(result, session=session)
         told = messages.customer_reschedule(
@@ -121,7 +113,7 @@ def _redispatch_one(item: dict[str, Any], *, travel: TravelTimeProvider, setting
             company_name=settings.company_name)
         return ({"request_id": rid, "status": "assigned", "technician_id": result.technician_id,
                  "window_start": result.window_start.isoformat(), "window_end": result.window_end.isoformat()},
-                [*result.notification_ids, *_ids(told)], list(result.displaced))
+                [*result.notification_ids, *messages.ids_of(told)], list(result.displaced))
 
 
 def commit_and_redispatch(decision: Decision, job: JobRequirements, *, travel: TravelTimeProvider,

@@ -15,6 +15,11 @@ from truckroll import store
 from truckroll.notifications import outbox as notify
 
 
+def ids_of(*notes: Notification | None) -> list[int]:
+    """The ids of the messages a builder queued (a builder returns None when the recipient has no address)."""
+    return [n.id for n in notes if n is not None and n.id is not None]
+
+
 def _customer(request: ServiceRequest) -> tuple[str, str] | None:
     """(recipient, channel) of the request's customer, or None when they left no contact."""
     return notify.customer_contact(request)

@@ -385,8 +385,8 @@ def escalate_unplaced(unplaced: dict[int, tuple[str, dict[int, list[str]]]], *, 
                                           why_not=[(names.get(t, str(t)), r) for t, r in why.items()],
                                           dispatch_email=settings.dispatch_email, console_url=settings.console_url)
         ids.append(esc.id)
-        if notes is not None and alert.id is not None:
-            notes.append(alert.id)
+        if notes is not None:
+            notes.extend(messages.ids_of(alert))
     return ids
 
 
