@@ -41,8 +41,10 @@ class OpsResult:
     # CPU seconds per burst request, by part of the stack (server, dispatch workers, intake, other), from /proc:
     # on a shared machine a steadier figure than the drain time.
     cpu_per_request_s: dict[str, float] | None = None
-    # The outbox when the burst drained, by status (sent, pending, failed...): every customer told, or not yet.
+    # The outbox once the burst drained, by status (sent, pending, failed...): every customer told, or not; and
+    # how long after the last commit the last sends took (waited for up to a minute).
     messages: dict[str, int] | None = None
+    messages_settled_s: float | None = None
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -201,8 +203,16 @@ def run_ops_bench(*, burst: int = 200, workers: int = 2, worker_limit: int = 2, 
             duplicated = int(conn.execute(text(
                 "SELECT count(*) FROM (SELECT request_id FROM assignment WHERE status != 'cancelled' "
                 "GROUP BY request_id HAVING count(*) > 1) t")).scalar_one())
-            messages = {str(status): int(n) for status, n in conn.execute(
-                text("SELECT status, count(*) FROM notification GROUP BY status")).all()}
+        # The last runs send their messages just after their commit: wait (up to a minute) for the sends under way.
+        settle0 = time.monotonic()
+        while True:
+            with engine.connect() as conn:
+                messages = {str(status): int(n) for status, n in conn.execute(
+                    text("SELECT status, count(*) FROM notification GROUP BY status")).all()}
+            if not (messages.get("pending") or messages.get("sending")) or time.monotonic() - settle0 > 60:
+                break
+            time.sleep(0.5)
+        messages_settled_s = round(time.monotonic() - settle0, 1)
         engine.dispose()
         runs = httpx.post(f"{stack.api_url}/flow_runs/filter", timeout=60,
                           json={"limit": 200, "sort": "ID_DESC",
@@ -222,7 +232,8 @@ def run_ops_bench(*, burst: int = 200, workers: int = 2, worker_limit: int = 2, 
         assigned=int(statuses.get("assigned", 0)), escalated=int(statuses.get("escalated", 0)),
         burst_p50_s=r(_percentile(latencies, 0.5)), burst_p95_s=r(_percentile(latencies, 0.95)),
         crashed_runs=crashed, failed_runs=failed, duplicated=duplicated, startup_s=round(startup, 1),
-        left_behind=[cmd for _, cmd in left], cpu_per_request_s=cpu, messages=messages)
+        left_behind=[cmd for _, cmd in left], cpu_per_request_s=cpu, messages=messages,
+        messages_settled_s=messages_settled_s)
 
 
 def as_dict(result: OpsResult) -> dict[str, Any]:
