@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -36,11 +37,48 @@ def db(tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    """One temporary Prefect API for the whole session (flow tests run against it)."""
+def prefect_database_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Prefect SQLite database migrated once for the session (``prefect server database upgrade``, about 20 s):
+    a Prefect server started on a copy skips its migrations."""
+    import subprocess
+    import sys
+
+    home = tmp_path_factory.mktemp("prefect-template")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    prefect = Path(sys.executable).parent / "prefect"
+    subprocess.run([str(prefect), "server", "database", "upgrade", "-y"], env=env, check=True, capture_output=True,
+                   timeout=600)
+    return home / "prefect.db"
+
+
+def _copy_prefect_database(template: Path, home: Path, name: str = "prefect.db") -> Path:
+    import shutil
+
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, home / name)
+    return home
+
+
+@pytest.fixture
+def prefect_home(tmp_path: Path, prefect_database_template: Path) -> Path:
+    """``tmp_path / "prefect"``, a PREFECT_HOME whose SQLite database is a copy of the migrated template (a
+    served stack rooted at ``tmp_path`` uses it)."""
+    return _copy_prefect_database(prefect_database_template, tmp_path / "prefect")
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(prefect_database_template: Path) -> Iterator[None]:
+    """One temporary Prefect API for the whole session (flow tests run against it), on a copy of the migrated
+    database (Prefect's harness puts its database in a fresh ``mkdtemp()``; this hands it one that holds it)."""
+    import tempfile
+    from unittest import mock
+
+    import prefect.testing.utilities as harness
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    home = _copy_prefect_database(prefect_database_template, Path(tempfile.mkdtemp()), "prefect-test.db")
+    with mock.patch.object(harness, "mkdtemp", lambda: str(home)), prefect_test_harness(server_startup_timeout=120):
         yield
 
 

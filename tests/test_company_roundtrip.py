@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import copy
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +32,21 @@ from truckroll.settings import get_settings
 FULL = Path(__file__).parent / "data" / "company_full.yaml"
 
 
-def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, TRUCKROLL_DATABASE_URL=url)
-    r = subprocess.run([sys.executable, "-m", "cli.__main__", "company", *args], capture_output=True,
-                       text=True, env=env, timeout=180)
-    return r
-
-
 def _ok(url: str, *args: str) -> str:
-    r = _cli(url, *args)
-    assert r.returncode == 0, r.stdout + r.stderr
+    """``truckroll company ARGS`` against the database at ``url`` (in this process: the CLI's own code, without a
+    Python start per call), its output on one line; the test's own database is configured again afterwards."""
+    from typer.testing import CliRunner
+
+    from cli import app
+    from truckroll.db import configure
+
+    before = os.environ["TRUCKROLL_DATABASE_URL"]
+    configure(url)
+    try:
+        r = CliRunner().invoke(app, ["company", *args])
+    finally:
+        configure(before)
+    assert r.exit_code == 0, r.output
     return " ".join(r.stdout.split())
 
 

@@ -111,7 +111,7 @@ def test_reschedule_message_goes_to_a_phone_only_customer_by_sms(db: str) -> Non
 
 
 @pytest.mark.slow
-def test_concurrent_first_flow_runs_start_prefects_temporary_api_once(tmp_path: Path) -> None:
+def test_concurrent_first_flow_runs_start_prefects_temporary_api_once(tmp_path: Path, prefect_home: Path) -> None:
     """20 threads start work right after start-up, as 20 concurrent POST /bookings do, in a fresh process with no
     Prefect server configured. Every one goes through ensure_prefect_api (as every in-process flow start does):
     one temporary API is started, and all 20 reach it (before, 19 of 20 failed on a half-started server)."""
@@ -139,7 +139,7 @@ def test_concurrent_first_flow_runs_start_prefects_temporary_api_once(tmp_path: 
         print(json.dumps({"results": results, "servers": len(SubprocessASGIServer._instances)}))
     """)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env |= {"PYTHONPATH": str(ROOT), "PREFECT_HOME": str(tmp_path / "prefect"),
+    env |= {"PYTHONPATH": str(ROOT), "PREFECT_HOME": str(prefect_home),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
             "PREFECT_LOGGING_LEVEL": "WARNING"}
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300,
