@@ -51,28 +51,37 @@ descendants() {  # every process below $1, whatever its process group
   local p
   for p in $(pgrep -P "$1" 2>/dev/null); do echo "$p"; descendants "$p"; done
 }
+stop_group() {  # stop_group PID...: SIGINT to each process group and every descendant, 20 s to exit, then SIGKILL
+  local tree=() pid alive
+  for pid in "$@"; do tree+=($(descendants "$pid")); done
+  for pid in "$@"; do kill -INT -- "-$pid" 2>/dev/null || true; done
+  for pid in "${tree[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 40); do
+    alive=0
+    for pid in "$@"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+    for pid in "${tree[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.5
+  done
+  for pid in "$@"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+  for pid in "${tree[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+}
 stop_all() {
   [ "$stopping" = 1 ] && return
   stopping=1
   trap - EXIT INT TERM
   echo "stopping: ${PIDS[*]:-nothing}"
-  # Every child leads its own process group (setsid), so its own children (Prefect's services) are signalled
-  # with it; the flow-run processes of the process worker live in process groups of their own (Prefect
-  # isolates them), so the whole tree below each child is signalled too. SIGINT first (what Prefect and uvicorn
-  # shut down cleanly on), then whatever is left after 20 s is killed.
-  local tree=()
-  for pid in "${PIDS[@]}"; do tree+=($(descendants "$pid")); done
-  for pid in "${PIDS[@]}"; do kill -INT -- "-$pid" 2>/dev/null || true; done
-  for pid in "${tree[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
-  for _ in $(seq 1 40); do
-    alive=0
-    for pid in "${PIDS[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
-    for pid in "${tree[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.5
+  # The intake and the workers first, while the Prefect server still answers their last calls (a worker whose
+  # server is gone retries its goodbye for 20 s), then the server and the mail catcher.
+  local first=() last=() pid
+  for pid in "${PIDS[@]}"; do
+    case ${NAME_OF[$pid]:-} in
+      server|mail) last+=("$pid") ;;
+      *) first+=("$pid") ;;
+    esac
   done
-  for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
-  for pid in "${tree[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  [ "${#first[@]}" -gt 0 ] && stop_group "${first[@]}"
+  [ "${#last[@]}" -gt 0 ] && stop_group "${last[@]}"
   wait 2>/dev/null || true
   echo "stopped"
 }
@@ -81,7 +90,9 @@ trap stop_all EXIT INT TERM
 start() {  # start NAME LOG CMD...: in its own session and process group, remembered for stop_all
   local name=$1 log=$2
   shift 2
-  setsid "$@" >>"$log" 2>&1 &
+  # A background job of a script ignores SIGINT; the subshell gives the process the default back, so that
+  # stop_all's SIGINT stops it gracefully (Prefect's worker turns SIGTERM into SIGINT too).
+  ( trap - INT; exec setsid "$@" >>"$log" 2>&1 ) &
   PIDS+=($!)
   NAME_OF[$!]=$name
 }
@@ -135,6 +146,7 @@ echo "ready (intake log: $LOGS/intake.log); Ctrl-C stops everything"
 while true; do
   rc=0
   wait -n || rc=$?
+  [ "$stopping" = 1 ] && exit 0  # stop_all ran (SIGINT or SIGTERM): nothing to restart
   alive=()
   for pid in "${PIDS[@]}"; do
     if kill -0 "$pid" 2>/dev/null; then alive+=("$pid"); continue; fi

@@ -58,11 +58,24 @@ def _flow_runs(api_url: str) -> list[dict[str, Any]]:
     return list(r.json())
 
 
-def test_burst_with_a_killed_worker_ends_every_request_once_and_the_scheduler_fires(tmp_path: Path) -> None:
+def _set_interval(api_url: str, deployment: str, seconds: int) -> None:
+    import httpx
+
+    dep = httpx.get(f"{api_url}/deployments/name/{deployment}", timeout=30)
+    dep.raise_for_status()
+    (schedule,) = dep.json()["schedules"]
+    r = httpx.patch(f"{api_url}/deployments/{dep.json()['id']}/schedules/{schedule['id']}",
+                    json={"schedule": {"interval": seconds}}, timeout=30)
+    r.raise_for_status()
+
+
+def test_burst_with_a_killed_worker_ends_every_request_once_and_the_scheduler_fires(tmp_path: Path,
+                                                                                     prefect_home: Path) -> None:
     """Every request of a burst ends assigned or escalated exactly once although a dispatch worker is killed
     mid-run (the sweep finds the expired leases, marks the dead runs Crashed and runs the requests again; the
     stack restarts the worker); the scheduler creates runs of the interval-scheduled deployments, and the
-    deliver-notifications one sends a message left in the outbox; SIGTERM leaves no process of the stack behind."""
+    deliver-notifications one sends a message left in the outbox; SIGTERM stops every process of the stack
+    gracefully and leaves none behind."""
     from sqlalchemy import text
     from sqlmodel import Session
 
@@ -77,6 +90,9 @@ def test_burst_with_a_killed_worker_ends_every_request_once_and_the_scheduler_fi
     engine = make_engine(url)
     try:
         stack.start()
+        # The outbox drain every 10 s instead of prefect.yaml's 2 minutes, as an operator sets a deployment's
+        # schedule in the UI (Prefect deletes the runs it had scheduled and schedules anew).
+        _set_interval(stack.api_url, "deliver-notifications/deliver-notifications", 10)
         # A message no run or call delivers (as a failed send leaves it): the scheduled drain sends it.
         from truckroll.db import session_scope
         from truckroll.notifications import outbox
@@ -175,3 +191,6 @@ def test_burst_with_a_killed_worker_ends_every_request_once_and_the_scheduler_fi
         left = stack.stop()
         engine.dispose()
     assert left == [], f"processes left behind: {left}"
+    # Stopped, not killed: the process worker heard the SIGINT (a script's background job ignores it unless
+    # serve.sh gives the default back) and said goodbye.
+    assert "stopped!" in (stack.logs / "worker.log").read_text(), "the process worker was killed, not stopped"
