@@ -36,6 +36,8 @@ def test_bench_day_rows_are_checked_and_the_offline_bound_is_the_best_capped_pla
     assert verdict["offline_seed_difference"] == max(len(a - b), len(b - a))
     kept = plans["offline keeping every request dispatch accepted: truckroll 1 s (85% cap)"]
     assert verdict["escalated_kept_plan_serves"] == len(set(kept["served_ids"]) - set(reopt["served_ids"]))
+    promised = plans["offline keeping every promise (accepted requests in the windows told): truckroll 1 s (85% cap)"]
+    assert verdict["escalated_promise_plan_serves"] == len(set(promised["served_ids"]) - set(reopt["served_ids"]))
     measured = [r for r in rows if "error" not in r]
     assert len(measured) >= 6
     for r in measured:
@@ -111,6 +113,44 @@ def test_one_by_one_mirrors_the_flow_absences_and_bounded_repair():
     answer = plan_answer(view, state.orders(), 0.0)
     assert not answer.notes
     assert sum(len(r.stops) for r in answer.routes) == len(obo_served(state))
+
+
+def test_the_promise_keeping_bound_gives_each_accepted_request_the_window_told_and_keeps_it():
+    """keeping_accepted: an accepted request told 09:00-11:00 (local) may start only in minutes 540-660 of the
+    problem and is worth KEEP x its value; a request dispatch did not accept keeps its own windows and value.
+    The offline solver on that problem serves every accepted request inside the window told."""
+    from zoneinfo import ZoneInfo
+
+    from bench.day import KEEP, UTILISATION_TARGET, engine_problem, keeping_accepted, obo_served, one_by_one
+    from demo.scenario import day_problem, generate
+    from engine.routing.solver import solve
+
+    scenario = generate(6, 1, 2)
+    day = scenario.days[0]
+    view = engine_problem(day_problem(scenario, day, max_work_share=UTILISATION_TARGET))
+    state = one_by_one(scenario, day, view)
+    tz = ZoneInfo(scenario.timezone)
+    told = {f"r{s.request_id}": s.window for d in state.days for s in d.stops}
+    accepted = obo_served(state)
+    assert told and set(told) == accepted and len(accepted) < len(view.jobs)
+    bound = keeping_accepted(state, view, scenario.timezone, day, told_windows=True)
+    own = keeping_accepted(state, view, scenario.timezone, day, told_windows=False)
+    before = {j.id: j for j in view.jobs}
+    for j, k in zip(bound.jobs, own.jobs, strict=True):
+        if j.id in accepted:
+            w = told[j.id]
+            start, end = w.start.astimezone(tz), w.end.astimezone(tz)
+            assert j.time_windows == ((start.hour * 60 + start.minute, end.hour * 60 + end.minute),)
+            assert j.value == k.value == before[j.id].value * KEEP and k.time_windows == before[j.id].time_windows
+        else:
+            assert j == k == before[j.id]
+    answer = solve(bound, time_limit_seconds=1.0, seed=1)
+    starts = {s.job: s.start for r in answer.routes for s in r.stops}
+    windows = {j.id: j.time_windows[0] for j in bound.jobs if j.id in accepted}
+    kept = [jid for jid in windows if jid in starts]
+    assert len(kept) >= len(accepted) - 1
+    for jid in kept:
+        assert windows[jid][0] - 1e-6 <= starts[jid] <= windows[jid][1] + 1e-6, jid
 
 
 def test_morning_runs_are_the_scheduled_runs_whose_horizon_holds_the_day():
