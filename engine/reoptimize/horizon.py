@@ -247,6 +247,11 @@ def _tokens_of_job(job: JobRequirements) -> frozenset[str]:
 
 # Integer ticks per minute in the PyVRP model; durations round up, windows inwards.
 SCALE = 10
+# Each leg's travel and service round up to the tick, so a route the exact check finds at the utilisation target
+# can be a few ticks over it in PyVRP's integers; then PyVRP cannot keep the current plan's required visits
+# feasible, its penalties climb to their bound (PenaltyBoundWarning) and its proposal is infeasible. A minute of
+# slack (ten legs' rounding) keeps the current plan feasible to PyVRP; the columns check the exact target.
+ROUNDING_SLACK = SCALE
 # A job of median weight is worth this many minutes of driving to PyVRP (at most 5 times more for the most
 # valuable): enough to serve rather than drive, small enough that PyVRP's penalties keep routes feasible.
 PRIZE_MINUTES = 240.0
@@ -359,7 +364,8 @@ def pyvrp_routes(days: Sequence[TechnicianDay], shifts: Sequence[int], jobs: Seq
         work = max(d.available_minutes * target - pinned_minutes.get(k, 0.0), 0.0)
         vehicle_types.append(pyvrp.VehicleType(
             num_available=1, start_depot=i, end_depot=i, tw_early=int(math.ceil(tick(first) - lo)),
-            tw_late=int(max(math.floor(tick(last) - lo), math.ceil(tick(first) - lo))), max_distance=int(work * SCALE),
+            tw_late=int(max(math.floor(tick(last) - lo), math.ceil(tick(first) - lo))),
+            max_distance=int(math.ceil(work * SCALE)) + ROUNDING_SLACK,
             profile=profile_of[tokens], name=str(k)))
     depots = [pyvrp.Depot(location=i) for i in range(n_depots)]
     locations = [pyvrp.Location(x=0, y=0) for _ in nodes]

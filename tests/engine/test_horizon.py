@@ -187,6 +187,32 @@ def test_pyvrp_proposal_keeps_an_absence_at_the_end_of_a_shift_and_the_target_on
     assert sorted(routes.get(1, [])) == [1, 2]
 
 
+def test_a_route_at_the_target_stays_feasible_to_pyvrp_despite_its_rounding() -> None:
+    """Four jobs 1.401 minutes apart in a line, lasting together exactly what the 85% target leaves (459 of 540
+    minutes, 0.005 under): the exact check accepts the route, but PyVRP's legs round up to the tick (14.01 ->
+    15), 7 ticks over 4,590. Without slack PyVRP cannot keep the four required visits feasible and its penalties
+    hit their bound (PenaltyBoundWarning, an error here); with it the proposal keeps all four."""
+    import math
+    import warnings
+
+    from pyvrp.exceptions import PenaltyBoundWarning
+
+    from engine.reoptimize.horizon import SCALE, pyvrp_routes
+
+    places = [north_km(0.934 * (i + 1)) for i in range(4)]
+    legs = [TRAVEL.minutes(a, b) for a, b in zip([ORIGIN, *places], [*places, ORIGIN], strict=True)]
+    minutes = (0.85 * 540 - sum(legs) - 0.005) / 4
+    assert sum(legs) + 4 * minutes <= 459.0
+    assert sum(math.ceil(x * SCALE) for x in legs) + 4 * math.ceil(minutes * SCALE) > 459 * SCALE
+    jobs = [job(i + 1, location=p, minutes=minutes, windows=[window(8, 17)]) for i, p in enumerate(places)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PenaltyBoundWarning)
+        routes = pyvrp_routes([tech_day(1)], [0], jobs, TRAVEL, pinned_minutes={}, target=0.85,
+                              weight={j.request_id: 1.0 for j in jobs}, time_limit_seconds=1.0,
+                              keep=frozenset({1, 2, 3, 4}))
+    assert sorted(routes[0]) == [1, 2, 3, 4]
+
+
 def test_a_request_the_proposal_left_out_is_placed_by_moving_one_visit_not_by_sending_shifts_back() -> None:
     """Shift 0 is full (8:00-12:30 with job 2); request 1 (10-11 window, next door) fits only if job 2 moves to
     shift 1, which has room. One move places it; no shift goes back to its current route."""
