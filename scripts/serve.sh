@@ -47,13 +47,23 @@ LOGS="$PREFECT_HOME/logs"
 PIDS=()
 declare -A NAME_OF=()
 stopping=0
+# Every process of this stack carries this marker in its environment however it was started: the flow runs the
+# process worker starts run in sessions of their own and outlive it, and stop_all finds them by it.
+export TRUCKROLL_SERVE_ID="serve-$$-$RANDOM$RANDOM"
+marked() {  # the processes carrying this stack's marker (the grep that looks does not)
+  local f
+  for f in $(env -u TRUCKROLL_SERVE_ID grep -lsz "^TRUCKROLL_SERVE_ID=$TRUCKROLL_SERVE_ID\$" /proc/[0-9]*/environ); do
+    f=${f#/proc/}
+    echo "${f%/environ}"
+  done
+}
 descendants() {  # every process below $1, whatever its process group
   local p
   for p in $(pgrep -P "$1" 2>/dev/null); do echo "$p"; descendants "$p"; done
 }
-stop_group() {  # stop_group PID...: SIGINT to each process group and every descendant, 20 s to exit, then SIGKILL
+stop_group() {  # stop_group PID...: SIGINT to each, its process group and every descendant, 20 s to exit, then SIGKILL
   local tree=() pid alive
-  for pid in "$@"; do tree+=($(descendants "$pid")); done
+  for pid in "$@"; do tree+=("$pid" $(descendants "$pid")); done
   for pid in "$@"; do kill -INT -- "-$pid" 2>/dev/null || true; done
   for pid in "${tree[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
   for _ in $(seq 1 40); do
@@ -72,8 +82,9 @@ stop_all() {
   trap - EXIT INT TERM
   echo "stopping: ${PIDS[*]:-nothing}"
   # The intake and the workers first, while the Prefect server still answers their last calls (a worker whose
-  # server is gone retries its goodbye for 20 s), then the server and the mail catcher.
-  local first=() last=() pid
+  # server is gone retries its goodbye for 20 s); then the flow runs the process worker left running; then the
+  # server and the mail catcher; then anything else still carrying the marker.
+  local first=() last=() keep=() left=() pid
   for pid in "${PIDS[@]}"; do
     case ${NAME_OF[$pid]:-} in
       server|mail) last+=("$pid") ;;
@@ -81,7 +92,17 @@ stop_all() {
     esac
   done
   [ "${#first[@]}" -gt 0 ] && stop_group "${first[@]}"
+  for pid in "${last[@]}"; do keep+=("$pid" $(descendants "$pid")); done
+  for pid in $(marked); do
+    [[ " ${keep[*]} " == *" $pid "* ]] || left+=("$pid")
+  done
+  if [ "${#left[@]}" -gt 0 ]; then
+    echo "stopping the runs the workers left running: ${left[*]}"
+    stop_group "${left[@]}"
+  fi
   [ "${#last[@]}" -gt 0 ] && stop_group "${last[@]}"
+  left=($(marked))
+  [ "${#left[@]}" -gt 0 ] && kill -KILL "${left[@]}" 2>/dev/null
   wait 2>/dev/null || true
   echo "stopped"
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,7 @@ def test_burst_with_a_killed_worker_ends_every_request_once_and_the_scheduler_fi
     from sqlmodel import Session
 
     from truckroll.db import make_engine
-    from truckroll.stack import Stack
+    from truckroll.stack import Stack, processes_with_env
 
     url = f"sqlite:///{tmp_path / 'truckroll.db'}"
     payloads = _seed(url, BURST)
@@ -187,10 +188,19 @@ def test_burst_with_a_killed_worker_ends_every_request_once_and_the_scheduler_fi
             drained = [m for m in read_inbox(stack.prefect_home / "mail") if m.to == "left.behind@example.net"]
             time.sleep(3)
         assert drained, "the deliver-notifications deployment never sent the message left in the outbox"
+        # A flow run whose worker is gone lives in a session of its own, outside serve.sh's process tree (as the
+        # process worker's runs do): the stack's marker in its environment is how the stop finds it.
+        intake = next(pid for pid, cmd in processes_with_env("TRUCKROLL_STACK_ID", stack.id) if "serve --host" in cmd)
+        marker = next(v for v in Path(f"/proc/{intake}/environ").read_bytes().split(b"\0")
+                      if v.startswith(b"TRUCKROLL_SERVE_ID="))
+        serve_id = marker.decode().split("=", 1)[1]
+        orphan = subprocess.Popen(["sleep", "600"], env=dict(os.environ, TRUCKROLL_SERVE_ID=serve_id),
+                                  start_new_session=True)
     finally:
         left = stack.stop()
         engine.dispose()
     assert left == [], f"processes left behind: {left}"
+    assert orphan.wait(5) is not None and "stopping the runs the workers left running" in stack.log_path.read_text()
     # Stopped, not killed: the process worker heard the SIGINT (a script's background job ignores it unless
     # serve.sh gives the default back) and said goodbye.
     assert "stopped!" in (stack.logs / "worker.log").read_text(), "the process worker was killed, not stopped"
