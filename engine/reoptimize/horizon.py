@@ -247,11 +247,6 @@ def _tokens_of_job(job: JobRequirements) -> frozenset[str]:
 
 # Integer ticks per minute in the PyVRP model; durations round up, windows inwards.
 SCALE = 10
-# Each leg's travel and service round up to the tick, so a route the exact check finds at the utilisation target
-# can be a few ticks over it in PyVRP's integers; then PyVRP cannot keep the current plan's required visits
-# feasible, its penalties climb to their bound (PenaltyBoundWarning) and its proposal is infeasible. A minute of
-# slack (ten legs' rounding) keeps the current plan feasible to PyVRP; the columns check the exact target.
-ROUNDING_SLACK = SCALE
 # A job of median weight is worth this many minutes of driving to PyVRP (at most 5 times more for the most
 # valuable): enough to serve rather than drive, small enough that PyVRP's penalties keep routes feasible.
 PRIZE_MINUTES = 240.0
@@ -340,6 +335,19 @@ def pyvrp_routes(days: Sequence[TechnicianDay], shifts: Sequence[int], jobs: Seq
     mats: list[np.ndarray] = []
     dmats: list[np.ndarray] = []
     job_tokens = {j.request_id: _tokens_of_job(j) for j in jobs}
+    # The current visits of each shift, as copies of the clients (PyVRP's initial solution).
+    current_visits: dict[int, list[int]] = {}
+    if start_from:
+        copies: dict[int, list[int]] = {}
+        for c, rid in enumerate(client_job):
+            copies.setdefault(rid, []).append(c)
+        for i, k in enumerate(shifts):
+            for rid, start in start_from.get(k, ()):
+                t = tick(start) - lo
+                for c in copies.get(rid, []):
+                    if clients[c].tw_early <= t <= clients[c].tw_late:
+                        current_visits.setdefault(i, []).append(c)
+                        break
     vehicle_types = []
     for i, k in enumerate(shifts):
         d = days[k]
@@ -362,32 +370,24 @@ def pyvrp_routes(days: Sequence[TechnicianDay], shifts: Sequence[int], jobs: Seq
         first = min((a.start for a in available), default=d.shift_start)
         last = max((a.end for a in available), default=d.shift_start)
         work = max(d.available_minutes * target - pinned_minutes.get(k, 0.0), 0.0)
+        # Each leg's travel and service round up to the tick, so a current route the exact check finds at the
+        # target can be a few ticks over it in PyVRP's integers: PyVRP could not keep its required visits
+        # feasible. The limit is at least the current route's own rounded length.
+        path = [i] + [n_depots + c for c in current_visits.get(i, [])] + [i]
+        legs = [int(dmats[profile_of[tokens]][a, b]) for a, b in zip(path, path[1:], strict=False)]
+        current_length = sum(legs) if all(leg < unreachable for leg in legs) else 0
         vehicle_types.append(pyvrp.VehicleType(
             num_available=1, start_depot=i, end_depot=i, tw_early=int(math.ceil(tick(first) - lo)),
             tw_late=int(max(math.floor(tick(last) - lo), math.ceil(tick(first) - lo))),
-            max_distance=int(math.ceil(work * SCALE)) + ROUNDING_SLACK,
+            max_distance=max(int(work * SCALE), current_length),
             profile=profile_of[tokens], name=str(k)))
     depots = [pyvrp.Depot(location=i) for i in range(n_depots)]
     locations = [pyvrp.Location(x=0, y=0) for _ in nodes]
     data = pyvrp.ProblemData(locations, clients, depots, vehicle_types, dmats, mats, groups)  # type: ignore[arg-type]
     initial = None
-    if start_from:
-        copies: dict[int, list[int]] = {}
-        for c, rid in enumerate(client_job):
-            copies.setdefault(rid, []).append(c)
-        routes = []
-        for i, k in enumerate(shifts):
-            visits = []
-            for rid, start in start_from.get(k, ()):
-                t = tick(start) - lo
-                for c in copies.get(rid, []):
-                    if clients[c].tw_early <= t <= clients[c].tw_late:
-                        visits.append(c)
-                        break
-            if visits:
-                routes.append(pyvrp.Route(data, visits, i))
-        if routes:
-            initial = pyvrp.Solution(data, routes)
+    routes = [pyvrp.Route(data, visits, i) for i, visits in sorted(current_visits.items())]
+    if routes:
+        initial = pyvrp.Solution(data, routes)
     stop = MultipleCriteria([MaxRuntime(max(time_limit_seconds, 0.1)), NoImprovement(5_000)])
     result = pyvrp.solve(data, stop, seed=seed, collect_stats=False, initial_solution=initial)
     out: dict[int, list[int]] = {}

@@ -187,11 +187,12 @@ def test_pyvrp_proposal_keeps_an_absence_at_the_end_of_a_shift_and_the_target_on
     assert sorted(routes.get(1, [])) == [1, 2]
 
 
-def test_a_route_at_the_target_stays_feasible_to_pyvrp_despite_its_rounding() -> None:
+def test_a_current_route_at_the_target_stays_feasible_to_pyvrp_despite_its_rounding() -> None:
     """Four jobs 1.401 minutes apart in a line, lasting together exactly what the 85% target leaves (459 of 540
-    minutes, 0.005 under): the exact check accepts the route, but PyVRP's legs round up to the tick (14.01 ->
-    15), 7 ticks over 4,590. Without slack PyVRP cannot keep the four required visits feasible and its penalties
-    hit their bound (PenaltyBoundWarning, an error here); with it the proposal keeps all four."""
+    minutes, 0.005 under), are the current route: the exact check accepts it, but PyVRP's legs round up to the
+    tick (14.01 -> 15), 7 ticks over 4,590. PyVRP's limit is the current route's rounded length, so its initial
+    solution is feasible and the four required visits stay (without that, its penalties hit their bound:
+    PenaltyBoundWarning, an error here)."""
     import math
     import warnings
 
@@ -205,11 +206,16 @@ def test_a_route_at_the_target_stays_feasible_to_pyvrp_despite_its_rounding() ->
     assert sum(legs) + 4 * minutes <= 459.0
     assert sum(math.ceil(x * SCALE) for x in legs) + 4 * math.ceil(minutes * SCALE) > 459 * SCALE
     jobs = [job(i + 1, location=p, minutes=minutes, windows=[window(8, 17)]) for i, p in enumerate(places)]
+    starts, t = [], at(8)
+    for n, leg in enumerate(legs[:4]):
+        t += timedelta(minutes=leg)
+        starts.append((n + 1, t))
+        t += timedelta(minutes=minutes)
     with warnings.catch_warnings():
         warnings.simplefilter("error", PenaltyBoundWarning)
         routes = pyvrp_routes([tech_day(1)], [0], jobs, TRAVEL, pinned_minutes={}, target=0.85,
                               weight={j.request_id: 1.0 for j in jobs}, time_limit_seconds=1.0,
-                              keep=frozenset({1, 2, 3, 4}))
+                              keep=frozenset({1, 2, 3, 4}), start_from={0: starts})
     assert sorted(routes[0]) == [1, 2, 3, 4]
 
 
