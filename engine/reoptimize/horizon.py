@@ -277,9 +277,11 @@ def pyvrp_routes(days: Sequence[TechnicianDay], shifts: Sequence[int], jobs: Seq
     time and moderate prizes; it is a column generator, not the plan.
     """
     import math
+    import warnings
 
     import numpy as np
     import pyvrp
+    from pyvrp.exceptions import PenaltyBoundWarning
     from pyvrp.stop import MaxRuntime, MultipleCriteria, NoImprovement
 
     if not shifts or not jobs:
@@ -389,7 +391,16 @@ def pyvrp_routes(days: Sequence[TechnicianDay], shifts: Sequence[int], jobs: Seq
     if routes:
         initial = pyvrp.Solution(data, routes)
     stop = MultipleCriteria([MaxRuntime(max(time_limit_seconds, 0.1)), NoImprovement(5_000)])
-    result = pyvrp.solve(data, stop, seed=seed, collect_stats=False, initial_solution=initial)
+    with warnings.catch_warnings():
+        # With most visits required and the routes near the target, most of PyVRP's trial moves are infeasible
+        # and its penalties climb to their bound (PenaltyBoundWarning, "check the instance") even when the
+        # solution it keeps is feasible; what matters is that solution, said below when it is not.
+        warnings.simplefilter("ignore", PenaltyBoundWarning)
+        result = pyvrp.solve(data, stop, seed=seed, collect_stats=False, initial_solution=initial)
+    if not result.best.is_feasible():
+        logger.info("PyVRP's proposal for %s is infeasible (working time %d ticks over, time warp %d ticks): its "
+                    "routes are cut to what fits", days[shifts[0]].shift_start.date(), result.best.excess_distance(),
+                    result.best.time_warp())
     out: dict[int, list[int]] = {}
     for route in result.best.routes():
         visits = [client_job[a.idx] for a in route.schedule() if a.is_client()]
