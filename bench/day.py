@@ -451,18 +451,14 @@ def against_offline(label: str, reopt: dict[str, Any], offline: dict[str, Any], 
         a, b = (set(r.get("served_ids", ())) for r in seeds)
         row["offline_seed_difference"] = max(len(a - b), len(b - a))
         text += f"; two offline plans of the same budget differ by {row['offline_seed_difference']} requests"
-    if kept is not None:
-        missed = len(set(kept.get("served_ids", ())) - mine)
-        row["escalated_kept_plan_serves"] = missed
-        text += (f"; keeping every request dispatch accepted, the offline plan serves {kept['served']} "
-                 f"(${kept['revenue']:,.0f}, {kept['dropped_accepted']} accepted dropped) and {missed} that the "
-                 f"re-optimised plan escalates")
-    if promised is not None:
-        missed = len(set(promised.get("served_ids", ())) - mine)
-        row["escalated_promise_plan_serves"] = missed
-        text += (f"; keeping every promise (the windows told), it serves {promised['served']} "
-                 f"(${promised['revenue']:,.0f}, {promised['dropped_accepted']} accepted dropped) and {missed} that "
-                 f"the re-optimised plan escalates")
+    for bound, key, name in ((kept, "escalated_kept_plan_serves", "keeping every request dispatch accepted"),
+                             (promised, "escalated_promise_plan_serves", "keeping every promise (the windows told)")):
+        if bound is None:
+            continue
+        missed = len(set(bound.get("served_ids", ())) - mine)
+        row[key] = missed
+        text += (f"; {name}, the offline plan serves {bound['served']} (${bound['revenue']:,.0f}, "
+                 f"{bound['dropped_accepted']} accepted dropped) and {missed} that the re-optimised plan escalates")
     row["error"] = text
     return row
 
