@@ -21,12 +21,12 @@ from truckroll.db import session_scope
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_demo_day_keeps_every_promise_and_the_metrics_add_up(db):
-    """8 technicians, 40 requests: routes never overlap (travel included), every start lies in the window
+    """8 technicians, 30 requests: routes never overlap (travel included), every start lies in the window
     told to the customer, every told window lies in a window the customer offered, and the day's metrics
     equal what the rows say."""
     with session_scope() as s:
         demo.seed_company(s, DAY, technicians=8)
-    outcomes = [dispatch_service_request(payload=r.payload) for r in demo.generate_requests(DAY, 40, seed=3)]
+    outcomes = [dispatch_service_request(payload=r.payload) for r in demo.generate_requests(DAY, 30, seed=3)]
     outcomes = [o.result() if hasattr(o, "result") else o for o in outcomes]
     with session_scope() as s:
         # Displaced work is cancelled and dispatched again: only live assignments hold time.
@@ -34,7 +34,7 @@ def test_demo_day_keeps_every_promise_and_the_metrics_add_up(db):
         requests = {r.id: r for r in s.exec(select(ServiceRequest)).all()}
     assigned = [o for o in outcomes if o["status"] == "assigned"]
     escalated = [o for o in outcomes if o["status"] == "escalated"]
-    assert len(assigned) + len(escalated) == 40 and len(assigned) >= 25
+    assert len(assigned) + len(escalated) == 30 and len(assigned) >= 20
     # A later emergency may displace work that was assigned earlier: count final states, not flow outcomes.
     final_assigned = [r for r in requests.values() if r.status == RequestStatus.ASSIGNED]
     assert len(assignments) == len(final_assigned)

@@ -25,7 +25,7 @@ from truckroll.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-REQUESTS = 12
+REQUESTS = 8
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -79,7 +79,7 @@ def _flow_runs(env: dict[str, str]) -> list[dict[str, object]]:
 
 def test_two_workers_drain_one_queue_dispatching_each_request_once(prefect_server: dict[str, str],
                                                                    tmp_path: Path) -> None:
-    """12 requests submitted to the dispatch deployment (prefect.yaml), two `prefect worker start` processes
+    """8 requests submitted to the dispatch deployment (prefect.yaml), two `prefect worker start` processes
     on the same pool: every request ends assigned or escalated with at most one active assignment, every flow
     run completes, no flow run is executed by both workers (both may start to submit one; only one claims it),
     and no technician's jobs overlap."""
