@@ -193,11 +193,11 @@ def test_burst_with_a_killed_worker_ends_every_request_once_and_the_scheduler_fi
         intake = next(pid for pid, cmd in processes_with_env("TRUCKROLL_STACK_ID", stack.id) if "serve --host" in cmd)
         marker = next(v for v in Path(f"/proc/{intake}/environ").read_bytes().split(b"\0")
                       if v.startswith(b"TRUCKROLL_SERVE_ID="))
-        # The workers hear SIGINT (a script's background jobs start with it ignored unless serve.sh gives the
-        # default back; then every stop waited 20 s and killed them): SIGINT is not in their ignored signals.
+        # The process worker hears SIGINT (a script's background jobs start with it ignored unless serve.sh gives
+        # the default back; then every stop waited 20 s and killed it): SIGINT is not in its ignored signals.
         workers = [pid for pid, cmd in processes_with_env("TRUCKROLL_STACK_ID", stack.id)
-                   if cmd.endswith("truckroll worker") or "worker start --pool" in cmd]
-        assert len(workers) >= 2, workers
+                   if "worker start --pool" in cmd]
+        assert len(workers) == 1, workers
         for pid in workers:
             ignored = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
                            if line.startswith("SigIgn:"))
