@@ -348,8 +348,7 @@ def bench_rows(technicians: int, seed: int, offline_limit: float, peer_limit: fl
     add(f"offline: truckroll {offline_limit:g} s, solver seed {seed + 1} (85% cap)", capped,
         lambda: solve(capped, time_limit_seconds=offline_limit, seed=seed + 1))
     bound_rows.append(rows[-1])
-    kept: dict[str, Any] | None = None
-    promised: dict[str, Any] | None = None
+    bounds: dict[bool, dict[str, Any]] = {}  # told windows? -> the bound's row
     if state:
         # The bounds of what the re-optimisation could still place: every request dispatch accepted must stay
         # served (worth KEEP x its value), the escalated ones at their own value; on the engine's view of
@@ -358,12 +357,11 @@ def bench_rows(technicians: int, seed: int, offline_limit: float, peer_limit: fl
         accepted = obo_served(state[0])
         for told, name in ((False, "offline keeping every request dispatch accepted"),
                            (True, "offline keeping every promise (accepted requests in the windows told)")):
-            bound = keeping_accepted(state[0], engine_view, scenario.timezone, day, told_windows=told)
+            bound = keeping_accepted(state[0], engine_view, scenario, day, told_windows=told)
             add(f"{name}: truckroll {offline_limit:g} s (85% cap)", engine_view,
                 partial(solve, bound, time_limit_seconds=offline_limit, seed=seed))
             if "error" not in rows[-1]:
-                found = {**rows[-1], "dropped_accepted": len(accepted - set(rows[-1]["served_ids"]))}
-                promised, kept = (found, kept) if told else (promised, found)
+                bounds[told] = {**rows[-1], "dropped_accepted": len(accepted - set(rows[-1]["served_ids"]))}
     if "vroom" in peers:
         add(f"VROOM {peer_limit:g} s (no cap: not expressible)", free,
             lambda: vroom_answer(free, peer_limit))
@@ -383,7 +381,8 @@ def bench_rows(technicians: int, seed: int, offline_limit: float, peer_limit: fl
         reopt = next((r for r in rows if r["plan"].startswith("one by one + re") and "error" not in r), None)
         if reopt is not None:
             seeds = [r for r in bound_rows[:2] if "error" not in r]
-            rows.append(against_offline(label, reopt, best, seeds=seeds, kept=kept, promised=promised))
+            rows.append(against_offline(label, reopt, best, seeds=seeds, kept=bounds.get(False),
+                                        promised=bounds.get(True)))
 
     for limit in equal_times:
         add(f"equal time: truckroll {limit:g} s (no cap)", free,
@@ -395,18 +394,13 @@ def bench_rows(technicians: int, seed: int, offline_limit: float, peer_limit: fl
     return rows
 
 
-def keeping_accepted(state: OneByOne, problem: Any, timezone: str, day: date, *, told_windows: bool) -> Any:
+def keeping_accepted(state: OneByOne, problem: Any, scenario: Any, day: date, *, told_windows: bool) -> Any:
     """``problem`` with every request the one-by-one decisions accepted worth ``KEEP`` x its value (the solver
     drops one only when it cannot serve it) and, with ``told_windows``, allowed only in the arrival window its
-    customer was told (``problem``'s minutes since the day's local midnight, as ``demo.scenario.day_problem``)."""
-    from datetime import time as clock
-    from zoneinfo import ZoneInfo
+    customer was told (on ``demo.scenario.day_problem``'s clock)."""
+    from demo.scenario import day_minutes
 
-    midnight = datetime.combine(day, clock(0), tzinfo=ZoneInfo(timezone))
-
-    def minute(t: datetime) -> float:
-        return (t - midnight).total_seconds() / 60.0
-
+    minute = day_minutes(scenario, day)
     told = {f"r{s.request_id}": ((minute(s.window.start), minute(s.window.end)),) for d in state.days
             for s in d.stops}
     return replace(problem, jobs=tuple(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -321,6 +322,16 @@ def routing_priority(priority: int) -> float:
     return float(max(0, 5 - priority))
 
 
+def day_minutes(scenario: Scenario, day: date) -> Callable[[datetime], float]:
+    """The clock of ``day_problem``: an instant as minutes since the day's local midnight."""
+    midnight = datetime.combine(day, time(0), tzinfo=ZoneInfo(scenario.timezone))
+
+    def minute(t: datetime) -> float:
+        return (t - midnight).total_seconds() / 60.0
+
+    return minute
+
+
 def day_problem(scenario: Scenario, day: date, *, requests: list[ScenarioRequest] | None = None,
                 max_work_share: float | None = None, travel_speed_kmh: float = 40.0,
                 detour_factor: float = 1.3, objective: str = "default") -> Any:
@@ -334,11 +345,7 @@ def day_problem(scenario: Scenario, day: date, *, requests: list[ScenarioRequest
     from engine.routing.problem import Job, Problem, Technician, Travel
 
     tz = ZoneInfo(scenario.timezone)
-    midnight = datetime.combine(day, time(0), tzinfo=tz)
-
-    def minute(t: datetime) -> float:
-        return (t - midnight).total_seconds() / 60.0
-
+    minute = day_minutes(scenario, day)
     places: list[tuple[float, float]] = []
     techs: list[Technician] = []
     for t in scenario.technicians:

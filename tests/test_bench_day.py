@@ -133,8 +133,8 @@ def test_the_promise_keeping_bound_gives_each_accepted_request_the_window_told_a
     told = {f"r{s.request_id}": s.window for d in state.days for s in d.stops}
     accepted = obo_served(state)
     assert told and set(told) == accepted and len(accepted) < len(view.jobs)
-    bound = keeping_accepted(state, view, scenario.timezone, day, told_windows=True)
-    own = keeping_accepted(state, view, scenario.timezone, day, told_windows=False)
+    bound = keeping_accepted(state, view, scenario, day, told_windows=True)
+    own = keeping_accepted(state, view, scenario, day, told_windows=False)
     before = {j.id: j for j in view.jobs}
     for j, k in zip(bound.jobs, own.jobs, strict=True):
         if j.id in accepted:
