@@ -195,13 +195,11 @@ def test_burst_with_a_killed_worker_ends_every_request_once_and_the_scheduler_fi
                       if v.startswith(b"TRUCKROLL_SERVE_ID="))
         # The process worker hears SIGINT (a script's background jobs start with it ignored unless serve.sh gives
         # the default back; then every stop waited 20 s and killed it): SIGINT is not in its ignored signals.
-        workers = [pid for pid, cmd in processes_with_env("TRUCKROLL_STACK_ID", stack.id)
-                   if "worker start --pool" in cmd]
-        assert len(workers) == 1, workers
-        for pid in workers:
-            ignored = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                           if line.startswith("SigIgn:"))
-            assert not int(ignored.split()[1], 16) & (1 << (signal.SIGINT - 1)), (pid, ignored)
+        (worker,) = [pid for pid, cmd in processes_with_env("TRUCKROLL_STACK_ID", stack.id)
+                     if "worker start --pool" in cmd]
+        ignored = next(line for line in Path(f"/proc/{worker}/status").read_text().splitlines()
+                       if line.startswith("SigIgn:"))
+        assert not int(ignored.split()[1], 16) & (1 << (signal.SIGINT - 1)), (worker, ignored)
         serve_id = marker.decode().split("=", 1)[1]
         orphan = subprocess.Popen(["sleep", "600"], env=dict(os.environ, TRUCKROLL_SERVE_ID=serve_id),
                                   start_new_session=True)
